@@ -1,0 +1,75 @@
+"""Writing inside the user's home without ever following a symlink out of it.
+
+A user owns their home and may put symlinks anywhere in it. osl-hooks runs with the user's rights, so a
+link cannot make it write where the user could not; but it must still never turn a link into a surprise
+(writing an env onto another volume, or into a directory shared with other users). Every path osl-hooks
+writes is therefore resolved first and must stay inside the home's real path, and files are replaced by
+rename, which replaces a link rather than writing through it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+class UnsafePath(Exception):
+    """A path that would take osl-hooks outside the home volume."""
+
+
+class Home:
+    """The home volume root and the one way osl-hooks creates paths in it."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.path = Path(root)
+        if not self.path.is_dir():
+            raise UnsafePath(f"home {self.path} does not exist or is not a directory")
+        self.real = Path(os.path.realpath(self.path))
+
+    def check(self, path: str | os.PathLike[str], what: str) -> Path:
+        """Return `path` if it resolves inside the home, else raise `UnsafePath` naming `what`."""
+        path = Path(path)
+        real = Path(os.path.realpath(path))
+        if real != self.real and self.real not in real.parents:
+            link = self._first_link(path)
+            via = f" through the symlink {link} -> {os.readlink(link)}" if link else ""
+            raise UnsafePath(
+                f"{what}: {path} leads to {real}{via}, outside the home {self.path}; "
+                "osl-hooks never writes outside the home volume (remove or fix the link)"
+            )
+        return path
+
+    def makedirs(self, path: str | os.PathLike[str], what: str) -> Path:
+        """Create a directory (and parents) inside the home, refusing links that point out of it."""
+        path = self.check(path, what)
+        path.mkdir(parents=True, exist_ok=True)
+        return self.check(path, what)
+
+    def write_text(self, path: str | os.PathLike[str], text: str, what: str, mode: int = 0o644) -> Path:
+        """Atomically replace `path` with `text`: readers see the old or the new file, never half of one."""
+        path = self.check(path, what)
+        self.makedirs(path.parent, what)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def _first_link(self, path: Path) -> Path | None:
+        """The first symlink on the way from the home to `path`, to name it in the message."""
+        current = self.path
+        try:
+            parts = path.relative_to(self.path).parts
+        except ValueError:
+            return None
+        for part in parts:
+            current = current / part
+            if current.is_symlink():
+                return current
+        return None

@@ -1,0 +1,175 @@
+"""Jupyter kernels for envs, registered with jupyter_client's kernelspec API.
+
+A kernel must behave as if the user had run `conda activate ENV` first: PATH starts with the env's bin,
+CONDA_PREFIX names it, and whatever the env's `etc/conda/activate.d/*.sh` scripts export is set
+(geospatial envs rely on these for GDAL_DATA, PROJ_DATA and friends). The kernel's argv points at the
+env's own python; the activation is computed when the kernelspec is written, by sourcing the env's
+activate.d scripts in a shell and keeping what changed, and stored in kernel.json's `env`. Values that
+extend an existing variable keep a `${VAR}` reference, which jupyter_client expands when the kernel starts.
+
+Kernels carry `metadata.osl_hooks`, so osl-hooks can tell its own kernels from the user's: it replaces
+and removes only its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .plan import Kernel
+
+METADATA_KEY = "osl_hooks"
+ACTIVATION_TIMEOUT = 60.0
+_SHELL_NOISE = {"_", "SHLVL", "PWD", "OLDPWD"}
+_ACTIVATE = r"""
+for script in "$CONDA_PREFIX"/etc/conda/activate.d/*.sh; do
+    [ -f "$script" ] && . "$script"
+done
+env -0
+"""
+
+
+class KernelError(Exception):
+    """A kernel could not be registered; the message names the env and the cause."""
+
+
+@dataclass(frozen=True)
+class RegisteredKernel:
+    name: str
+    display_name: str
+    resource_dir: str
+    changed: bool
+
+
+def python_of(prefix: str | os.PathLike[str]) -> Path:
+    return Path(prefix, "bin", "python")
+
+
+def has_ipykernel(prefix: str | os.PathLike[str]) -> bool:
+    """True if the env can run a Jupyter kernel: it has a python and ipykernel is installed in it."""
+    prefix = Path(prefix)
+    if not python_of(prefix).exists():
+        return False
+    return any(prefix.glob("lib/python3*/site-packages/ipykernel/__init__.py"))
+
+
+def activation_env(prefix: str | os.PathLike[str], env_name: str) -> dict[str, str]:
+    """The variables `conda activate` would set for `prefix`, with ${VAR} where a value extends one."""
+    prefix = os.fspath(prefix)
+    base = dict(os.environ)
+    base["CONDA_PREFIX"] = prefix
+    base["CONDA_DEFAULT_ENV"] = env_name
+    base["PATH"] = f"{prefix}/bin:{os.environ.get('PATH', '')}"
+    activate_d = Path(prefix, "etc", "conda", "activate.d")
+    after = dict(base)
+    if activate_d.is_dir() and any(activate_d.glob("*.sh")):
+        try:
+            result = subprocess.run(
+                ["/bin/sh", "-c", _ACTIVATE],
+                env=base,
+                capture_output=True,
+                timeout=ACTIVATION_TIMEOUT,
+                check=True,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise KernelError(f"{activate_d}: activation scripts took longer than {ACTIVATION_TIMEOUT:.0f} s") from None
+        except subprocess.CalledProcessError as e:
+            detail = e.stderr.decode(errors="replace").strip()
+            raise KernelError(f"{activate_d}: an activation script failed: {detail or e}") from None
+        after = dict(item.split("=", 1) for item in result.stdout.decode().split("\0") if "=" in item)
+    changes = {}
+    for key, value in after.items():
+        if key in _SHELL_NOISE or os.environ.get(key) == value:
+            continue
+        changes[key] = _as_extension(key, value, os.environ.get(key))
+    return changes
+
+
+def _as_extension(key: str, value: str, before: str | None) -> str:
+    """Write a value that prepends or appends to a path list (PATH, GDAL_DRIVER_PATH...) as ${KEY}."""
+    if before and value.endswith(os.pathsep + before):
+        return value[: -len(before)] + "${" + key + "}"
+    if before and value.startswith(before + os.pathsep):
+        return "${" + key + "}" + value[len(before) :]
+    return value
+
+
+class KernelRegistry:
+    """The user's kernelspec directory (`<jupyter data dir>/kernels`), seen through jupyter_client."""
+
+    def __init__(self, jupyter_data_dir: str | os.PathLike[str]):
+        self.data_dir = os.fspath(jupyter_data_dir)
+        self.kernels_dir = Path(self.data_dir, "kernels")  # jupyter_client's user_kernel_dir
+
+    def _install(self, spec_dir: Path, name: str) -> str:
+        # Imported here: jupyter_client costs a few hundred ms to import, paid only when a spec changes.
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        manager = KernelSpecManager(data_dir=self.data_dir)
+        assert Path(manager.user_kernel_dir) == self.kernels_dir
+        return manager.install_kernel_spec(os.fspath(spec_dir), name, user=True)
+
+    def owned(self) -> dict[str, dict]:
+        """Kernels in the user's directory that osl-hooks created, by name, with their metadata."""
+        found = {}
+        if not self.kernels_dir.is_dir():
+            return found
+        for spec_dir in self.kernels_dir.iterdir():
+            spec = _read_spec(spec_dir)
+            if spec is not None and METADATA_KEY in spec.get("metadata", {}):
+                found[spec_dir.name] = spec["metadata"][METADATA_KEY]
+        return found
+
+    def register(self, env_name: str, mode: str, prefix: str | os.PathLike[str], kernel: Kernel) -> RegisteredKernel:
+        """Write (or leave unchanged) the kernelspec for the env at `prefix`."""
+        prefix = os.fspath(prefix)
+        existing_dir = self.kernels_dir / kernel.name
+        existing = _read_spec(existing_dir)
+        if existing_dir.exists() and (existing is None or METADATA_KEY not in existing.get("metadata", {})):
+            raise KernelError(
+                f"a kernel named {kernel.name!r} already exists in {self.kernels_dir} and was not created by "
+                "osl-hooks; it is left alone (rename it, or give this env another kernel name)"
+            )
+        env = activation_env(prefix, env_name)
+        env.update(kernel.env)
+        spec = {
+            "argv": [os.fspath(python_of(prefix)), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": kernel.display_name,
+            "language": "python",
+            "env": env,
+            "metadata": {"debugger": True, METADATA_KEY: {"env": env_name, "mode": mode, "prefix": prefix}},
+        }
+        if existing == spec:
+            return RegisteredKernel(kernel.name, kernel.display_name, os.fspath(existing_dir), changed=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            spec_dir = Path(tmp, kernel.name)
+            spec_dir.mkdir()
+            (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+            for logo in Path(prefix, "share", "jupyter", "kernels", "python3").glob("logo-*"):
+                shutil.copyfile(logo, spec_dir / logo.name)
+            self.kernels_dir.mkdir(parents=True, exist_ok=True)
+            destination = self._install(spec_dir, kernel.name)
+        return RegisteredKernel(kernel.name, kernel.display_name, destination, changed=True)
+
+    def remove(self, name: str) -> None:
+        """Remove one of osl-hooks' own kernels (never a symlink, never one it did not create)."""
+        spec_dir = self.kernels_dir / name
+        spec = _read_spec(spec_dir)
+        if spec_dir.is_symlink() or spec is None or METADATA_KEY not in spec.get("metadata", {}):
+            raise KernelError(f"refusing to remove kernel {name!r}: it was not created by osl-hooks")
+        shutil.rmtree(spec_dir)
+
+
+def _read_spec(spec_dir: Path) -> dict | None:
+    if spec_dir.is_symlink():
+        return None
+    try:
+        return json.loads((spec_dir / "kernel.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

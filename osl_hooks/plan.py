@@ -1,0 +1,366 @@
+"""The plan: everything one `osl-hooks start` needs to know, as plain, versioned data.
+
+The plan is the only thing the hub side tells the user's container, so it is validated strictly on both
+sides of that boundary: against the JSON schema shipped beside this module (`plan.schema.json`, the
+published format), and then for the rules a schema cannot express (unique names, targets that do not
+overlap). Every problem is reported with the field it concerns, all at once, so an admin fixes a bad plan
+in one go.
+
+Paths inside the home may be written relative to the home, as ``~/...``, or absolute; `Plan.resolve`
+turns them into absolute paths once the home is known (in the pod, not on the hub).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import posixpath
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from collections.abc import Callable
+from typing import Any, Literal
+
+import fastjsonschema
+
+PLAN_VERSION = 1
+PLAN_ENV_VAR = "OSL_HOOKS_PLAN"
+"""Environment variable holding the plan as JSON (how the hub side hands it to the container)."""
+PLAN_FILE_ENV_VAR = "OSL_HOOKS_PLAN_FILE"
+"""Environment variable naming a file that holds the plan."""
+
+Mode = Literal["baked", "synced", "user"]
+RunPolicy = Literal["always", "once", "on_change"]
+FailurePolicy = Literal["continue", "fail"]
+
+DEFAULT_ENVS_DIR = ".local/envs"
+DEFAULT_STATE_DIR = ".local/state/osl-hooks"
+DEFAULT_JUPYTER_DATA_DIR = ".local/share/jupyter"
+DEFAULT_SCRIPT_TIMEOUT = 300.0
+KERNEL_NAME_PREFIX = "osl-"
+
+
+class PlanError(ValueError):
+    """A plan that cannot be used; `problems` lists each one as 'field: what is wrong'."""
+
+    def __init__(self, problems: list[str], source: str = "plan"):
+        self.problems = problems
+        self.source = source
+        super().__init__(f"invalid {source}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Script:
+    """One admin-provided setup script, or a directory of them (run in name order, like run-parts)."""
+
+    path: str
+    timeout: float = DEFAULT_SCRIPT_TIMEOUT
+    run: RunPolicy = "always"
+    on_failure: FailurePolicy = "continue"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """How an env's Jupyter kernel is named and shown."""
+
+    name: str
+    display_name: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One conda env and what to do with it at start.
+
+    `kernel` is None when the admin asked for no kernel.
+    `source` is the env in the image (baked, synced); `target` its place in the home (synced, user).
+    `built_prefix` is the prefix the env's files embed, usually its source path.
+    """
+
+    name: str
+    mode: Mode
+    source: str | None = None
+    target: str | None = None
+    built_prefix: str | None = None
+    kernel: Kernel | None = None
+    setup_scripts: tuple[Script, ...] = ()
+
+    @property
+    def prefix(self) -> str:
+        """Where the env lives for the user once the start is done."""
+        if self.mode == "baked":
+            assert self.source is not None
+            return self.source
+        assert self.target is not None
+        return self.target
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated plan. Build it with `Plan.from_dict`, `load_plan` or the hub side."""
+
+    home: str | None = None
+    envs_dir: str = DEFAULT_ENVS_DIR
+    state_dir: str = DEFAULT_STATE_DIR
+    jupyter_data_dir: str = DEFAULT_JUPYTER_DATA_DIR
+    environments: tuple[Environment, ...] = ()
+    discover_user_envs: bool = False
+    setup_scripts: tuple[Script, ...] = ()
+    disk_margin_fraction: float = 0.05
+    disk_margin_bytes: int = 200 * 1024 * 1024
+    lock_timeout: float = 900.0
+    version: int = PLAN_VERSION
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "plan") -> Plan:
+        """Validate `data` (parsed JSON) and build the plan, or raise `PlanError` listing every problem."""
+        problems = _schema_problems(data)
+        if problems:
+            raise PlanError(problems, source)
+        plan = cls(
+            home=_normalise(data["home"]) if "home" in data else None,
+            envs_dir=data.get("envs_dir", DEFAULT_ENVS_DIR),
+            state_dir=data.get("state_dir", DEFAULT_STATE_DIR),
+            jupyter_data_dir=data.get("jupyter_data_dir", DEFAULT_JUPYTER_DATA_DIR),
+            environments=tuple(_environment(e) for e in data.get("environments", [])),
+            discover_user_envs=data.get("discover_user_envs", False),
+            setup_scripts=tuple(_script(s) for s in data.get("setup_scripts", [])),
+            disk_margin_fraction=data.get("disk_margin_fraction", cls.disk_margin_fraction),
+            disk_margin_bytes=data.get("disk_margin_bytes", cls.disk_margin_bytes),
+            lock_timeout=data.get("lock_timeout", cls.lock_timeout),
+        )
+        problems = plan._semantic_problems()
+        if problems:
+            raise PlanError(problems, source)
+        return plan
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON-ready data, in the canonical form `from_dict` reads back."""
+        data: dict[str, Any] = {"version": self.version}
+        if self.home is not None:
+            data["home"] = self.home
+        data.update(
+            envs_dir=self.envs_dir,
+            state_dir=self.state_dir,
+            jupyter_data_dir=self.jupyter_data_dir,
+            environments=[_environment_dict(e) for e in self.environments],
+            discover_user_envs=self.discover_user_envs,
+            setup_scripts=[_script_dict(s) for s in self.setup_scripts],
+            disk_margin_fraction=self.disk_margin_fraction,
+            disk_margin_bytes=self.disk_margin_bytes,
+            lock_timeout=self.lock_timeout,
+        )
+        return data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+    def resolve(self, home: str) -> Plan:
+        """The same plan with every home path made absolute under `home` (and targets filled in).
+
+        Only the text of the paths is checked here (that they stay under the home); whether the
+        filesystem agrees (symlinks) is checked by `osl_hooks.homepaths` right before anything is written.
+        """
+        home = _normalise(home)
+        problems: list[str] = []
+
+        def under_home(value: str, where: str) -> str:
+            path = _home_path(value, home)
+            if path != home and not path.startswith(home + "/"):
+                problems.append(f"{where}: {value!r} is outside the home {home}")
+            return path
+
+        envs_dir = under_home(self.envs_dir, "envs_dir")
+        environments = []
+        for i, env in enumerate(self.environments):
+            target = env.target
+            if env.mode != "baked":
+                target = under_home(target or f"{envs_dir}/{env.name}", f"environments[{i}].target")
+            environments.append(replace(env, target=target))
+        resolved = replace(
+            self,
+            home=home,
+            envs_dir=envs_dir,
+            state_dir=under_home(self.state_dir, "state_dir"),
+            jupyter_data_dir=under_home(self.jupyter_data_dir, "jupyter_data_dir"),
+            environments=tuple(environments),
+        )
+        problems += resolved._semantic_problems()
+        if problems:
+            raise PlanError(problems)
+        return resolved
+
+    def _semantic_problems(self) -> list[str]:
+        """Rules across fields that the schema cannot state."""
+        problems = []
+        names: dict[str, int] = {}
+        kernels: dict[str, int] = {}
+        targets: dict[str, int] = {}
+        for i, env in enumerate(self.environments):
+            where = f"environments[{i}]"
+            if env.name.lower() in names:
+                problems.append(
+                    f"{where}.name: {env.name!r} is already used by environments[{names[env.name.lower()]}]"
+                    " (names are compared without case)"
+                )
+            names.setdefault(env.name.lower(), i)
+            if env.kernel is not None:
+                if env.kernel.name in kernels:
+                    problems.append(
+                        f"{where}.kernel.name: {env.kernel.name!r} is already used by "
+                        f"environments[{kernels[env.kernel.name]}]"
+                    )
+                kernels.setdefault(env.kernel.name, i)
+            if env.target is not None and env.mode != "baked":
+                target = env.target.rstrip("/")
+                for other, j in targets.items():
+                    if target == other or target.startswith(other + "/") or other.startswith(target + "/"):
+                        problems.append(f"{where}.target: {env.target!r} overlaps environments[{j}].target")
+                targets.setdefault(target, i)
+                if env.source and posixpath.isabs(target) and _overlaps(target, env.source):
+                    problems.append(f"{where}.target: {env.target!r} overlaps its source {env.source!r}")
+        return problems
+
+
+def load_plan(path: str | None = None, environ: os._Environ[str] | dict[str, str] | None = None) -> Plan:
+    """Read the plan from `path`, else from $OSL_HOOKS_PLAN (JSON) or the file named by $OSL_HOOKS_PLAN_FILE."""
+    environ = os.environ if environ is None else environ
+    if path is None and environ.get(PLAN_ENV_VAR):
+        return parse_plan(environ[PLAN_ENV_VAR], f"${PLAN_ENV_VAR}")
+    path = path or environ.get(PLAN_FILE_ENV_VAR)
+    if not path:
+        raise PlanError([f"no plan given: pass --plan FILE, or set ${PLAN_ENV_VAR} or ${PLAN_FILE_ENV_VAR}"])
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise PlanError([f"cannot read the plan file: {e.strerror}"], path) from None
+    return parse_plan(text, path)
+
+
+def parse_plan(text: str, source: str = "plan") -> Plan:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PlanError([f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"], source) from None
+    return Plan.from_dict(data, source)
+
+
+def default_kernel(env_name: str, display_name: str | None = None) -> Kernel:
+    return Kernel(name=KERNEL_NAME_PREFIX + env_name.lower(), display_name=display_name or env_name)
+
+
+def plan_schema() -> dict[str, Any]:
+    """The published JSON schema of the plan format."""
+    return json.loads(resources.files("osl_hooks").joinpath("plan.schema.json").read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _fast_validator() -> Callable[[Any], Any]:
+    return fastjsonschema.compile(plan_schema())
+
+
+def _schema_problems(data: Any) -> list[str]:
+    """Every way `data` breaks the schema, or [] if it is valid.
+
+    Valid plans, the common case at every server start, are checked with fastjsonschema (compiled, a few
+    milliseconds). Only an invalid plan pays for importing jsonschema, which lists all the problems
+    with their paths rather than stopping at the first.
+    """
+    try:
+        _fast_validator()(data)
+        return []
+    except fastjsonschema.JsonSchemaException as first:
+        import jsonschema
+
+        problems = sorted(_describe(e) for e in jsonschema.Draft7Validator(plan_schema()).iter_errors(data))
+        return problems or [str(first)]
+
+
+def _describe(error: Any) -> str:
+    """One jsonschema error as 'field: problem', in words an admin can act on."""
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    where = where or "plan"
+    if error.validator == "pattern" and "description" in error.schema:
+        message = f"{error.instance!r} is not {error.schema['description']}"
+    elif error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        message = f"{error.message.split('(')[-1].rstrip(')')}; known fields: {', '.join(allowed)}"
+    elif error.validator == "const" and error.absolute_path and error.absolute_path[-1] == "version":
+        message = f"unsupported plan version {error.instance!r}; this osl-hooks reads version {PLAN_VERSION}"
+    elif error.validator == "required":
+        missing = error.message.split(" is ")[0].strip("'")
+        where = f"{where}.{missing}" if where != "plan" else missing
+        needed_by = f" with mode {error.instance.get('mode')!r}" if "then" in error.schema_path else ""
+        message = f"required{needed_by}"
+    elif error.validator == "not":
+        message = f"field not allowed with mode {error.instance.get('mode')!r}"
+    elif error.validator == "oneOf" and where.endswith("kernel"):
+        message = "must be false or an object with name, display_name, env"
+    else:
+        message = error.message
+    return f"{where}: {message}"
+
+
+def _normalise(path: str) -> str:
+    return posixpath.normpath(path) if path.startswith("/") else path
+
+
+def _home_path(value: str, home: str) -> str:
+    if value == "~" or value.startswith("~/"):
+        value = value[2:]
+    return posixpath.normpath(posixpath.join(home, value))
+
+
+def _overlaps(a: str, b: str) -> bool:
+    a, b = posixpath.normpath(a), posixpath.normpath(b)
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _script(data: dict[str, Any]) -> Script:
+    return Script(
+        path=_normalise(data["path"]),
+        timeout=float(data.get("timeout", DEFAULT_SCRIPT_TIMEOUT)),
+        run=data.get("run", "always"),
+        on_failure=data.get("on_failure", "continue"),
+    )
+
+
+def _script_dict(script: Script) -> dict[str, Any]:
+    return {"path": script.path, "timeout": script.timeout, "run": script.run, "on_failure": script.on_failure}
+
+
+def _environment(data: dict[str, Any]) -> Environment:
+    kernel_data = data.get("kernel", {})
+    kernel = None
+    if kernel_data is not False:
+        kernel = Kernel(
+            name=kernel_data.get("name", KERNEL_NAME_PREFIX + data["name"].lower()),
+            display_name=kernel_data.get("display_name", data["name"]),
+            env=dict(kernel_data.get("env", {})),
+        )
+    source = _normalise(data["source"]) if "source" in data else None
+    return Environment(
+        name=data["name"],
+        mode=data["mode"],
+        source=source,
+        target=data.get("target"),
+        built_prefix=_normalise(data["built_prefix"]) if "built_prefix" in data else None,
+        kernel=kernel,
+        setup_scripts=tuple(_script(s) for s in data.get("setup_scripts", [])),
+    )
+
+
+def _environment_dict(env: Environment) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": env.name, "mode": env.mode}
+    for key in ("source", "target", "built_prefix"):
+        if getattr(env, key) is not None:
+            data[key] = getattr(env, key)
+    if env.kernel is None:
+        data["kernel"] = False
+    else:
+        data["kernel"] = {"name": env.kernel.name, "display_name": env.kernel.display_name}
+        if env.kernel.env:
+            data["kernel"]["env"] = dict(env.kernel.env)
+    data["setup_scripts"] = [_script_dict(s) for s in env.setup_scripts]
+    return data

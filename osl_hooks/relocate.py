@@ -1,0 +1,126 @@
+"""Make a copied env work at its new path, the way conda itself relocates packages.
+
+A conda env embeds its prefix in scripts, config files and some binaries. conda records, per package, which
+files carry the prefix and whether as text or binary (`conda-meta/*.json`, `paths_data`); those records are
+the list of files to rewrite, so relocation never scans the whole env. Files added by pip (entry-point
+scripts in `bin/`, a venv's `pyvenv.cfg`) are not in conda's records; they are few and live in known places,
+so they are found by a small scan of exactly those places.
+
+Rules follow conda's: in text files every occurrence of the old prefix is replaced; in binary files each
+NUL-terminated string that starts with the old prefix is rewritten in place and padded with NULs, so the
+file keeps its size. That is only possible when the new prefix is not longer than the old one; `plan()`
+finds out before anything is copied, so the caller can choose not to copy at all.
+
+Kept apart from copying on purpose (as conda-pack keeps `conda-unpack` apart from packing): relocation
+works on any tree, already copied, and knows nothing of rsync.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+SCANNED_DIRS = ("bin",)
+SCANNED_FILES = ("pyvenv.cfg",)
+MAX_SCANNED_FILE = 1 << 20
+
+
+@dataclass(frozen=True)
+class PrefixFile:
+    path: str  # relative to the env root
+    mode: str  # "text" or "binary"
+
+
+class RelocationError(Exception):
+    """The env cannot work at the new prefix; the message says why and what the admin can do."""
+
+
+def prefix_files(root: str | os.PathLike[str], old_prefix: str) -> list[PrefixFile]:
+    """The files under `root` that embed `old_prefix`: conda's records plus pip's known places."""
+    root = Path(root)
+    found: dict[str, str] = {}
+    meta = root / "conda-meta"
+    if meta.is_dir():
+        for record in sorted(meta.glob("*.json")):
+            try:
+                paths = json.loads(record.read_text(encoding="utf-8")).get("paths_data", {}).get("paths", [])
+            except (OSError, ValueError):
+                continue  # a damaged record is conda's problem; the pip scan below still runs
+            for p in paths:
+                if p.get("prefix_placeholder"):
+                    found[p["_path"]] = p.get("file_mode", "text")
+    needle = old_prefix.encode()
+    candidates = [root / name for name in SCANNED_FILES]
+    for directory in SCANNED_DIRS:
+        if (root / directory).is_dir():
+            candidates += sorted((root / directory).iterdir())
+    for path in candidates:
+        rel = path.relative_to(root).as_posix()
+        if rel in found or path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_SCANNED_FILE:
+            continue
+        data = path.read_bytes()
+        if needle in data:
+            found[rel] = "binary" if b"\0" in data else "text"
+    return [PrefixFile(p, m) for p, m in sorted(found.items())]
+
+
+def check(files: list[PrefixFile], old_prefix: str, new_prefix: str) -> None:
+    """Raise `RelocationError` if some binary file cannot take the new prefix."""
+    if old_prefix == new_prefix:
+        return
+    binaries = [f.path for f in files if f.mode == "binary"]
+    if binaries and len(new_prefix.encode()) > len(old_prefix.encode()):
+        raise RelocationError(
+            f"{len(binaries)} binary file(s) (e.g. {binaries[0]}) embed the prefix {old_prefix} "
+            f"({len(old_prefix)} characters); the new prefix {new_prefix} ({len(new_prefix)} characters) "
+            "does not fit in place. Bake the env at a prefix at least as long as its target, or at its "
+            "target path itself (then nothing needs rewriting)."
+        )
+
+
+def relocate(root: str | os.PathLike[str], files: list[PrefixFile], old_prefix: str, new_prefix: str) -> int:
+    """Rewrite `files` under `root` from `old_prefix` to `new_prefix`; return how many changed.
+
+    Call `check` first: this function raises `RelocationError` halfway if a binary cannot be rewritten.
+    """
+    if old_prefix == new_prefix:
+        return 0
+    old, new = old_prefix.encode(), new_prefix.encode()
+    changed = 0
+    for f in files:
+        path = Path(root, f.path)
+        if path.is_symlink() or not path.is_file():
+            continue
+        data = path.read_bytes()
+        updated = _replace_binary(data, old, new) if f.mode == "binary" else data.replace(old, new)
+        if updated != data:
+            _rewrite(path, updated)
+            changed += 1
+    return changed
+
+
+def _replace_binary(data: bytes, old: bytes, new: bytes) -> bytes:
+    """conda's binary rule: rewrite each C string starting with `old`, NUL-pad it to the same length."""
+    padding = len(old) - len(new)
+    if padding < 0:
+        raise RelocationError(f"binary prefix replacement needs a new prefix no longer than {old.decode()}")
+    pattern = re.compile(re.escape(old) + rb"([^\0]*?)\0")
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        return new + match.group(1) + b"\0" * (padding + 1)
+
+    return pattern.sub(replace, data)
+
+
+def _rewrite(path: Path, data: bytes) -> None:
+    """Replace the file's content in place, keeping its mode (a fresh copy is ours to change)."""
+    mode = path.stat().st_mode
+    if not os.access(path, os.W_OK):
+        os.chmod(path, mode | 0o200)
+    with open(path, "r+b") as f:
+        f.write(data)
+        f.truncate()
+    os.chmod(path, mode)

@@ -1,0 +1,381 @@
+"""`osl-hooks start`: the steps of one server start, in order, reported as they go.
+
+Order (documented in docs/engine.md): for each env in plan order, prepare it (sync and relocate, or check
+it), register its kernel, run its setup scripts; then configure conda for user envs, register kernels for
+envs the user built, remove osl-hooks kernels whose env is gone, and run the global setup scripts, which
+can therefore rely on every env being ready.
+
+What goes wrong with one env (missing source, no room, a relocation that cannot work) degrades the start:
+that env falls back to the image copy or is skipped, the user is told, and the server still starts.
+What makes the start fail: an unusable home or state directory, another start holding the lock too long,
+or a setup script with `on_failure: fail`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+from . import relocate
+from .condarc import CondarcError, ensure_envs_dirs
+from .homepaths import Home, UnsafePath
+from .kernels import KernelError, KernelRegistry, has_ipykernel
+from .lock import LockTimeout, StartLock
+from .manifest import scan_tree
+from .plan import Environment, Kernel, Plan, Script
+from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
+from .status import Reporter, ScriptStatus, human_bytes
+from .sync import SyncError, copy_tree, new_staging_dir, remove_tree, stale_staging_dirs
+
+USER_KERNEL_PREFIX = "osl-user-"
+
+
+class Outcome(enum.IntEnum):
+    """The exit codes of `osl-hooks start`."""
+
+    OK = 0
+    FAILED = 1
+    INVALID = 2  # the plan or the command line
+    DEGRADED = 3  # the server can start, but not everything is as planned
+
+
+class EnvProblem(Exception):
+    """Something about one env that stops it from being prepared as planned."""
+
+
+class StartFailed(Exception):
+    """Something that must stop the whole start."""
+
+
+def start(plan: Plan, *, allow_root: bool = False, out: IO[str] = sys.stdout) -> Outcome:
+    """Prepare the home described by `plan`. Raises PlanError for a plan that does not fit the home."""
+    if os.geteuid() == 0 and not allow_root:
+        print(
+            "osl-hooks: refusing to run as root: the start works in the user's home and runs setup "
+            "scripts, so it must run as the notebook user (pass --allow-root only in a throwaway container)",
+            file=out,
+        )
+        return Outcome.FAILED
+    plan = plan.resolve(plan.home or os.environ.get("HOME", ""))
+    assert plan.home is not None
+    try:
+        home = Home(plan.home)
+        state_dir = home.makedirs(plan.state_dir, "state_dir")
+        with StartLock(state_dir / "start.lock", plan.lock_timeout):
+            return Start(plan, home, Reporter(home, state_dir, out)).run()
+    except (UnsafePath, LockTimeout, OSError) as e:
+        print(f"osl-hooks: start failed: {e}", file=out, flush=True)
+        return Outcome.FAILED
+
+
+class Start:
+    def __init__(self, plan: Plan, home: Home, reporter: Reporter):
+        self.plan = plan
+        self.home = home
+        self.report = reporter
+        self.state_dir = Path(plan.state_dir)
+        self.kernels = KernelRegistry(home.check(plan.jupyter_data_dir, "jupyter_data_dir"))
+        self.markers = MarkerStore(self.state_dir / "scripts", self._write_state)
+        self.registered: set[str] = set()
+        self.degraded = False
+
+    def run(self) -> Outcome:
+        started = time.monotonic()
+        self.report.info(f"Preparing your environments ({len(self.plan.environments)} configured)")
+        try:
+            for env in self.plan.environments:
+                self.prepare(env)
+            if self.plan.discover_user_envs or any(e.mode == "user" for e in self.plan.environments):
+                self.configure_conda()
+            if self.plan.discover_user_envs:
+                self.register_user_envs()
+            self.remove_stale_kernels()
+            self.run_scripts(self.plan.setup_scripts, None)
+        except StartFailed as e:
+            self.report.finish("failed", f"Start failed: {e}")
+            return Outcome.FAILED
+        seconds = time.monotonic() - started
+        if self.degraded:
+            self.report.finish("degraded", f"Ready, with warnings (see above), in {seconds:.1f} s")
+            return Outcome.DEGRADED
+        self.report.finish("ok", f"Ready in {seconds:.1f} s")
+        return Outcome.OK
+
+    # -- one env --------------------------------------------------------------------------------------
+
+    def prepare(self, env: Environment) -> None:
+        status = self.report.env(env.name, env.mode)
+        status.state = "working"
+        started = time.monotonic()
+        try:
+            if env.mode == "synced":
+                prefix, mode = self.sync(env)
+            elif env.mode == "baked":
+                prefix, mode = self.check_baked(env), "baked"
+            else:
+                prefix, mode = self.check_user_env(env), "user"
+        except (EnvProblem, UnsafePath, OSError) as e:
+            status.state = "failed"
+            self.degraded = True
+            self.report.error(f"{env.name}: {e}", env.name)
+            if env.kernel is not None:
+                self.registered.add(env.kernel.name)  # keep its previous kernel rather than break notebooks
+            return
+        status.seconds = round(time.monotonic() - started, 3)
+        status.effective_mode = mode
+        status.prefix = prefix and str(prefix)
+        if prefix is None:
+            status.state = "absent"
+            return
+        if status.state == "working":
+            status.state = "ready"
+        if env.kernel is not None:
+            self.register_kernel(env.name, mode, prefix, env.kernel)
+        self.run_scripts(env.setup_scripts, env, prefix=prefix, mode=mode)
+
+    def check_baked(self, env: Environment) -> Path:
+        source = Path(env.source or "")
+        if not source.is_dir():
+            raise EnvProblem(f"{source} does not exist in the image")
+        self.report.info(f"Using {env.name} from the image at {source}", env.name)
+        return source
+
+    def check_user_env(self, env: Environment) -> Path | None:
+        target = self.home.check(env.target or "", f"{env.name}: target")
+        if not target.is_dir():
+            self.report.info(f"{env.name} has not been created yet (conda create -p {target} ...)", env.name)
+            return None
+        return target
+
+    def sync(self, env: Environment) -> tuple[Path, str]:
+        """Bring a synced env into the home; returns its prefix and the mode the user gets."""
+        assert env.source is not None and env.target is not None
+        source = Path(env.source)
+        target = self.home.check(env.target, f"environments[{env.name}].target")
+        if not source.is_dir():
+            raise EnvProblem(f"{source} does not exist in the image")
+        self.home.makedirs(target.parent, f"environments[{env.name}].target")
+        for stale in stale_staging_dirs(target):
+            self.report.info(f"Removing {stale.name}, left by an interrupted start", env.name)
+            remove_tree(stale)
+        record = self._read_record(env.name)
+        manifest = scan_tree(source)
+        status = self.report.envs[env.name]
+        status.files, status.bytes = manifest.files, manifest.bytes
+        if os.path.lexists(target):
+            if record and record.get("source_id") == manifest.id and record.get("target") == str(target):
+                self.report.info(f"{env.name} is up to date", env.name)
+            elif record is None:
+                self.report.warning(
+                    f"{target} was not synced by osl-hooks (or its record is lost); it is left as it is", env.name
+                )
+                self.degraded = True
+            else:
+                self.report.warning(
+                    f"The image has a newer {env.name}; your copy in {target} is kept as it is", env.name
+                )
+                self.degraded = True
+            return target, "synced"
+
+        built_prefix = env.built_prefix or str(source)
+        files = relocate.prefix_files(source, built_prefix)
+        try:
+            relocate.check(files, built_prefix, str(target))
+        except relocate.RelocationError as e:
+            return self.fall_back(env, f"it cannot be moved to {target}: {e}")
+        free = psutil.disk_usage(_existing_ancestor(target)).free
+        needed = int(manifest.disk_bytes * (1 + self.plan.disk_margin_fraction)) + self.plan.disk_margin_bytes
+        if needed > free:
+            return self.fall_back(
+                env,
+                f"your home has {human_bytes(free)} free and {env.name} needs {human_bytes(manifest.disk_bytes)} "
+                f"(plus a margin: {human_bytes(needed)} in all)",
+            )
+        self.copy(env, source, target, manifest.bytes, files, built_prefix)
+        self._write_record(env, manifest.id, target, built_prefix)
+        return target, "synced"
+
+    def copy(
+        self,
+        env: Environment,
+        source: Path,
+        target: Path,
+        total: int,
+        files: list[relocate.PrefixFile],
+        built_prefix: str,
+    ) -> None:
+        """First copy: rsync into a staging directory, relocate there, then rename into place."""
+        staging = new_staging_dir(target)
+        started = time.monotonic()
+        self.report.info(f"Syncing {env.name}: {human_bytes(total)} to copy into {target}", env.name)
+        try:
+            for step in copy_tree(source, staging):
+                share = step.bytes_done / total if total else 1.0
+                self.report.progress(
+                    env.name,
+                    step.bytes_done,
+                    total,
+                    f"Syncing {env.name}: {human_bytes(step.bytes_done)} of {human_bytes(total)} ({share:.0%})",
+                )
+            changed = relocate.relocate(staging, files, built_prefix, str(target))
+            os.rename(staging, target)
+        except BaseException as e:
+            remove_tree(staging)
+            if isinstance(e, (SyncError, relocate.RelocationError)):
+                raise EnvProblem(str(e)) from None
+            raise
+        seconds = time.monotonic() - started
+        self.report.info(
+            f"Synced {env.name}: {human_bytes(total)} in {seconds:.1f} s ({changed} files relocated)", env.name
+        )
+
+    def fall_back(self, env: Environment, reason: str) -> tuple[Path, str]:
+        """Use the image's copy of a synced env instead, and say what that means for the user."""
+        assert env.source is not None
+        self.degraded = True
+        self.report.envs[env.name].state = "fallback"
+        self.report.warning(
+            f"{env.name} is not copied into your home because {reason}. You get the image's copy instead: "
+            "it works, but packages you install into it are lost at the next restart.",
+            env.name,
+        )
+        return Path(env.source), "baked"
+
+    # -- kernels -------------------------------------------------------------------------------------
+
+    def register_kernel(self, env_name: str, mode: str, prefix: Path, kernel: Kernel) -> None:
+        self.registered.add(kernel.name)
+        if not has_ipykernel(prefix):
+            self.report.info(f"{env_name} has no ipykernel, so no kernel is registered for it", env_name)
+            return
+        try:
+            self.home.check(self.kernels.kernels_dir / kernel.name, "kernel directory")
+            registered = self.kernels.register(env_name, mode, prefix, kernel)
+        except (KernelError, UnsafePath, OSError) as e:
+            self.degraded = True
+            self.report.warning(f"Kernel for {env_name}: {e}", env_name)
+            return
+        if env_name in self.report.envs:
+            self.report.envs[env_name].kernel = kernel.name
+        verb = "Registered kernel" if registered.changed else "Kernel unchanged:"
+        self.report.info(f"{verb} {kernel.display_name}", env_name)
+
+    def configure_conda(self) -> None:
+        envs_dirs = [self.plan.envs_dir]
+        envs_dirs += sorted({str(Path(e.source).parent) for e in self.plan.environments if e.mode == "baked" and e.source})
+        try:
+            self.home.makedirs(self.plan.envs_dir, "envs_dir")
+            message = ensure_envs_dirs(self.home, Path(self.plan.home or "", ".condarc"), envs_dirs)
+        except (CondarcError, UnsafePath, OSError) as e:
+            self.degraded = True
+            self.report.warning(str(e))
+            return
+        self.report.info(message)
+
+    def register_user_envs(self) -> None:
+        """Kernels for the envs the user built in envs_dir themselves."""
+        managed = {e.target for e in self.plan.environments if e.target}
+        envs_dir = self.home.check(self.plan.envs_dir, "envs_dir")
+        for prefix in sorted(envs_dir.iterdir()) if envs_dir.is_dir() else []:
+            if str(prefix) in managed or prefix.name.startswith(".") or not prefix.is_dir():
+                continue
+            if not has_ipykernel(prefix):
+                continue
+            name = USER_KERNEL_PREFIX + "".join(c if c.isalnum() or c in "._-" else "-" for c in prefix.name.lower())
+            self.register_kernel(prefix.name, "user", prefix, Kernel(name, f"{prefix.name} (your env)"))
+
+    def remove_stale_kernels(self) -> None:
+        try:
+            owned = self.kernels.owned() if self.home.check(self.kernels.kernels_dir, "kernels directory") else {}
+        except (UnsafePath, OSError) as e:
+            self.degraded = True
+            self.report.warning(str(e))
+            return
+        for name, meta in sorted(owned.items()):
+            if name in self.registered:
+                continue
+            try:
+                self.home.check(self.kernels.kernels_dir / name, "kernel directory")
+                self.kernels.remove(name)
+            except (KernelError, UnsafePath, OSError) as e:
+                self.report.warning(str(e))
+                continue
+            self.report.info(f"Removed kernel {name}: its env {meta.get('env')} is no longer configured")
+
+    # -- setup scripts -------------------------------------------------------------------------------
+
+    def run_scripts(
+        self, entries: tuple[Script, ...], env: Environment | None, prefix: Path | None = None, mode: str = ""
+    ) -> None:
+        environ = dict(os.environ, HOME=str(self.home.path), OSL_HOOKS_STATE_DIR=str(self.state_dir))
+        if env is not None and prefix is not None:
+            environ.update(
+                OSL_ENV_NAME=env.name,
+                OSL_ENV_PREFIX=str(prefix),
+                OSL_ENV_MODE=mode,
+                CONDA_PREFIX=str(prefix),
+                PATH=f"{prefix}/bin:{environ.get('PATH', '')}",
+            )
+        for entry in entries:
+            for run in expand(entry, env.name if env else None):
+                self.run_script(run, environ)
+
+    def run_script(self, run: ScriptRun, environ: dict[str, str]) -> None:
+        digest = script_digest(run.path)
+        skip = self.markers.skip_reason(run, digest)
+        if skip:
+            self.report.info(f"Skipping setup script {run.label}: {skip}", run.env_name)
+            self.report.script_result(ScriptStatus(str(run.path), run.env_name, "skipped", None, 0.0, skip))
+            return
+        self.report.info(f"Running setup script {run.label}", run.env_name)
+        result = run_script(run, environ, self.report.log, cwd=str(self.home.path))
+        self.report.script_result(
+            ScriptStatus(str(run.path), run.env_name, result.state, result.exit_code, round(result.seconds, 3), result.reason)
+        )
+        if result.state == "ok":
+            self.markers.record_success(run, digest)
+            self.report.info(f"Setup script {run.label} finished in {result.seconds:.1f} s", run.env_name)
+            return
+        message = f"Setup script {run.label} {result.reason}"
+        if run.entry.on_failure == "fail":
+            raise StartFailed(message)
+        self.degraded = True
+        self.report.warning(f"{message}; continuing (see {self.state_dir / 'start.log'})", run.env_name)
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    def _record_path(self, env_name: str) -> Path:
+        return self.state_dir / "envs" / f"{env_name}.json"
+
+    def _read_record(self, env_name: str) -> dict | None:
+        try:
+            record = json.loads(self._record_path(env_name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def _write_record(self, env: Environment, source_id: str, target: Path, built_prefix: str) -> None:
+        record = {
+            "source": env.source,
+            "source_id": source_id,
+            "target": str(target),
+            "built_prefix": built_prefix,
+            "synced_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        self._write_state(self._record_path(env.name), json.dumps(record, indent=1))
+
+    def _write_state(self, path: Path, text: str) -> None:
+        self.home.write_text(path, text, "state file")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path

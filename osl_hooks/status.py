@@ -1,0 +1,177 @@
+"""What a start tells people while it runs, and what it leaves behind.
+
+Three readers, three outputs, one source of truth:
+- humans reading container logs or a terminal: one line per event on stdout;
+- the user and admin later: `<state>/start.log`, the same lines plus setup scripts' output;
+- the hub's progress page and `osl-hooks status`: `<state>/status.json`, rewritten atomically as the
+  start goes, with the whole event list (so a reader that arrives late can replay it), the current
+  progress, and per-env and per-script results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .homepaths import Home
+
+STATUS_FILE = "status.json"
+LOG_FILE = "start.log"
+STATUS_VERSION = 1
+PROGRESS_WRITE_INTERVAL = 0.5
+PROGRESS_PRINT_INTERVAL = 5.0
+
+
+@dataclass
+class EnvStatus:
+    name: str
+    mode: str  # what the plan asked for
+    effective_mode: str | None = None  # what the user got ("baked" after a fallback)
+    state: str = "pending"  # pending, working, ready, fallback, absent, failed
+    prefix: str | None = None
+    files: int | None = None
+    bytes: int | None = None
+    seconds: float | None = None
+    kernel: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScriptStatus:
+    path: str
+    env: str | None
+    state: str
+    exit_code: int | None
+    seconds: float
+    reason: str = ""
+
+
+def read_status(state_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The last status a start wrote, or None if there is none (or it cannot be read)."""
+    try:
+        return json.loads(Path(state_dir, STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+class Reporter:
+    """Collects a start's events and writes them to stdout, the log and the status file."""
+
+    def __init__(self, home: Home, state_dir: Path, out: IO[str] = sys.stdout):
+        self.home = home
+        self.state_dir = state_dir
+        self.out = out
+        self.started = time.time()
+        self._lock = threading.Lock()
+        self._status: dict[str, Any] = {
+            "version": STATUS_VERSION,
+            "state": "running",
+            "pid": os.getpid(),
+            "started_at": _iso(self.started),
+            "finished_at": None,
+            "message": "",
+            "progress": None,
+            "events": [],
+            "environments": {},
+            "scripts": [],
+        }
+        self.envs: dict[str, EnvStatus] = {}
+        log_path = home.check(state_dir / LOG_FILE, "start log")
+        if log_path.exists():
+            os.replace(log_path, state_dir / f"{LOG_FILE}.1")
+        self._log = open(log_path, "a", encoding="utf-8", buffering=1)
+        self._last_write = 0.0
+        self._last_print = 0.0
+
+    def env(self, name: str, mode: str) -> EnvStatus:
+        self.envs[name] = EnvStatus(name, mode)
+        return self.envs[name]
+
+    def info(self, message: str, env: str | None = None) -> None:
+        self._event("info", message, env)
+
+    def warning(self, message: str, env: str | None = None) -> None:
+        if env in self.envs:
+            self.envs[env].warnings.append(message)
+        self._event("warning", message, env)
+
+    def error(self, message: str, env: str | None = None) -> None:
+        if env in self.envs:
+            self.envs[env].errors.append(message)
+        self._event("error", message, env)
+
+    def progress(self, env: str, done: int, total: int, message: str) -> None:
+        """Throttled: the status file at most every 0.5 s, stdout at most every 5 s."""
+        now = time.monotonic()
+        with self._lock:
+            self._status["progress"] = {"env": env, "done": done, "total": total, "message": message}
+            self._status["message"] = message
+        if now - self._last_print >= PROGRESS_PRINT_INTERVAL:
+            self._last_print = now
+            self._emit(message)
+        if now - self._last_write >= PROGRESS_WRITE_INTERVAL:
+            self._write()
+
+    def script_result(self, result: ScriptStatus) -> None:
+        with self._lock:
+            self._status["scripts"].append(asdict(result))
+
+    def log(self, line: str) -> None:
+        """A line for the log and stdout only (setup scripts' output)."""
+        with self._lock:
+            self._log.write(line + "\n")
+            print(line, file=self.out, flush=True)
+
+    def finish(self, state: str, message: str) -> None:
+        with self._lock:
+            self._status["state"] = state
+            self._status["finished_at"] = _iso(time.time())
+        self._event("error" if state == "failed" else "info", message, None, final=True)
+        self._log.close()
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return self._status
+
+    def _event(self, level: str, message: str, env: str | None, final: bool = False) -> None:
+        with self._lock:
+            self._status["events"].append(
+                {"time": _iso(time.time()), "level": level, "env": env, "message": message, "final": final}
+            )
+            self._status["message"] = message
+            self._status["progress"] = None
+        prefix = {"info": "", "warning": "WARNING: ", "error": "ERROR: "}[level]
+        self._emit(prefix + message)
+        self._write()
+
+    def _emit(self, line: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        with self._lock:
+            self._log.write(f"{stamp} {line}\n")
+            print(f"osl-hooks {stamp} {line}", file=self.out, flush=True)
+
+    def _write(self) -> None:
+        with self._lock:
+            self._status["environments"] = {name: asdict(s) for name, s in self.envs.items()}
+            text = json.dumps(self._status, indent=1)
+        self.home.write_text(self.state_dir / STATUS_FILE, text, "status file")
+        self._last_write = time.monotonic()
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

@@ -1,0 +1,79 @@
+"""Shared fixtures: a user's home, a read-only 'image', and a way to run a start against them."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from osl_hooks.plan import Plan
+from osl_hooks.runner import Outcome, start
+from osl_hooks.status import read_status
+
+
+@dataclass
+class StartResult:
+    outcome: Outcome
+    output: str
+    status: dict
+
+    def env(self, name: str) -> dict:
+        return self.status["environments"][name]
+
+    def messages(self) -> list[str]:
+        return [e["message"] for e in self.status["events"]]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def run_start(home: Path):
+    """Run `osl-hooks start` in-process for `home` with a plan given as a dict (home filled in)."""
+
+    def run(plan: dict) -> StartResult:
+        data = {"version": 1, "home": str(home), **plan}
+        out = io.StringIO()
+        # Tests run as root in CI; the sandbox tests (test_sandbox.py) run the same start as uid 1000.
+        outcome = start(Plan.from_dict(data), allow_root=True, out=out)
+        status = read_status(home / ".local/state/osl-hooks") or {}
+        return StartResult(outcome, out.getvalue(), status)
+
+    return run
+
+
+def tree_snapshot(root: Path) -> dict[str, tuple]:
+    """Every path under root with its type, size, mode and content hash: to prove nothing changed."""
+    import hashlib
+
+    snapshot = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            st = path.lstat()
+            if path.is_symlink():
+                snapshot[str(path.relative_to(root))] = ("l", os.readlink(path))
+            elif path.is_file():
+                snapshot[str(path.relative_to(root))] = ("f", st.st_mode, hashlib.sha256(path.read_bytes()).hexdigest())
+            else:
+                snapshot[str(path.relative_to(root))] = ("d", st.st_mode)
+    return snapshot
+
+
+def write_script(path: Path, body: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return path
+
+
+def json_file(path: Path) -> dict:
+    return json.loads(path.read_text())

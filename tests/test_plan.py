@@ -1,0 +1,119 @@
+"""The plan is the contract between hub and container: strict, explained, round-trippable."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from osl_hooks.plan import PLAN_ENV_VAR, Plan, PlanError, load_plan, parse_plan
+
+
+def problems_of(data):
+    with pytest.raises(PlanError) as info:
+        Plan.from_dict(data)
+    return info.value.problems
+
+
+def test_minimal_plan_gets_documented_defaults():
+    plan = Plan.from_dict({"version": 1, "environments": [{"name": "geo", "mode": "synced", "source": "/opt/osl/envs/geo"}]})
+    resolved = plan.resolve("/home/jovyan")
+    env = resolved.environments[0]
+    assert env.target == "/home/jovyan/.local/envs/geo"
+    assert env.kernel.name == "osl-geo" and env.kernel.display_name == "geo"
+    assert resolved.state_dir == "/home/jovyan/.local/state/osl-hooks"
+    assert resolved.jupyter_data_dir == "/home/jovyan/.local/share/jupyter"
+
+
+def test_plan_round_trips_through_json():
+    plan = Plan.from_dict(
+        {
+            "version": 1,
+            "home": "/home/jovyan",
+            "environments": [
+                {"name": "geo", "mode": "synced", "source": "/opt/e/geo", "target": "~/envs/geo",
+                 "kernel": {"display_name": "Geo", "env": {"X": "1"}},
+                 "setup_scripts": [{"path": "/etc/osl/geo.sh", "run": "once", "on_failure": "fail", "timeout": 5}]},
+                {"name": "tools", "mode": "baked", "source": "/opt/conda", "kernel": False},
+                {"name": "mine", "mode": "user"},
+            ],
+            "discover_user_envs": True,
+            "setup_scripts": [{"path": "/etc/osl/setup.d"}],
+        }
+    )
+    again = parse_plan(plan.to_json())
+    assert again == plan
+    assert again.environments[1].kernel is None
+    assert again.resolve("/home/jovyan").environments[0].target == "/home/jovyan/envs/geo"
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"name": "a/b", "mode": "synced", "source": "/opt/a"}, "environments[0].name: 'a/b' is not an env name"),
+        ({"name": "..", "mode": "synced", "source": "/opt/a"}, "environments[0].name: '..' is not an env name"),
+        ({"name": "a", "mode": "copy", "source": "/opt/a"}, "environments[0].mode: 'copy' is not one of"),
+        ({"name": "a", "mode": "synced"}, "environments[0].source: required with mode 'synced'"),
+        ({"name": "a", "mode": "synced", "source": "opt/a"}, "environments[0].source: 'opt/a' is not an absolute path"),
+        ({"name": "a", "mode": "user", "source": "/opt/a"}, "environments[0]: field not allowed with mode 'user'"),
+        ({"name": "a", "mode": "synced", "source": "/opt/a", "sorce": 1}, "'sorce' was unexpected"),
+        ({"name": "a", "mode": "synced", "source": "/opt/a", "kernel": {"name": "Bad Name"}},
+         "environments[0].kernel: must be false or an object"),
+        ({"name": "a", "mode": "synced", "source": "/opt/a", "setup_scripts": [{"path": "/x", "run": "daily"}]},
+         "environments[0].setup_scripts[0].run: 'daily' is not one of"),
+        ({"name": "a", "mode": "synced", "source": "/opt/a", "setup_scripts": [{"path": "/x", "timeout": 0}]},
+         "environments[0].setup_scripts[0].timeout"),
+    ],
+)
+def test_bad_environment_is_explained_with_its_field(env, expected):
+    problems = problems_of({"version": 1, "environments": [env]})
+    assert any(expected in p for p in problems), problems
+
+
+def test_every_problem_is_reported_at_once():
+    problems = problems_of({"version": 2, "home": "relative", "environments": [{"name": "a/b", "mode": "x"}]})
+    fields = {p.split(":")[0] for p in problems}
+    assert {"version", "home", "environments[0].name", "environments[0].mode"} <= fields
+
+
+def test_duplicate_names_and_overlapping_targets_are_rejected():
+    problems = problems_of({"version": 1, "environments": [
+        {"name": "Geo", "mode": "synced", "source": "/opt/a"},
+        {"name": "geo", "mode": "synced", "source": "/opt/b", "target": "/x/geo2"},
+        {"name": "c", "mode": "synced", "source": "/opt/c", "target": "/x/geo2/inner"},
+    ]})
+    assert any("environments[1].name: 'geo' is already used by environments[0]" in p for p in problems)
+    assert any("environments[2].target" in p and "overlaps environments[1].target" in p for p in problems)
+
+
+def test_target_outside_home_is_rejected_when_resolved():
+    plan = Plan.from_dict({"version": 1, "environments": [
+        {"name": "a", "mode": "synced", "source": "/opt/a", "target": "../../etc/a"}]})
+    with pytest.raises(PlanError) as info:
+        plan.resolve("/home/jovyan")
+    assert "environments[0].target: '../../etc/a' is outside the home /home/jovyan" in str(info.value)
+
+
+def test_malformed_json_names_line_and_column():
+    with pytest.raises(PlanError) as info:
+        parse_plan('{"version": 1,\n "environments": [}', "plan.json")
+    assert "plan.json" in str(info.value) and "line 2" in str(info.value)
+
+
+def test_plan_from_environment_variable():
+    plan = load_plan(environ={PLAN_ENV_VAR: json.dumps({"version": 1, "discover_user_envs": True})})
+    assert plan.discover_user_envs
+
+
+def test_plan_check_command_explains_a_bad_file(tmp_path):
+    bad = tmp_path / "plan.json"
+    bad.write_text(json.dumps({"version": 1, "environments": [{"name": "x/y", "mode": "synced"}]}))
+    result = subprocess.run([sys.executable, "-m", "osl_hooks.cli", "plan", "--check", str(bad)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "environments[0].name" in result.stderr and "environments[0].source: required" in result.stderr
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"version": 1}))
+    result = subprocess.run([sys.executable, "-m", "osl_hooks.cli", "plan", "--check", str(good)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
