@@ -1,0 +1,76 @@
+"""A pod-like sandbox for running pod-side commands for real, with bubblewrap.
+
+What a single-user pod looks like from inside, and what this reproduces:
+- the image is read-only (here: the host's root, read-only, with /home, /root and /opt emptied);
+- image directories the test provides (envs, setup scripts) are mounted read-only at their pod paths;
+- the user's home volume is a writable bind mount at its pod path (default /home/jovyan);
+- the process runs as the pod's uid/gid (default 1000:100, as in z2jh), really: bwrap sets up the mounts as
+  root, then `setpriv` drops to the uid before the command runs, so files are created with that owner and
+  permission checks are the kernel's, not an emulation;
+- only the environment variables given (plus a minimal PATH) are set.
+The Python that runs osl-hooks and this checkout of osl-hooks are mounted read-only at their own paths,
+standing in for the packages a real image has installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import osl_hooks
+
+POD_HOME = "/home/jovyan"
+SOURCE_MOUNT = "/opt/osl-hooks-src"
+
+
+def available() -> bool:
+    return shutil.which("bwrap") is not None and shutil.which("setpriv") is not None and os.geteuid() == 0
+
+
+@dataclass
+class PodSandbox:
+    home: Path  # host directory that plays the home volume
+    mounts: dict[str, Path] = field(default_factory=dict)  # pod path -> host path, read-only
+    env: dict[str, str] = field(default_factory=dict)
+    uid: int = 1000
+    gid: int = 100
+    home_mount: str = POD_HOME
+
+    def command(self, argv: list[str]) -> list[str]:
+        python_bin = str(Path(sys.executable).parent)
+        args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        for hidden in ("/home", "/root", "/opt"):
+            args += ["--tmpfs", hidden]
+        for path in sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}):
+            args += ["--ro-bind", path, path]
+        args += ["--ro-bind", str(Path(osl_hooks.__file__).resolve().parent.parent), SOURCE_MOUNT]
+        for pod_path, host_path in sorted(self.mounts.items()):
+            args += ["--ro-bind", str(host_path), pod_path]
+        args += ["--bind", str(self.home), self.home_mount]
+        args += ["--unshare-pid", "--unshare-ipc", "--die-with-parent", "--clearenv", "--chdir", self.home_mount]
+        environment = {
+            "HOME": self.home_mount,
+            "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
+            "PYTHONPATH": SOURCE_MOUNT,
+            "LANG": "C.UTF-8",
+            **self.env,
+        }
+        for key, value in environment.items():
+            args += ["--setenv", key, value]
+        return args + ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--", *argv]
+
+    def run(self, argv: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run `argv` in the pod and return its result (stdout and stderr captured as text)."""
+        self.give_home_to_user()
+        return subprocess.run(self.command(argv), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def give_home_to_user(self) -> None:
+        """A fresh home volume belongs to the pod's user, as z2jh's fsGroup / init makes it."""
+        if os.stat(self.home).st_uid != self.uid:
+            for dirpath, dirnames, filenames in os.walk(self.home):
+                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                    os.lchown(name, self.uid, self.gid)
