@@ -1,0 +1,1 @@
+"""Offline builders for genuine conda/Python environments, used by the tests and the local demo."""
