@@ -111,7 +111,7 @@ class KernelRegistry:
         # Imported here: jupyter_client costs a few hundred ms to import, paid only when a spec changes.
         from jupyter_client.kernelspec import KernelSpecManager
 
-        manager = KernelSpecManager(data_dir=self.data_dir)
+        manager = KernelSpecManager(data_dir=self.data_dir, kernel_dirs=[str(self.kernels_dir)])
         assert Path(manager.user_kernel_dir) == self.kernels_dir
         return manager.install_kernel_spec(os.fspath(spec_dir), name, user=True)
 

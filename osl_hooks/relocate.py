@@ -8,8 +8,12 @@ so they are found by a small scan of exactly those places.
 
 Rules follow conda's: in text files every occurrence of the old prefix is replaced; in binary files each
 NUL-terminated string that starts with the old prefix is rewritten in place and padded with NULs, so the
-file keeps its size. That is only possible when the new prefix is not longer than the old one; `plan()`
-finds out before anything is copied, so the caller can choose not to copy at all.
+file keeps its size. A binary string can grow only into room that is certainly its own: when conda
+installed the package it wrote the prefix over a longer placeholder (conda-build and rattler-build pad
+theirs to 255 characters) and NUL-padded the rest, and `conda-meta` records that placeholder. So a
+recorded binary may take any prefix up to its placeholder's length, provided the padding NULs are really
+there; a binary found only by scanning may take no longer prefix than the one it has. `check()` finds out
+before anything is copied, so the caller can choose not to copy at all.
 
 Kept apart from copying on purpose (as conda-pack keeps `conda-unpack` apart from packing): relocation
 works on any tree, already copied, and knows nothing of rsync.
@@ -32,6 +36,7 @@ MAX_SCANNED_FILE = 1 << 20
 class PrefixFile:
     path: str  # relative to the env root
     mode: str  # "text" or "binary"
+    placeholder_length: int = 0  # length of the placeholder conda replaced here (0: unknown)
 
 
 class RelocationError(Exception):
@@ -41,7 +46,7 @@ class RelocationError(Exception):
 def prefix_files(root: str | os.PathLike[str], old_prefix: str) -> list[PrefixFile]:
     """The files under `root` that embed `old_prefix`: conda's records plus pip's known places."""
     root = Path(root)
-    found: dict[str, str] = {}
+    found: dict[str, PrefixFile] = {}
     meta = root / "conda-meta"
     if meta.is_dir():
         for record in sorted(meta.glob("*.json")):
@@ -51,7 +56,8 @@ def prefix_files(root: str | os.PathLike[str], old_prefix: str) -> list[PrefixFi
                 continue  # a damaged record is conda's problem; the pip scan below still runs
             for p in paths:
                 if p.get("prefix_placeholder"):
-                    found[p["_path"]] = p.get("file_mode", "text")
+                    mode = p.get("file_mode", "text")
+                    found[p["_path"]] = PrefixFile(p["_path"], mode, len(p["prefix_placeholder"].encode()))
     needle = old_prefix.encode()
     candidates = [root / name for name in SCANNED_FILES]
     for directory in SCANNED_DIRS:
@@ -63,21 +69,31 @@ def prefix_files(root: str | os.PathLike[str], old_prefix: str) -> list[PrefixFi
             continue
         data = path.read_bytes()
         if needle in data:
-            found[rel] = "binary" if b"\0" in data else "text"
-    return [PrefixFile(p, m) for p, m in sorted(found.items())]
+            found[rel] = PrefixFile(rel, "binary" if b"\0" in data else "text")
+    return [found[p] for p in sorted(found)]
 
 
-def check(files: list[PrefixFile], old_prefix: str, new_prefix: str) -> None:
-    """Raise `RelocationError` if some binary file cannot take the new prefix."""
-    if old_prefix == new_prefix:
+def check(root: str | os.PathLike[str], files: list[PrefixFile], old_prefix: str, new_prefix: str) -> None:
+    """Raise `RelocationError` if some binary file under `root` cannot take the new prefix.
+
+    Reads only the binary prefix files (a handful per env), and only when the new prefix is longer.
+    """
+    old, new = old_prefix.encode(), new_prefix.encode()
+    if len(new) <= len(old):
         return
-    binaries = [f.path for f in files if f.mode == "binary"]
-    if binaries and len(new_prefix.encode()) > len(old_prefix.encode()):
+    too_small = []
+    for f in files:
+        if f.mode == "binary" and Path(root, f.path).is_file():
+            try:
+                _replace_binary(Path(root, f.path).read_bytes(), old, new, f.placeholder_length)
+            except RelocationError:
+                too_small.append(f.path)
+    if too_small:
         raise RelocationError(
-            f"{len(binaries)} binary file(s) (e.g. {binaries[0]}) embed the prefix {old_prefix} "
-            f"({len(old_prefix)} characters); the new prefix {new_prefix} ({len(new_prefix)} characters) "
-            "does not fit in place. Bake the env at a prefix at least as long as its target, or at its "
-            "target path itself (then nothing needs rewriting)."
+            f"{len(too_small)} binary file(s) (e.g. {too_small[0]}) have room for a prefix of at most "
+            f"{len(old_prefix)} characters (the length of {old_prefix}, or of the placeholder conda recorded); "
+            f"{new_prefix} has {len(new_prefix)}. Bake the env at a prefix at least as long as its target, "
+            "or at its target path itself (then nothing needs rewriting)."
         )
 
 
@@ -95,22 +111,32 @@ def relocate(root: str | os.PathLike[str], files: list[PrefixFile], old_prefix: 
         if path.is_symlink() or not path.is_file():
             continue
         data = path.read_bytes()
-        updated = _replace_binary(data, old, new) if f.mode == "binary" else data.replace(old, new)
+        if f.mode == "binary":
+            updated = _replace_binary(data, old, new, f.placeholder_length)
+        else:
+            updated = data.replace(old, new)
         if updated != data:
             _rewrite(path, updated)
             changed += 1
     return changed
 
 
-def _replace_binary(data: bytes, old: bytes, new: bytes) -> bytes:
-    """conda's binary rule: rewrite each C string starting with `old`, NUL-pad it to the same length."""
-    padding = len(old) - len(new)
-    if padding < 0:
-        raise RelocationError(f"binary prefix replacement needs a new prefix no longer than {old.decode()}")
-    pattern = re.compile(re.escape(old) + rb"([^\0]*?)\0")
+def _replace_binary(data: bytes, old: bytes, new: bytes, placeholder_length: int) -> bytes:
+    """conda's binary rule: rewrite each C string starting with `old`, NUL-pad it to the same length.
+
+    The string may grow by up to `placeholder_length - len(old)` bytes, taken from the NULs that follow
+    it: the padding conda wrote when it replaced the (longer) placeholder. NULs beyond that may belong
+    to the next field of the binary and are never used.
+    """
+    growth = len(new) - len(old)
+    spare = max(placeholder_length - len(old), 0)
+    pattern = re.compile(re.escape(old) + rb"([^\0]*?)(\0+)")
 
     def replace(match: re.Match[bytes]) -> bytes:
-        return new + match.group(1) + b"\0" * (padding + 1)
+        rest, nuls = match.group(1), match.group(2)
+        if growth > min(len(nuls) - 1, spare):
+            raise RelocationError(f"no room for {new.decode()} in place of {old.decode()}")
+        return new + rest + b"\0" * (len(nuls) - growth)
 
     return pattern.sub(replace, data)
 

@@ -187,7 +187,7 @@ class Start:
         built_prefix = env.built_prefix or str(source)
         files = relocate.prefix_files(source, built_prefix)
         try:
-            relocate.check(files, built_prefix, str(target))
+            relocate.check(source, files, built_prefix, str(target))
         except relocate.RelocationError as e:
             return self.fall_back(env, f"it cannot be moved to {target}: {e}")
         free = psutil.disk_usage(_existing_ancestor(target)).free

@@ -77,3 +77,31 @@ def write_script(path: Path, body: str) -> Path:
 
 def json_file(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory) -> Path:
+    """A read-only 'image' directory holding a genuine conda env, `envs/geo` (demo packages v1.0)."""
+    from osl_hooks.demo.envbuild import build_conda_env
+
+    root = tmp_path_factory.mktemp("image")
+    build_conda_env(root / "envs" / "geo")
+    return root
+
+
+@pytest.fixture(scope="session")
+def python_image(tmp_path_factory) -> Path:
+    """An 'image' with `envs/py`: a working Python with ipykernel that is also a conda env."""
+    from osl_hooks.demo.envbuild import build_python_env
+
+    root = tmp_path_factory.mktemp("python-image")
+    build_python_env(root / "envs" / "py")
+    return root
+
+
+def all_files(root: Path):
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath, name)
+            if not path.is_symlink():
+                yield path

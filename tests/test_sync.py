@@ -1,0 +1,169 @@
+"""Synced mode on genuine conda envs: staged rsync copy, relocation, no-op restarts, safe interruption."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import all_files, tree_snapshot
+
+from osl_hooks.demo.envbuild import CONDA_PLACEHOLDER, build_conda_env, demo_packages
+from osl_hooks.runner import Outcome
+from osl_hooks.sync import STAGING_PREFIX
+
+
+def synced_plan(source: Path, **extra) -> dict:
+    return {"environments": [{"name": "geo", "mode": "synced", "source": str(source), **extra}]}
+
+
+def recorded_prefix_files(prefix: Path) -> list[dict]:
+    records = []
+    for meta in (prefix / "conda-meta").glob("*.json"):
+        records += [p for p in json.loads(meta.read_text())["paths_data"]["paths"] if p.get("prefix_placeholder")]
+    return records
+
+
+def test_first_sync_relocates_every_recorded_file(image, home, run_start):
+    source = image / "envs/geo"
+    result = run_start(synced_plan(source))
+    assert result.outcome == Outcome.OK, result.output
+    target = home / ".local/envs/geo"
+    assert len(str(target)) > len(str(source)), "the test must make binary strings grow into their padding"
+    records = recorded_prefix_files(target)
+    assert {r["file_mode"] for r in records} == {"text", "binary"}
+    for record in records:
+        data = (target / record["_path"]).read_bytes()
+        assert str(target).encode() in data, record["_path"]
+        if record["file_mode"] == "binary":
+            assert len(data) == (source / record["_path"]).stat().st_size
+            assert str(target).encode() + b"/share/geodemo\0" in data
+    for path in all_files(target):
+        assert str(source).encode() not in path.read_bytes(), f"{path} still refers to the image"
+    assert subprocess.run([target / "bin/geodemo"], capture_output=True, text=True).stdout.strip() == \
+        f"{target}/share/geodemo"
+    status = result.env("geo")
+    assert status["state"] == "ready" and status["effective_mode"] == "synced"
+    assert status["prefix"] == str(target) and status["files"] > 80
+    assert any(m.startswith("Synced geo:") and "relocated" in m for m in result.messages())
+
+
+def test_copy_has_the_same_files_and_belongs_to_the_user(image, home, run_start):
+    source = image / "envs/geo"
+    run_start(synced_plan(source))
+    target = home / ".local/envs/geo"
+    source_files = {p.relative_to(source) for p in all_files(source)}
+    assert {p.relative_to(target) for p in all_files(target)} == source_files
+    assert all(os.access(p, os.W_OK) for p in all_files(target))
+    assert not list(target.parent.glob(STAGING_PREFIX + "*"))
+
+
+def test_second_start_with_nothing_new_copies_nothing(image, home, run_start):
+    source = image / "envs/geo"
+    run_start(synced_plan(source))
+    target = home / ".local/envs/geo"
+    (target / "my-notes.txt").write_text("mine")
+    before = {p: p.stat().st_ino for p in all_files(target)}
+    result = run_start(synced_plan(source))
+    assert result.outcome == Outcome.OK
+    assert "geo is up to date" in result.messages()
+    assert not any(m.startswith("Syncing") for m in result.messages())
+    assert {p: p.stat().st_ino for p in all_files(target)} == before
+
+
+def test_env_baked_at_its_target_path_is_not_rewritten(tmp_path, home, run_start):
+    target = home / ".local/envs/geo"
+    build_conda_env(target)  # built exactly where it will live...
+    source = tmp_path / "image/envs/geo"
+    source.parent.mkdir(parents=True)
+    target.rename(source)  # ...then moved into the image, as a Dockerfile COPY would
+    result = run_start(synced_plan(source, built_prefix=str(target)))
+    assert result.outcome == Outcome.OK, result.output
+    assert any("(0 files relocated)" in m for m in result.messages())
+    assert tree_snapshot(target) == tree_snapshot(source)  # byte for byte, modes included
+
+
+def test_binary_that_cannot_take_a_longer_prefix_falls_back_before_copying(home, run_start):
+    """Packages built with conda's old 32-character placeholder leave no room to grow."""
+    short = Path("/tmp") / f"g{os.getpid()}"
+    packages = [replace(p, placeholder=CONDA_PLACEHOLDER) for p in demo_packages()]
+    try:
+        build_conda_env(short, packages)
+        result = run_start(synced_plan(short))
+    finally:
+        subprocess.run(["rm", "-rf", str(short)], check=True)
+    assert result.outcome == Outcome.DEGRADED
+    status = result.env("geo")
+    assert status["state"] == "fallback" and status["effective_mode"] == "baked" and status["prefix"] == str(short)
+    [warning] = status["warnings"]
+    assert "lib/libgeodemo.so" in warning and "Bake the env at a prefix at least as long" in warning
+    assert not (home / ".local/envs/geo").exists()
+    assert not list((home / ".local/envs").glob(STAGING_PREFIX + "*"))
+
+
+@pytest.fixture
+def small_home(tmp_path):
+    """A home on its own 8 MB filesystem."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    path = tmp_path / "small-home"
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(path)], check=True)
+    yield path
+    subprocess.run(["umount", str(path)], check=True)
+
+
+def test_env_too_big_for_the_home_falls_back_to_the_image(python_image, small_home):
+    import io
+
+    from osl_hooks.plan import Plan
+    from osl_hooks.runner import start
+    from osl_hooks.status import read_status
+
+    source = python_image / "envs/py"
+    plan = Plan.from_dict({"version": 1, "home": str(small_home), **synced_plan(source)})
+    assert start(plan, allow_root=True, out=io.StringIO()) == Outcome.DEGRADED
+    status = read_status(small_home / ".local/state/osl-hooks")
+    env = status["environments"]["geo"]
+    assert env["state"] == "fallback" and env["effective_mode"] == "baked"
+    assert "your home has" in env["warnings"][0] and "packages you install into it are lost" in env["warnings"][0]
+    assert os.listdir(small_home / ".local/envs") == []
+    assert status["state"] == "degraded"
+
+
+def test_interrupted_first_sync_leaves_no_half_env(python_image, home, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps({"version": 1, "home": str(home), **synced_plan(python_image / "envs/py")}))
+    command = [sys.executable, "-m", "osl_hooks.cli", "start", "--allow-root", "--plan", str(plan_file)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    envs = home / ".local/envs"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        sum(1 for _ in all_files(s)) > 100 for s in envs.glob(STAGING_PREFIX + "*")
+    ):
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)  # rsync included
+    process.wait()
+    assert list(envs.glob(STAGING_PREFIX + "*")), "the kill came too late to test an interruption"
+    assert not (envs / "geo").exists()
+
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "left by an interrupted start" in rerun.stdout
+    assert not list(envs.glob(STAGING_PREFIX + "*"))
+    assert subprocess.run([envs / "geo/bin/python", "-c", "import ipykernel"]).returncode == 0
+
+
+def test_lock_serialises_two_starts_on_one_home(image, home, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps({"version": 1, "home": str(home), **synced_plan(image / "envs/geo")}))
+    command = [sys.executable, "-m", "osl_hooks.cli", "start", "--allow-root", "--plan", str(plan_file)]
+    first, second = (subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(2))
+    outputs = [first.communicate()[0], second.communicate()[0]]
+    assert first.returncode == second.returncode == 0, outputs
+    assert sum("Synced geo" in o for o in outputs) == 1
+    assert sum("geo is up to date" in o for o in outputs) == 1
