@@ -14,10 +14,12 @@ standing in for the packages a real image has installed.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,8 @@ import osl_hooks
 
 POD_HOME = "/home/jovyan"
 SOURCE_MOUNT = "/opt/osl-hooks-src"
+LAUNCHER_MOUNT = "/opt/osl-hooks-bin"
+HIDDEN = ("/home", "/root", "/opt")
 
 
 def available() -> bool:
@@ -43,18 +47,19 @@ class PodSandbox:
     def command(self, argv: list[str]) -> list[str]:
         python_bin = str(Path(sys.executable).parent)
         args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-        for hidden in ("/home", "/root", "/opt"):
+        for hidden in HIDDEN:
             args += ["--tmpfs", hidden]
         for path in sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}):
-            args += ["--ro-bind", path, path]
+            args += _parents(path) + ["--ro-bind", path, path]
         args += ["--ro-bind", str(Path(osl_hooks.__file__).resolve().parent.parent), SOURCE_MOUNT]
+        args += ["--ro-bind", str(_launcher_dir()), LAUNCHER_MOUNT]
         for pod_path, host_path in sorted(self.mounts.items()):
-            args += ["--ro-bind", str(host_path), pod_path]
-        args += ["--bind", str(self.home), self.home_mount]
+            args += _parents(pod_path) + ["--ro-bind", str(host_path), pod_path]
+        args += _parents(self.home_mount) + ["--bind", str(self.home), self.home_mount]
         args += ["--unshare-pid", "--unshare-ipc", "--die-with-parent", "--clearenv", "--chdir", self.home_mount]
         environment = {
             "HOME": self.home_mount,
-            "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{LAUNCHER_MOUNT}:{python_bin}:/usr/local/bin:/usr/bin:/bin",
             "PYTHONPATH": SOURCE_MOUNT,
             "LANG": "C.UTF-8",
             **self.env,
@@ -74,3 +79,24 @@ class PodSandbox:
             for dirpath, dirnames, filenames in os.walk(self.home):
                 for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
                     os.lchown(name, self.uid, self.gid)
+
+
+def _parents(path: str) -> list[str]:
+    """World-readable directories on the way to a mount inside an emptied directory (bwrap makes them 0700)."""
+    args: list[str] = []
+    parent = Path(path).parent
+    ancestors = [p for p in [parent, *parent.parents] if any(str(p).startswith(h + "/") for h in HIDDEN)]
+    for directory in reversed(ancestors):
+        args += ["--perms", "0755", "--dir", str(directory)]
+    return args
+
+
+@functools.cache
+def _launcher_dir() -> Path:
+    """The image's `osl-hooks` console script, standing in for `pip install osl-hooks` in the image."""
+    directory = Path(tempfile.mkdtemp(prefix="osl-hooks-launcher-"))
+    script = directory / "osl-hooks"
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom osl_hooks.cli import main\nsys.exit(main())\n")
+    directory.chmod(0o755)
+    script.chmod(0o755)
+    return directory
