@@ -29,9 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     start_cmd.add_argument("--plan", metavar="FILE", help="the plan file")
     start_cmd.add_argument("--allow-root", action="store_true", help="run even as root (throwaway containers only)")
-    start_cmd.add_argument(
-        "--degraded-ok", action="store_true", help="exit 0 rather than 3 when the start is degraded"
-    )
+    start_cmd.add_argument("--degraded-ok", action="store_true", help="exit 0 rather than 3 when the start is degraded")
     start_cmd.add_argument("server_command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS to exec when ready")
 
     plan_cmd = commands.add_parser("plan", help="check or show a plan")
@@ -96,7 +94,9 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     print(f"last start: {status['state']} (started {status['started_at']}, finished {status['finished_at']})")
     for name, env in status["environments"].items():
-        mode = env["mode"] if env["effective_mode"] in (None, env["mode"]) else f"{env['mode']} -> {env['effective_mode']}"
+        mode = (
+            env["mode"] if env["effective_mode"] in (None, env["mode"]) else f"{env['mode']} -> {env['effective_mode']}"
+        )
         print(f"  {name:20} {mode:18} {env['state']:9} {env['prefix'] or ''}")
         for problem in env["warnings"] + env["errors"]:
             print(f"      ! {problem}")

@@ -16,9 +16,9 @@ import functools
 import json
 import os
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from collections.abc import Callable
 from typing import Any, Literal
 
 import fastjsonschema

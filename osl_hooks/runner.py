@@ -269,7 +269,9 @@ class Start:
 
     def configure_conda(self) -> None:
         envs_dirs = [self.plan.envs_dir]
-        envs_dirs += sorted({str(Path(e.source).parent) for e in self.plan.environments if e.mode == "baked" and e.source})
+        envs_dirs += sorted(
+            {str(Path(e.source).parent) for e in self.plan.environments if e.mode == "baked" and e.source}
+        )
         try:
             self.home.makedirs(self.plan.envs_dir, "envs_dir")
             message = ensure_envs_dirs(self.home, Path(self.plan.home or "", ".condarc"), envs_dirs)
@@ -337,7 +339,9 @@ class Start:
         self.report.info(f"Running setup script {run.label}", run.env_name)
         result = run_script(run, environ, self.report.log, cwd=str(self.home.path))
         self.report.script_result(
-            ScriptStatus(str(run.path), run.env_name, result.state, result.exit_code, round(result.seconds, 3), result.reason)
+            ScriptStatus(
+                str(run.path), run.env_name, result.state, result.exit_code, round(result.seconds, 3), result.reason
+            )
         )
         if result.state == "ok":
             self.markers.record_success(run, digest)

@@ -71,7 +71,9 @@ class PodSandbox:
     def run(self, argv: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run `argv` in the pod and return its result (stdout and stderr captured as text)."""
         self.give_home_to_user()
-        return subprocess.run(self.command(argv), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            self.command(argv), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
 
     def give_home_to_user(self) -> None:
         """A fresh home volume belongs to the pod's user, as z2jh's fsGroup / init makes it."""

@@ -4,8 +4,12 @@ import yaml
 
 from osl_hooks.runner import Outcome
 
-USER_PLAN = {"environments": [{"name": "mine", "mode": "user"},
-                              {"name": "base", "mode": "baked", "source": "/usr", "kernel": False}]}
+USER_PLAN = {
+    "environments": [
+        {"name": "mine", "mode": "user"},
+        {"name": "base", "mode": "baked", "source": "/usr", "kernel": False},
+    ]
+}
 
 
 def test_condarc_is_created_with_user_envs_first(home, run_start):

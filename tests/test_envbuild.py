@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
@@ -64,30 +63,17 @@ def packages() -> list[PackageSpec]:
 
 @pytest.fixture(scope="module")
 def channel(tmp_path_factory: pytest.TempPathFactory, packages: list[PackageSpec]) -> Path:
-    start = time.perf_counter()
-    channel = envbuild.build_channel(tmp_path_factory.mktemp("channel"), packages)
-    print(f"build_channel: {time.perf_counter() - start:.2f}s")
-    return channel
+    return envbuild.build_channel(tmp_path_factory.mktemp("channel"), packages)
 
 
 @pytest.fixture(scope="module")
 def geo_env(tmp_path_factory: pytest.TempPathFactory, packages: list[PackageSpec], channel: Path) -> Path:
-    start = time.perf_counter()
-    prefix = envbuild.build_conda_env(
-        tmp_path_factory.mktemp("envs") / "geo", packages, channel_dir=channel
-    )
-    print(f"build_conda_env: {time.perf_counter() - start:.2f}s")
-    return prefix
+    return envbuild.build_conda_env(tmp_path_factory.mktemp("envs") / "geo", packages, channel_dir=channel)
 
 
 @pytest.fixture(scope="module")
 def python_env(tmp_path_factory: pytest.TempPathFactory, packages: list[PackageSpec], channel: Path) -> Path:
-    start = time.perf_counter()
-    prefix = envbuild.build_python_env(
-        tmp_path_factory.mktemp("envs") / "py", packages=packages, channel_dir=channel
-    )
-    print(f"build_python_env: {time.perf_counter() - start:.2f}s")
-    return prefix
+    return envbuild.build_python_env(tmp_path_factory.mktemp("envs") / "py", packages=packages, channel_dir=channel)
 
 
 @pytest.fixture(scope="module")
@@ -267,8 +253,11 @@ def test_legacy_short_placeholder_rejects_long_prefix(tmp_path: Path) -> None:
     """Why PLACEHOLDER is padded: the 32-char conda placeholder cannot take a long prefix."""
     ph = envbuild.CONDA_PLACEHOLDER
     short = PackageSpec(
-        "shortph", "1.0", {"lib/libx.so": f"\x7fELF\0{ph}/share\0".encode()},
-        binary_prefix_files=["lib/libx.so"], placeholder=ph,
+        "shortph",
+        "1.0",
+        {"lib/libx.so": f"\x7fELF\0{ph}/share\0".encode()},
+        binary_prefix_files=["lib/libx.so"],
+        placeholder=ph,
     )
     prefix = tmp_path / ("p" * 40)
     with pytest.raises(Exception, match="longer than the placeholder"):
@@ -292,8 +281,12 @@ def test_wheel_is_valid(wheel: Path, tmp_path: Path) -> None:
     assert wheel.name == "oslprobe-1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
-        assert {"oslprobe.py", "oslprobe-1.0.dist-info/METADATA", "oslprobe-1.0.dist-info/WHEEL",
-                "oslprobe-1.0.dist-info/RECORD"} == names
+        assert {
+            "oslprobe.py",
+            "oslprobe-1.0.dist-info/METADATA",
+            "oslprobe-1.0.dist-info/WHEEL",
+            "oslprobe-1.0.dist-info/RECORD",
+        } == names
         rows = [line.split(",") for line in zf.read("oslprobe-1.0.dist-info/RECORD").decode().splitlines()]
         assert {r[0] for r in rows} == names
         for path, digest, size in rows:

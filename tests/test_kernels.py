@@ -12,8 +12,9 @@ from jupyter_client.manager import KernelManager
 from osl_hooks.demo.envbuild import build_wheel
 from osl_hooks.runner import Outcome
 
-PY_PLAN = {"environments": [{"name": "py", "mode": "synced", "source": "SOURCE",
-                             "kernel": {"display_name": "Python (py)"}}]}
+PY_PLAN = {
+    "environments": [{"name": "py", "mode": "synced", "source": "SOURCE", "kernel": {"display_name": "Python (py)"}}]
+}
 
 
 def plan_for(python_image, **extra):
@@ -33,9 +34,11 @@ def run_in_kernel(home, kernel_name: str, code: str) -> str:
     output = []
     try:
         reply = kc.execute_interactive(
-            code, timeout=120,
-            output_hook=lambda msg: output.append(msg["content"].get("text", ""))
-            if msg["msg_type"] == "stream" else None,
+            code,
+            timeout=120,
+            output_hook=lambda msg: (
+                output.append(msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None
+            ),
         )
         assert reply["content"]["status"] == "ok", reply["content"]
     finally:
@@ -104,10 +107,18 @@ def test_only_osl_hooks_kernels_are_replaced_or_removed(python_image, home, run_
     kernels = home / ".local/share/jupyter/kernels"
     users_own = kernels / "my-kernel"
     users_own.mkdir(parents=True)
-    (users_own / "kernel.json").write_text(json.dumps({"argv": ["python"], "display_name": "Mine", "language": "python"}))
+    (users_own / "kernel.json").write_text(
+        json.dumps({"argv": ["python"], "display_name": "Mine", "language": "python"})
+    )
     source = str(python_image / "envs/py")
-    run_start({"environments": [{"name": "py", "mode": "baked", "source": source},
-                                {"name": "other", "mode": "baked", "source": source}]})
+    run_start(
+        {
+            "environments": [
+                {"name": "py", "mode": "baked", "source": source},
+                {"name": "other", "mode": "baked", "source": source},
+            ]
+        }
+    )
     assert (kernels / "osl-py").is_dir() and (kernels / "osl-other").is_dir()
 
     result = run_start({"environments": [{"name": "py", "mode": "baked", "source": source}]})

@@ -16,7 +16,9 @@ def problems_of(data):
 
 
 def test_minimal_plan_gets_documented_defaults():
-    plan = Plan.from_dict({"version": 1, "environments": [{"name": "geo", "mode": "synced", "source": "/opt/osl/envs/geo"}]})
+    plan = Plan.from_dict(
+        {"version": 1, "environments": [{"name": "geo", "mode": "synced", "source": "/opt/osl/envs/geo"}]}
+    )
     resolved = plan.resolve("/home/jovyan")
     env = resolved.environments[0]
     assert env.target == "/home/jovyan/.local/envs/geo"
@@ -31,9 +33,14 @@ def test_plan_round_trips_through_json():
             "version": 1,
             "home": "/home/jovyan",
             "environments": [
-                {"name": "geo", "mode": "synced", "source": "/opt/e/geo", "target": "~/envs/geo",
-                 "kernel": {"display_name": "Geo", "env": {"X": "1"}},
-                 "setup_scripts": [{"path": "/etc/osl/geo.sh", "run": "once", "on_failure": "fail", "timeout": 5}]},
+                {
+                    "name": "geo",
+                    "mode": "synced",
+                    "source": "/opt/e/geo",
+                    "target": "~/envs/geo",
+                    "kernel": {"display_name": "Geo", "env": {"X": "1"}},
+                    "setup_scripts": [{"path": "/etc/osl/geo.sh", "run": "once", "on_failure": "fail", "timeout": 5}],
+                },
                 {"name": "tools", "mode": "baked", "source": "/opt/conda", "kernel": False},
                 {"name": "mine", "mode": "user"},
             ],
@@ -57,12 +64,18 @@ def test_plan_round_trips_through_json():
         ({"name": "a", "mode": "synced", "source": "opt/a"}, "environments[0].source: 'opt/a' is not an absolute path"),
         ({"name": "a", "mode": "user", "source": "/opt/a"}, "environments[0]: field not allowed with mode 'user'"),
         ({"name": "a", "mode": "synced", "source": "/opt/a", "sorce": 1}, "'sorce' was unexpected"),
-        ({"name": "a", "mode": "synced", "source": "/opt/a", "kernel": {"name": "Bad Name"}},
-         "environments[0].kernel: must be false or an object"),
-        ({"name": "a", "mode": "synced", "source": "/opt/a", "setup_scripts": [{"path": "/x", "run": "daily"}]},
-         "environments[0].setup_scripts[0].run: 'daily' is not one of"),
-        ({"name": "a", "mode": "synced", "source": "/opt/a", "setup_scripts": [{"path": "/x", "timeout": 0}]},
-         "environments[0].setup_scripts[0].timeout"),
+        (
+            {"name": "a", "mode": "synced", "source": "/opt/a", "kernel": {"name": "Bad Name"}},
+            "environments[0].kernel: must be false or an object",
+        ),
+        (
+            {"name": "a", "mode": "synced", "source": "/opt/a", "setup_scripts": [{"path": "/x", "run": "daily"}]},
+            "environments[0].setup_scripts[0].run: 'daily' is not one of",
+        ),
+        (
+            {"name": "a", "mode": "synced", "source": "/opt/a", "setup_scripts": [{"path": "/x", "timeout": 0}]},
+            "environments[0].setup_scripts[0].timeout",
+        ),
     ],
 )
 def test_bad_environment_is_explained_with_its_field(env, expected):
@@ -77,18 +90,24 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_duplicate_names_and_overlapping_targets_are_rejected():
-    problems = problems_of({"version": 1, "environments": [
-        {"name": "Geo", "mode": "synced", "source": "/opt/a"},
-        {"name": "geo", "mode": "synced", "source": "/opt/b", "target": "/x/geo2"},
-        {"name": "c", "mode": "synced", "source": "/opt/c", "target": "/x/geo2/inner"},
-    ]})
+    problems = problems_of(
+        {
+            "version": 1,
+            "environments": [
+                {"name": "Geo", "mode": "synced", "source": "/opt/a"},
+                {"name": "geo", "mode": "synced", "source": "/opt/b", "target": "/x/geo2"},
+                {"name": "c", "mode": "synced", "source": "/opt/c", "target": "/x/geo2/inner"},
+            ],
+        }
+    )
     assert any("environments[1].name: 'geo' is already used by environments[0]" in p for p in problems)
     assert any("environments[2].target" in p and "overlaps environments[1].target" in p for p in problems)
 
 
 def test_target_outside_home_is_rejected_when_resolved():
-    plan = Plan.from_dict({"version": 1, "environments": [
-        {"name": "a", "mode": "synced", "source": "/opt/a", "target": "../../etc/a"}]})
+    plan = Plan.from_dict(
+        {"version": 1, "environments": [{"name": "a", "mode": "synced", "source": "/opt/a", "target": "../../etc/a"}]}
+    )
     with pytest.raises(PlanError) as info:
         plan.resolve("/home/jovyan")
     assert "environments[0].target: '../../etc/a' is outside the home /home/jovyan" in str(info.value)
@@ -108,12 +127,14 @@ def test_plan_from_environment_variable():
 def test_plan_check_command_explains_a_bad_file(tmp_path):
     bad = tmp_path / "plan.json"
     bad.write_text(json.dumps({"version": 1, "environments": [{"name": "x/y", "mode": "synced"}]}))
-    result = subprocess.run([sys.executable, "-m", "osl_hooks.cli", "plan", "--check", str(bad)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "osl_hooks.cli", "plan", "--check", str(bad)], capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert "environments[0].name" in result.stderr and "environments[0].source: required" in result.stderr
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"version": 1}))
-    result = subprocess.run([sys.executable, "-m", "osl_hooks.cli", "plan", "--check", str(good)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "osl_hooks.cli", "plan", "--check", str(good)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr

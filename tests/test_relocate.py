@@ -12,8 +12,17 @@ PLACEHOLDER_LENGTH = 255
 
 def binary(prefix: str, padding: int) -> bytes:
     """A binary as conda installs it: header, C strings at `prefix` padded by `padding` NULs, a trailer."""
-    return (b"\x7fELF\x02\x01\x00" + prefix.encode() + b"/share/gdal\0" + b"\0" * padding + b"\x01\x02"
-            + prefix.encode() + b"/lib\0" + b"\0" * padding + b"TRAILER")
+    return (
+        b"\x7fELF\x02\x01\x00"
+        + prefix.encode()
+        + b"/share/gdal\0"
+        + b"\0" * padding
+        + b"\x01\x02"
+        + prefix.encode()
+        + b"/lib\0"
+        + b"\0" * padding
+        + b"TRAILER"
+    )
 
 
 def test_shorter_prefix_is_nul_padded_and_size_kept(tmp_path):

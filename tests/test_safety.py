@@ -82,8 +82,15 @@ def test_symlink_inside_the_home_is_followed(home, source_env, run_start):
 
 
 def test_target_outside_home_is_rejected_before_anything_happens(home, source_env):
-    plan = Plan.from_dict({"version": 1, "home": str(home), "environments": [
-        {"name": "geo", "mode": "synced", "source": str(source_env), "target": "/tmp/elsewhere/geo"}]})
+    plan = Plan.from_dict(
+        {
+            "version": 1,
+            "home": str(home),
+            "environments": [
+                {"name": "geo", "mode": "synced", "source": str(source_env), "target": "/tmp/elsewhere/geo"}
+            ],
+        }
+    )
     before = tree_snapshot(home)
     with pytest.raises(PlanError, match=r"environments\[0\]\.target: '/tmp/elsewhere/geo' is outside the home"):
         start(plan, allow_root=True)

@@ -24,13 +24,21 @@ print("".join(out).strip())
 @pytest.fixture
 def pod(image, python_image, tmp_path):
     setup_d = tmp_path / "setup.d"
-    write_script(setup_d / "10-whoami.sh", 'echo "uid=$(id -u) home=$HOME env=${OSL_ENV_NAME:-global}" >> "$HOME/setup-trace"')
+    write_script(
+        setup_d / "10-whoami.sh", 'echo "uid=$(id -u) home=$HOME env=${OSL_ENV_NAME:-global}" >> "$HOME/setup-trace"'
+    )
     plan = {
         "version": 1,
         "environments": [
             {"name": "geo", "mode": "synced", "source": "/opt/osl/envs/geo", "built_prefix": str(image / "envs/geo")},
-            {"name": "py", "mode": "synced", "source": "/opt/osl/envs/py", "built_prefix": str(python_image / "envs/py"),
-             "kernel": {"display_name": "Python (py)"}, "setup_scripts": [{"path": "/opt/osl/setup.d"}]},
+            {
+                "name": "py",
+                "mode": "synced",
+                "source": "/opt/osl/envs/py",
+                "built_prefix": str(python_image / "envs/py"),
+                "kernel": {"display_name": "Python (py)"},
+                "setup_scripts": [{"path": "/opt/osl/setup.d"}],
+            },
         ],
         "setup_scripts": [{"path": "/opt/osl/setup.d", "run": "once"}],
     }
@@ -38,8 +46,11 @@ def pod(image, python_image, tmp_path):
     home.mkdir()
     return PodSandbox(
         home=home,
-        mounts={"/opt/osl/envs/geo": image / "envs/geo", "/opt/osl/envs/py": python_image / "envs/py",
-                "/opt/osl/setup.d": setup_d},
+        mounts={
+            "/opt/osl/envs/geo": image / "envs/geo",
+            "/opt/osl/envs/py": python_image / "envs/py",
+            "/opt/osl/setup.d": setup_d,
+        },
         env={"OSL_HOOKS_PLAN": json.dumps(plan)},
     )
 
@@ -51,11 +62,22 @@ def test_start_in_a_pod_syncs_registers_and_runs_scripts_as_the_user(pod):
     assert "Registered kernel Python (py)" in result.stdout
 
     volume = pod.home
-    assert {os.lstat(p).st_uid for p in [volume / ".local/envs/py/bin/python", volume / ".local/envs/geo/lib/libgeodemo.so",
-                                         volume / ".local/state/osl-hooks/status.json"]} == {1000}
+    assert {
+        os.lstat(p).st_uid
+        for p in [
+            volume / ".local/envs/py/bin/python",
+            volume / ".local/envs/geo/lib/libgeodemo.so",
+            volume / ".local/state/osl-hooks/status.json",
+        ]
+    } == {1000}
     assert (volume / "setup-trace").read_text().splitlines() == [
-        f"uid=1000 home={POD_HOME} env=py", f"uid=1000 home={POD_HOME} env=global"]
-    assert f"{POD_HOME}/.local/envs/geo/share/geodemo".encode() in (volume / ".local/envs/geo/lib/libgeodemo.so").read_bytes()
+        f"uid=1000 home={POD_HOME} env=py",
+        f"uid=1000 home={POD_HOME} env=global",
+    ]
+    assert (
+        f"{POD_HOME}/.local/envs/geo/share/geodemo".encode()
+        in (volume / ".local/envs/geo/lib/libgeodemo.so").read_bytes()
+    )
 
     kernel = pod.run(["python3", "-c", KERNEL_CHECK])
     assert kernel.returncode == 0, kernel.stderr

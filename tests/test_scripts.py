@@ -28,10 +28,17 @@ def test_env_scripts_see_the_env(tmp_path, home, run_start):
     (env_dir / "bin").mkdir(parents=True)
     write_script(env_dir / "bin/whoami-env", "echo tool")
     out = home / "seen"
-    script = write_script(tmp_path / "env-setup.sh",
-                          f'echo "$OSL_ENV_NAME|$OSL_ENV_PREFIX|$OSL_ENV_MODE|$CONDA_PREFIX|$(whoami-env)" > {out}')
-    result = run_start({"environments": [{"name": "tools", "mode": "baked", "source": str(env_dir),
-                                          "setup_scripts": [{"path": str(script)}]}]})
+    script = write_script(
+        tmp_path / "env-setup.sh",
+        f'echo "$OSL_ENV_NAME|$OSL_ENV_PREFIX|$OSL_ENV_MODE|$CONDA_PREFIX|$(whoami-env)" > {out}',
+    )
+    result = run_start(
+        {
+            "environments": [
+                {"name": "tools", "mode": "baked", "source": str(env_dir), "setup_scripts": [{"path": str(script)}]}
+            ]
+        }
+    )
     assert result.outcome == Outcome.OK, result.output
     assert out.read_text().strip() == f"tools|{env_dir}|baked|{env_dir}|tool"
 
@@ -75,8 +82,13 @@ def test_run_policies_once_and_on_change(tmp_path, home, run_start):
     once = write_script(tmp_path / "once.sh", f"echo once >> {trace}")
     changing = write_script(tmp_path / "changing.sh", f"echo v1 >> {trace}")
     always = write_script(tmp_path / "always.sh", f"echo always >> {trace}")
-    plan = {"setup_scripts": [{"path": str(once), "run": "once"}, {"path": str(changing), "run": "on_change"},
-                              {"path": str(always)}]}
+    plan = {
+        "setup_scripts": [
+            {"path": str(once), "run": "once"},
+            {"path": str(changing), "run": "on_change"},
+            {"path": str(always)},
+        ]
+    }
     run_start(plan)
     run_start(plan)
     write_script(changing, f"echo v2 >> {trace}")

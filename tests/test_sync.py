@@ -44,8 +44,10 @@ def test_first_sync_relocates_every_recorded_file(image, home, run_start):
             assert str(target).encode() + b"/share/geodemo\0" in data
     for path in all_files(target):
         assert str(source).encode() not in path.read_bytes(), f"{path} still refers to the image"
-    assert subprocess.run([target / "bin/geodemo"], capture_output=True, text=True).stdout.strip() == \
-        f"{target}/share/geodemo"
+    assert (
+        subprocess.run([target / "bin/geodemo"], capture_output=True, text=True).stdout.strip()
+        == f"{target}/share/geodemo"
+    )
     status = result.env("geo")
     assert status["state"] == "ready" and status["effective_mode"] == "synced"
     assert status["prefix"] == str(target) and status["files"] > 80

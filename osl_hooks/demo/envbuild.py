@@ -791,11 +791,11 @@ def build_wheel(dest_dir: Path, name: str = "oslprobe", version: str = "1.0") ->
             "Summary: Tiny probe package for osl-hooks tests\n"
         ).encode(),
         f"{dist_info}/WHEEL": (
-            "Wheel-Version: 1.0\n"
-            "Generator: osl_hooks.demo.envbuild\n"
-            "Root-Is-Purelib: true\n"
-            "Tag: py3-none-any\n"
-        ).encode(),
+            b"Wheel-Version: 1.0\n"
+            b"Generator: osl_hooks.demo.envbuild\n"
+            b"Root-Is-Purelib: true\n"
+            b"Tag: py3-none-any\n"
+        ),
     }
     record = io.StringIO()
     for path, data in files.items():
