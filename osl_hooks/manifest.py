@@ -65,12 +65,3 @@ def scan_tree(root: str | os.PathLike[str]) -> Manifest:
                     total += st.st_size
                     disk += st.st_blocks * 512
     return Manifest(entries, total, disk)
-
-
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file's content (used where identity must not depend on mtime)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -246,10 +246,6 @@ def parse_plan(text: str, source: str = "plan") -> Plan:
     return Plan.from_dict(data, source)
 
 
-def default_kernel(env_name: str, display_name: str | None = None) -> Kernel:
-    return Kernel(name=KERNEL_NAME_PREFIX + env_name.lower(), display_name=display_name or env_name)
-
-
 def plan_schema() -> dict[str, Any]:
     """The published JSON schema of the plan format."""
     return json.loads(resources.files("osl_hooks").joinpath("plan.schema.json").read_text(encoding="utf-8"))

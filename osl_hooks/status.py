@@ -144,10 +144,6 @@ class Reporter:
         self._event("error" if state == "failed" else "info", message, None, final=True)
         self._log.close()
 
-    @property
-    def status(self) -> dict[str, Any]:
-        return self._status
-
     def _event(self, level: str, message: str, env: str | None, final: bool = False) -> None:
         with self._lock:
             self._status["events"].append(

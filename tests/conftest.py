@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,10 +72,6 @@ def write_script(path: Path, body: str) -> Path:
     path.write_text("#!/bin/sh\n" + body + "\n")
     path.chmod(0o755)
     return path
-
-
-def json_file(path: Path) -> dict:
-    return json.loads(path.read_text())
 
 
 @pytest.fixture(scope="session")
