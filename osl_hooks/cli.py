@@ -7,11 +7,14 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
+from .manifest import MANIFEST_FILE, bake
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, PlanError, load_plan, plan_schema
-from .runner import Outcome, start
-from .status import read_status
+from .runner import Outcome, reset, start
+from .status import human_bytes, read_status
+from .synced import sync_records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +41,27 @@ def main(argv: list[str] | None = None) -> int:
     plan_what.add_argument("--show", metavar="FILE", help="print a plan file in canonical form, defaults filled in")
     plan_what.add_argument("--schema", action="store_true", help="print the plan's JSON schema")
 
+    bake_cmd = commands.add_parser(
+        "bake",
+        help="write the manifest of envs in the image (at image build time; makes starts faster)",
+        description=f"Describe each env (every file with its hash, the files that embed the prefix, the packages) "
+        f"in PATH/{MANIFEST_FILE}. One line in a Dockerfile: RUN osl-hooks bake /opt/osl/envs/*",
+    )
+    bake_cmd.add_argument("paths", nargs="+", metavar="PATH", help="env directories")
+    bake_cmd.add_argument(
+        "--built-prefix", help="the prefix the envs were built at, if not their current path (one env only)"
+    )
+
+    reset_cmd = commands.add_parser(
+        "reset",
+        help="bring one synced env back to exactly the image's version",
+        description="Your copy is moved to ~/.local/state/osl-hooks/backups/ first, unless --discard is given.",
+    )
+    reset_cmd.add_argument("name", help="the env's name")
+    reset_cmd.add_argument("--plan", metavar="FILE", help="the plan file (default: as for start)")
+    reset_cmd.add_argument("--discard", action="store_true", help="delete your copy instead of moving it aside")
+    reset_cmd.add_argument("--allow-root", action="store_true", help=argparse.SUPPRESS)
+
     status_cmd = commands.add_parser("status", help="show what the last start did")
     status_cmd.add_argument("--state-dir", help=f"default: $HOME/{DEFAULT_STATE_DIR}")
     status_cmd.add_argument("--json", action="store_true", help="print status.json as it is")
@@ -47,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         return _start(args)
     if args.command == "plan":
         return _plan(args)
+    if args.command == "bake":
+        return _bake(args)
+    if args.command == "reset":
+        return _reset(args)
     return _status(args)
 
 
@@ -64,6 +92,32 @@ def _start(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         os.execvp(executable, command)
     return int(outcome)
+
+
+def _bake(args: argparse.Namespace) -> int:
+    if args.built_prefix and len(args.paths) > 1:
+        print("osl-hooks bake: --built-prefix applies to one env; give one PATH", file=sys.stderr)
+        return Outcome.INVALID
+    for path in args.paths:
+        if not Path(path, "conda-meta").is_dir() and not Path(path, "bin").is_dir():
+            print(f"osl-hooks bake: {path} does not look like an env (no conda-meta/ or bin/)", file=sys.stderr)
+            return Outcome.INVALID
+        started = time.monotonic()
+        manifest = bake(path, args.built_prefix)
+        print(
+            f"{path}: {manifest.files} files, {human_bytes(manifest.bytes)}, {len(manifest.prefix_files)} embed the "
+            f"prefix, {len(manifest.packages.records)} packages; manifest {manifest.id[:12]} "
+            f"written in {time.monotonic() - started:.1f} s"
+        )
+    return 0
+
+
+def _reset(args: argparse.Namespace) -> int:
+    try:
+        return int(reset(load_plan(args.plan), args.name, discard=args.discard, allow_root=args.allow_root))
+    except PlanError as e:
+        print(f"osl-hooks: {e}", file=sys.stderr)
+        return Outcome.INVALID
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -86,22 +140,29 @@ def _plan(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir or Path(os.environ.get("HOME", "~"), DEFAULT_STATE_DIR)).expanduser()
     status = read_status(state_dir)
-    if status is None:
+    records = sync_records(state_dir)
+    if status is None and not records:
         print(f"no start has been recorded in {state_dir}")
         return 1
     if args.json:
-        print(json.dumps(status, indent=1))
+        print(json.dumps({"last_start": status, "synced": records}, indent=1))
         return 0
-    print(f"last start: {status['state']} (started {status['started_at']}, finished {status['finished_at']})")
-    for name, env in status["environments"].items():
-        mode = (
-            env["mode"] if env["effective_mode"] in (None, env["mode"]) else f"{env['mode']} -> {env['effective_mode']}"
-        )
-        print(f"  {name:20} {mode:18} {env['state']:9} {env['prefix'] or ''}")
-        for problem in env["warnings"] + env["errors"]:
-            print(f"      ! {problem}")
-    for script in status["scripts"]:
-        print(f"  script {script['path']}: {script['state']} {script['reason']}")
+    if status:
+        print(f"last start: {status['state']} (started {status['started_at']}, finished {status['finished_at']})")
+        for name, env in status["environments"].items():
+            mode = env["mode"]
+            if env["effective_mode"] not in (None, mode):
+                mode = f"{mode} -> {env['effective_mode']}"
+            print(f"  {name:20} {mode:18} {env['state']:9} {env['prefix'] or ''}")
+            for problem in env["warnings"] + env["errors"]:
+                print(f"      ! {problem}")
+        for script in status["scripts"]:
+            print(f"  script {script['path']}: {script['state']} {script['reason']}")
+    for name, record in records.items():
+        on_volume = human_bytes(record["bytes_on_volume"]) if record["bytes_on_volume"] is not None else "missing"
+        print(f"synced env {name}: {record['target']}, {on_volume} on the volume, last synced {record['synced_at']}")
+        for path in record["conflicts"]:
+            print(f"      conflict: {path} (yours kept; the image's version is in {record['conflicts_dir']})")
     return 0
 
 

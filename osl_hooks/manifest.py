@@ -1,50 +1,173 @@
-"""What an env tree holds: one entry per path, and one id for the whole tree.
+"""What an env tree holds: one entry per path, one id for the whole tree, and what sync needs besides.
 
-The id is what lets a start with nothing new skip an env, and the entries are what a later sync compares.
-Entries record type, size, mode and mtime (the identity rsync itself uses by default); the walk uses
-`os.scandir`, whose cached `stat` results make it about as cheap as rsync's own walk.
+A manifest is what makes a restart with nothing new cost almost nothing, and an image update cost in
+proportion to the change: the id answers "is anything new?" without walking the env, and the entries
+answer "what changed?" without reading it.
+
+`osl-hooks bake PATH` writes the manifest into the env at image build time (`.osl-hooks-manifest.jsonl`),
+with a content hash per file, the files that embed the prefix, and the packages' records. The first line
+holds the id and the totals, so a start reads one line to learn that nothing is new. Without a baked
+manifest, the engine builds one at start by walking the env (stat only, no hashing; the identity rsync
+itself uses).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from .packages import PackageIndex, index_packages
+from .relocate import PrefixFile, prefix_files
+
+MANIFEST_FILE = ".osl-hooks-manifest.jsonl"
+FORMAT = "osl-hooks-manifest"
+FORMAT_VERSION = 1
+
+
+class ManifestError(Exception):
+    """A manifest file that cannot be read; callers fall back to something safe."""
 
 
 @dataclass(frozen=True)
 class Entry:
     kind: str  # "f" file, "d" directory, "l" symlink
-    size: int
-    mode: int
-    mtime_ns: int
-    link: str | None = None
+    size: int = 0
+    mode: int = 0
+    mtime_ns: int = 0
+    digest: str | None = None  # sha256 of a file's content (baked manifests)
+    link: str | None = None  # a symlink's target
+
+    def same_content(self, other: Entry | None) -> bool:
+        """True if `other` holds the same thing: by hash when both have one, else by size and mtime."""
+        if other is None or other.kind != self.kind:
+            return False
+        if self.kind == "l":
+            return self.link == other.link
+        if self.kind == "d":
+            return True
+        if self.mode != other.mode:
+            return False
+        if self.digest and other.digest:
+            return self.digest == other.digest
+        return self.size == other.size and self.mtime_ns == other.mtime_ns
+
+    def same_stat(self, other: Entry | None) -> bool:
+        """True if a file on disk still looks as it did (size, mtime, link): how user changes are seen."""
+        if other is None or other.kind != self.kind:
+            return False
+        if self.kind == "l":
+            return self.link == other.link
+        return self.kind == "d" or (self.size == other.size and self.mtime_ns == other.mtime_ns)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Manifest:
-    """A tree's entries by relative path, with its byte and block totals."""
+    """An env tree: entries by relative path, totals, and the extras a sync needs."""
 
     entries: dict[str, Entry]
-    bytes: int
-    disk_bytes: int
+    bytes: int = 0
+    disk_bytes: int = 0
+    built_prefix: str | None = None
+    prefix_files: list[PrefixFile] = field(default_factory=list)
+    packages: PackageIndex = field(default_factory=PackageIndex)
+    baked: bool = False
 
-    @property
+    @cached_property
     def id(self) -> str:
+        """Content-based when baked (a rebuilt image with the same files is 'nothing new'), else stat-based."""
         digest = hashlib.sha256()
         for path in sorted(self.entries):
             e = self.entries[path]
-            digest.update(f"{path}\0{e.kind}\0{e.size}\0{e.mode:o}\0{e.mtime_ns}\0{e.link or ''}\n".encode())
+            identity = e.digest if self.baked else f"{e.size}\0{e.mtime_ns}"
+            digest.update(f"{path}\0{e.kind}\0{e.mode:o}\0{identity}\0{e.link or ''}\n".encode())
         return digest.hexdigest()
 
     @property
     def files(self) -> int:
         return sum(1 for e in self.entries.values() if e.kind == "f")
 
+    def dump(self, path: str | os.PathLike[str]) -> None:
+        """Write the manifest as JSON lines (header first), atomically."""
+        path = Path(path)
+        header = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "id": self.id,
+            "baked": self.baked,
+            "files": self.files,
+            "bytes": self.bytes,
+            "disk_bytes": self.disk_bytes,
+            "built_prefix": self.built_prefix,
+            "prefix_files": [[f.path, f.mode, f.placeholder_length] for f in self.prefix_files],
+            "packages": self.packages.records,
+        }
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(json.dumps(header) + "\n")
+                for rel in sorted(self.entries):
+                    e = self.entries[rel]
+                    owner = self.packages.owners.get(rel)
+                    f.write(json.dumps([rel, e.kind, e.size, e.mode, e.mtime_ns, e.digest or e.link, owner]) + "\n")
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
-def scan_tree(root: str | os.PathLike[str]) -> Manifest:
-    """Walk `root` without following symlinks and describe every path under it."""
+
+def read_id(path: str | os.PathLike[str]) -> str | None:
+    """The id in a manifest file's first line, or None if there is no readable manifest there."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            header = json.loads(f.readline())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
+        return None
+    value = header.get("id")
+    return value if isinstance(value, str) else None
+
+
+def load(path: str | os.PathLike[str]) -> Manifest:
+    """Read a manifest file written by `Manifest.dump`; raise `ManifestError` if it is damaged."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            header = json.loads(f.readline())
+            if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
+                raise ManifestError(f"{path}: not an osl-hooks manifest of version {FORMAT_VERSION}")
+            entries: dict[str, Entry] = {}
+            owners: dict[str, str] = {}
+            for line in f:
+                rel, kind, size, mode, mtime_ns, extra, owner = json.loads(line)
+                digest, link = (extra, None) if kind == "f" else (None, extra)
+                entries[rel] = Entry(kind, size, mode, mtime_ns, digest, link)
+                if owner:
+                    owners[rel] = owner
+        manifest = Manifest(
+            entries,
+            header["bytes"],
+            header["disk_bytes"],
+            header["built_prefix"],
+            [PrefixFile(p, m, n) for p, m, n in header["prefix_files"]],
+            PackageIndex(header["packages"], owners),
+            header["baked"],
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ManifestError(f"{path}: cannot be read ({e})") from None
+    if manifest.id != header.get("id"):
+        raise ManifestError(f"{path}: its entries do not match its id (damaged)")
+    return manifest
+
+
+def scan_tree(root: str | os.PathLike[str], digests: bool = False) -> Manifest:
+    """Walk `root` without following symlinks and describe every path under it (the manifest file excepted)."""
     entries: dict[str, Entry] = {}
     total = disk = 0
     pending = [""]
@@ -54,14 +177,59 @@ def scan_tree(root: str | os.PathLike[str]) -> Manifest:
         with os.scandir(os.path.join(root, rel_dir)) as it:
             for item in it:
                 rel = f"{rel_dir}/{item.name}" if rel_dir else item.name
+                if rel == MANIFEST_FILE:
+                    continue
                 st = item.stat(follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode):
-                    entries[rel] = Entry("l", 0, 0o777, st.st_mtime_ns, os.readlink(item.path))
+                    entries[rel] = Entry("l", link=os.readlink(item.path))
                 elif stat.S_ISDIR(st.st_mode):
-                    entries[rel] = Entry("d", 0, stat.S_IMODE(st.st_mode), 0)
+                    entries[rel] = Entry("d", mode=stat.S_IMODE(st.st_mode))
                     pending.append(rel)
                 elif stat.S_ISREG(st.st_mode):
-                    entries[rel] = Entry("f", st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime_ns)
+                    digest = _file_digest(item.path) if digests else None
+                    entries[rel] = Entry("f", st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime_ns, digest)
                     total += st.st_size
                     disk += st.st_blocks * 512
     return Manifest(entries, total, disk)
+
+
+def add_sync_details(manifest: Manifest, root: str | os.PathLike[str], built_prefix: str) -> Manifest:
+    """Complete a scanned manifest with what a copy or update needs: prefix files and packages.
+
+    Kept apart from `scan_tree` because it reads files (conda's records, pip's RECORDs), which a start
+    with nothing new must not pay for.
+    """
+    manifest.built_prefix = built_prefix
+    manifest.prefix_files = prefix_files(root, built_prefix)
+    manifest.packages = index_packages(root)
+    return manifest
+
+
+def bake(root: str | os.PathLike[str], built_prefix: str | None = None) -> Manifest:
+    """Describe the env at `root` with content hashes and write the manifest into it (image build time)."""
+    root = Path(root).absolute()
+    manifest = add_sync_details(scan_tree(root, digests=True), root, built_prefix or str(root))
+    manifest.baked = True
+    manifest.dump(root / MANIFEST_FILE)
+    return manifest
+
+
+def entry_on_disk(path: str | os.PathLike[str]) -> Entry | None:
+    """What is at `path` now (stat only), or None if nothing is."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return Entry("l", link=os.readlink(path))
+    if stat.S_ISDIR(st.st_mode):
+        return Entry("d", mode=stat.S_IMODE(st.st_mode))
+    return Entry("f", st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime_ns)
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -104,21 +104,25 @@ def relocate(root: str | os.PathLike[str], files: list[PrefixFile], old_prefix: 
     """
     if old_prefix == new_prefix:
         return 0
-    old, new = old_prefix.encode(), new_prefix.encode()
     changed = 0
     for f in files:
         path = Path(root, f.path)
         if path.is_symlink() or not path.is_file():
             continue
         data = path.read_bytes()
-        if f.mode == "binary":
-            updated = _replace_binary(data, old, new, f.placeholder_length)
-        else:
-            updated = data.replace(old, new)
+        updated = relocated_bytes(data, f, old_prefix, new_prefix)
         if updated != data:
             _rewrite(path, updated)
             changed += 1
     return changed
+
+
+def relocated_bytes(data: bytes, file: PrefixFile, old_prefix: str, new_prefix: str) -> bytes:
+    """`data` of `file` as it reads once moved from `old_prefix` to `new_prefix`."""
+    old, new = old_prefix.encode(), new_prefix.encode()
+    if file.mode == "binary":
+        return _replace_binary(data, old, new, file.placeholder_length)
+    return data.replace(old, new)
 
 
 def _replace_binary(data: bytes, old: bytes, new: bytes, placeholder_length: int) -> bytes:

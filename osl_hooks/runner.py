@@ -14,25 +14,22 @@ or a setup script with `on_failure: fail`.
 from __future__ import annotations
 
 import enum
-import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-import psutil
-
-from . import relocate
 from .condarc import CondarcError, ensure_envs_dirs
 from .homepaths import Home, UnsafePath
 from .kernels import KernelError, KernelRegistry, has_ipykernel
 from .lock import LockTimeout, StartLock
-from .manifest import scan_tree
 from .plan import Environment, Kernel, Plan, Script
 from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
-from .status import Reporter, ScriptStatus, human_bytes
-from .sync import SyncError, copy_tree, new_staging_dir, remove_tree, stale_staging_dirs
+from .status import Reporter, ScriptStatus
+from .sync import remove_tree
+from .synced import EnvProblem, EnvSync, Fallback, SyncState
 
 USER_KERNEL_PREFIX = "osl-user-"
 
@@ -46,16 +43,24 @@ class Outcome(enum.IntEnum):
     DEGRADED = 3  # the server can start, but not everything is as planned
 
 
-class EnvProblem(Exception):
-    """Something about one env that stops it from being prepared as planned."""
-
-
 class StartFailed(Exception):
     """Something that must stop the whole start."""
 
 
 def start(plan: Plan, *, allow_root: bool = False, out: IO[str] = sys.stdout) -> Outcome:
     """Prepare the home described by `plan`. Raises PlanError for a plan that does not fit the home."""
+    return _in_home(plan, allow_root, out, Start.run)
+
+
+def reset(
+    plan: Plan, name: str, *, discard: bool = False, allow_root: bool = False, out: IO[str] = sys.stdout
+) -> Outcome:
+    """Bring one synced env back to exactly the image's state (the user's copy moved aside unless `discard`)."""
+    return _in_home(plan, allow_root, out, lambda run: run.reset(name, discard))
+
+
+def _in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start], Outcome]) -> Outcome:
+    """Run `action` for the plan's home, as the user, holding the home's lock."""
     if os.geteuid() == 0 and not allow_root:
         print(
             "osl-hooks: refusing to run as root: the start works in the user's home and runs setup "
@@ -69,7 +74,7 @@ def start(plan: Plan, *, allow_root: bool = False, out: IO[str] = sys.stdout) ->
         home = Home(plan.home)
         state_dir = home.makedirs(plan.state_dir, "state_dir")
         with StartLock(state_dir / "start.lock", plan.lock_timeout):
-            return Start(plan, home, Reporter(home, state_dir, out)).run()
+            return action(Start(plan, home, Reporter(home, state_dir, out)))
     except (UnsafePath, LockTimeout, OSError) as e:
         print(f"osl-hooks: start failed: {e}", file=out, flush=True)
         return Outcome.FAILED
@@ -82,7 +87,9 @@ class Start:
         self.report = reporter
         self.state_dir = Path(plan.state_dir)
         self.kernels = KernelRegistry(home.check(plan.jupyter_data_dir, "jupyter_data_dir"))
-        self.markers = MarkerStore(self.state_dir / "scripts", self._write_state)
+        self.markers = MarkerStore(
+            self.state_dir / "scripts", lambda path, text: home.write_text(path, text, "state file")
+        )
         self.registered: set[str] = set()
         self.degraded = False
 
@@ -106,6 +113,30 @@ class Start:
             self.report.finish("degraded", f"Ready, with warnings (see above), in {seconds:.1f} s")
             return Outcome.DEGRADED
         self.report.finish("ok", f"Ready in {seconds:.1f} s")
+        return Outcome.OK
+
+    def reset(self, name: str, discard: bool) -> Outcome:
+        env = next((e for e in self.plan.environments if e.name == name), None)
+        if env is None or env.mode != "synced":
+            synced = ", ".join(e.name for e in self.plan.environments if e.mode == "synced") or "none"
+            self.report.finish("failed", f"Cannot reset {name!r}: it is not a synced env (synced envs: {synced})")
+            return Outcome.FAILED
+        target = self.home.check(env.target or "", f"environments[{name}].target")
+        if os.path.lexists(target):
+            if discard:
+                self.report.info(f"Deleting your copy of {name} in {target}", name)
+                remove_tree(target)
+            else:
+                backups = self.home.makedirs(self.state_dir / "backups", "state_dir")
+                backup = backups / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+                os.rename(target, backup)
+                self.report.info(f"Your copy of {name} was moved to {backup}", name)
+        SyncState(self.home, self.state_dir / "envs", name).forget()
+        self.prepare(env)
+        if self.degraded:
+            self.report.finish("degraded", f"Reset {name}, with warnings (see above)")
+            return Outcome.DEGRADED
+        self.report.finish("ok", f"Reset {name} to the image's version")
         return Outcome.OK
 
     # -- one env --------------------------------------------------------------------------------------
@@ -156,85 +187,11 @@ class Start:
 
     def sync(self, env: Environment) -> tuple[Path, str]:
         """Bring a synced env into the home; returns its prefix and the mode the user gets."""
-        assert env.source is not None and env.target is not None
-        source = Path(env.source)
-        target = self.home.check(env.target, f"environments[{env.name}].target")
-        if not source.is_dir():
-            raise EnvProblem(f"{source} does not exist in the image")
-        self.home.makedirs(target.parent, f"environments[{env.name}].target")
-        for stale in stale_staging_dirs(target):
-            self.report.info(f"Removing {stale.name}, left by an interrupted start", env.name)
-            remove_tree(stale)
-        record = self._read_record(env.name)
-        manifest = scan_tree(source)
-        status = self.report.envs[env.name]
-        status.files, status.bytes = manifest.files, manifest.bytes
-        if os.path.lexists(target):
-            if record and record.get("source_id") == manifest.id and record.get("target") == str(target):
-                self.report.info(f"{env.name} is up to date", env.name)
-            elif record is None:
-                self.report.warning(
-                    f"{target} was not synced by osl-hooks (or its record is lost); it is left as it is", env.name
-                )
-                self.degraded = True
-            else:
-                self.report.warning(
-                    f"The image has a newer {env.name}; your copy in {target} is kept as it is", env.name
-                )
-                self.degraded = True
-            return target, "synced"
-
-        built_prefix = env.built_prefix or str(source)
-        files = relocate.prefix_files(source, built_prefix)
+        margins = (self.plan.disk_margin_fraction, self.plan.disk_margin_bytes)
         try:
-            relocate.check(source, files, built_prefix, str(target))
-        except relocate.RelocationError as e:
-            return self.fall_back(env, f"it cannot be moved to {target}: {e}")
-        free = psutil.disk_usage(_existing_ancestor(target)).free
-        needed = int(manifest.disk_bytes * (1 + self.plan.disk_margin_fraction)) + self.plan.disk_margin_bytes
-        if needed > free:
-            return self.fall_back(
-                env,
-                f"your home has {human_bytes(free)} free and {env.name} needs {human_bytes(manifest.disk_bytes)} "
-                f"(plus a margin: {human_bytes(needed)} in all)",
-            )
-        self.copy(env, source, target, manifest.bytes, files, built_prefix)
-        self._write_record(env, manifest.id, target, built_prefix)
-        return target, "synced"
-
-    def copy(
-        self,
-        env: Environment,
-        source: Path,
-        target: Path,
-        total: int,
-        files: list[relocate.PrefixFile],
-        built_prefix: str,
-    ) -> None:
-        """First copy: rsync into a staging directory, relocate there, then rename into place."""
-        staging = new_staging_dir(target)
-        started = time.monotonic()
-        self.report.info(f"Syncing {env.name}: {human_bytes(total)} to copy into {target}", env.name)
-        try:
-            for step in copy_tree(source, staging):
-                share = step.bytes_done / total if total else 1.0
-                self.report.progress(
-                    env.name,
-                    step.bytes_done,
-                    total,
-                    f"Syncing {env.name}: {human_bytes(step.bytes_done)} of {human_bytes(total)} ({share:.0%})",
-                )
-            changed = relocate.relocate(staging, files, built_prefix, str(target))
-            os.rename(staging, target)
-        except BaseException as e:
-            remove_tree(staging)
-            if isinstance(e, (SyncError, relocate.RelocationError)):
-                raise EnvProblem(str(e)) from None
-            raise
-        seconds = time.monotonic() - started
-        self.report.info(
-            f"Synced {env.name}: {human_bytes(total)} in {seconds:.1f} s ({changed} files relocated)", env.name
-        )
+            return EnvSync(env, self.home, self.state_dir, self.report, margins).run(), "synced"
+        except Fallback as e:
+            return self.fall_back(env, str(e))
 
     def fall_back(self, env: Environment, reason: str) -> tuple[Path, str]:
         """Use the image's copy of a synced env instead, and say what that means for the user."""
@@ -352,34 +309,3 @@ class Start:
             raise StartFailed(message)
         self.degraded = True
         self.report.warning(f"{message}; continuing (see {self.state_dir / 'start.log'})", run.env_name)
-
-    # -- state ---------------------------------------------------------------------------------------
-
-    def _record_path(self, env_name: str) -> Path:
-        return self.state_dir / "envs" / f"{env_name}.json"
-
-    def _read_record(self, env_name: str) -> dict | None:
-        try:
-            record = json.loads(self._record_path(env_name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return record if isinstance(record, dict) else None
-
-    def _write_record(self, env: Environment, source_id: str, target: Path, built_prefix: str) -> None:
-        record = {
-            "source": env.source,
-            "source_id": source_id,
-            "target": str(target),
-            "built_prefix": built_prefix,
-            "synced_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        self._write_state(self._record_path(env.name), json.dumps(record, indent=1))
-
-    def _write_state(self, path: Path, text: str) -> None:
-        self.home.write_text(path, text, "state file")
-
-
-def _existing_ancestor(path: Path) -> Path:
-    while not path.exists():
-        path = path.parent
-    return path

@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .manifest import MANIFEST_FILE
+
 STAGING_PREFIX = ".osl-staging-"
 
-RSYNC_OPTIONS = (
+_RSYNC_COMMON = (
     # -a without -o/-g: the copy belongs to the user running the start, never to the image's owner.
-    "--recursive",
     "--links",
     "--perms",
     "--times",
@@ -30,9 +31,22 @@ RSYNC_OPTIONS = (
     "--specials",
     # The user must be able to change and remove everything in their copy, even files the image ships read-only.
     "--chmod=u+w",
+)
+RSYNC_OPTIONS = (
+    "--recursive",
+    *_RSYNC_COMMON,
+    f"--exclude=/{MANIFEST_FILE}",
     # One progress line for the whole transfer; no incremental recursion so the total is known early.
     "--info=progress2",
     "--no-inc-recursive",
+)
+RSYNC_UPDATE_OPTIONS = (
+    # With --files-from: exactly the listed paths (and their parent directories), no recursion.
+    "--dirs",
+    # Every listed file must be transferred: package files often share size and mtime across versions,
+    # which rsync's quick check would take for "unchanged".
+    "--ignore-times",
+    *_RSYNC_COMMON,
 )
 
 _PROGRESS = re.compile(rb"^\s*([\d,]+)\s+(\d+)%")
@@ -47,11 +61,15 @@ class Progress:
     bytes_done: int
 
 
-def rsync_command(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> list[str]:
+def rsync_executable() -> str:
     rsync = shutil.which("rsync")
     if rsync is None:
         raise SyncError("the rsync program is not installed in this image (install the 'rsync' package)")
-    return [rsync, *RSYNC_OPTIONS, f"{os.fspath(source)}/", f"{os.fspath(destination)}/"]
+    return rsync
+
+
+def rsync_command(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> list[str]:
+    return [rsync_executable(), *RSYNC_OPTIONS, f"{os.fspath(source)}/", f"{os.fspath(destination)}/"]
 
 
 def copy_tree(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> Iterator[Progress]:

@@ -1,0 +1,107 @@
+"""Which package owns which file of an env, from conda's and pip's own records.
+
+A sync must be package-aware: when a user upgraded or removed a package, the image's files of that
+package must not come back (a `pip install -U numpy` followed by the image's old numpy files is a broken
+mix of two versions). conda lists a package's files in `conda-meta/<name>-<version>-<build>.json`
+(`files`); pip in `lib/pythonX.Y/site-packages/<name>-<version>.dist-info/RECORD`. Both kinds of record
+are keyed here by the package's normalised name, so a package installed by conda (which also ships a
+dist-info) and later upgraded by pip is one package.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_DIST_INFO = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+)\.dist-info$")
+_CONDA_RECORD = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+)-(?P<build>[^-]+)\.json$")
+
+
+@dataclass
+class PackageIndex:
+    """Packages of one env: the record files of each, and the package owning each file."""
+
+    records: dict[str, list[str]] = field(default_factory=dict)  # name -> record paths (relative)
+    owners: dict[str, str] = field(default_factory=dict)  # file path (relative) -> name
+
+
+def normalise(name: str) -> str:
+    """PEP 503 normalisation, which also fits conda names (lower case, '-', '_', '.' alike)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def record_name(rel_path: str) -> str | None:
+    """The package a record path belongs to, or None if the path is not a record."""
+    parts = rel_path.split("/")
+    if len(parts) == 2 and parts[0] == "conda-meta":
+        match = _CONDA_RECORD.match(parts[1])
+        return normalise(match["name"]) if match else None
+    if len(parts) >= 2 and parts[-1] == "RECORD":
+        match = _DIST_INFO.match(parts[-2])
+        return normalise(match["name"]) if match else None
+    return None
+
+
+def site_packages_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("lib/python3*/site-packages") if p.is_dir() and not p.is_symlink())
+
+
+def record_paths(root: Path) -> list[str]:
+    """Every record file in the env (conda-meta JSON and dist-info RECORD), relative to `root`.
+
+    Lists two kinds of directory only: cheap, whatever the size of the env.
+    """
+    found = []
+    meta = root / "conda-meta"
+    if meta.is_dir():
+        found += [f"conda-meta/{p.name}" for p in meta.iterdir() if _CONDA_RECORD.match(p.name)]
+    for site in site_packages_dirs(root):
+        rel = site.relative_to(root).as_posix()
+        found += [f"{rel}/{d.name}/RECORD" for d in site.iterdir() if _DIST_INFO.match(d.name)]
+    return sorted(p for p in found if (root / p).is_file())
+
+
+def index_packages(root: str | os.PathLike[str]) -> PackageIndex:
+    """Read every record of the env at `root`."""
+    root = Path(root)
+    index = PackageIndex()
+    for rel in record_paths(root):
+        name = record_name(rel)
+        assert name is not None
+        index.records.setdefault(name, []).append(rel)
+        index.owners[rel] = name
+        try:
+            text = (root / rel).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if rel.startswith("conda-meta/"):
+            files = _conda_files(text)
+        else:
+            files = _pip_files(text, posixpath.dirname(posixpath.dirname(rel)))
+        for path in files:
+            index.owners.setdefault(path, name)
+    return index
+
+
+def _conda_files(text: str) -> list[str]:
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return []
+    return [f for f in record.get("files", []) if isinstance(f, str)]
+
+
+def _pip_files(text: str, site_packages: str) -> list[str]:
+    files = []
+    for row in csv.reader(io.StringIO(text)):
+        if row and row[0]:
+            path = posixpath.normpath(posixpath.join(site_packages, row[0]))
+            if not path.startswith("../"):
+                files.append(path)
+    return files

@@ -1,0 +1,368 @@
+"""One `synced` env: decide what the start must do with it, and do it.
+
+- **Nothing new** (the image's env id equals the id last synced, and the copy exists): nothing is walked
+  or copied. With a baked manifest, that costs reading one line.
+- **No copy yet** (first start, or the user deleted the env): a first copy through a staging directory.
+- **The image changed**: a three-way update (`osl_hooks.update`), costing what the change costs.
+- **The record of the last sync is missing or damaged**: a safe full comparison that adds what is missing,
+  keeps every file that exists, and removes nothing.
+
+The state of a synced env lives in `<state_dir>/envs/`: `NAME.json` (the sync record), `NAME.base.jsonl`
+(the image's manifest as last synced), `NAME.pending.json` (while an update runs: what it is writing, so
+an interrupted update can be finished safely), and `conflicts/NAME/` (the image's versions of files the user
+changed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from . import relocate, update
+from .homepaths import Home
+from .manifest import (
+    MANIFEST_FILE,
+    Entry,
+    Manifest,
+    ManifestError,
+    add_sync_details,
+    entry_on_disk,
+    load,
+    read_id,
+    scan_tree,
+)
+from .plan import Environment
+from .status import Reporter, human_bytes
+from .sync import SyncError, copy_tree, new_staging_dir, remove_tree, stale_staging_dirs
+
+
+class Fallback(Exception):
+    """The env cannot be copied into the home; the user gets the image's copy. The message says why."""
+
+
+class EnvProblem(Exception):
+    """Something about one env that stops it from being prepared as planned."""
+
+
+@dataclass
+class SyncState:
+    """The files in `<state_dir>/envs/` that remember one env's syncs."""
+
+    home: Home
+    directory: Path
+    name: str
+
+    @property
+    def record_file(self) -> Path:
+        return self.directory / f"{self.name}.json"
+
+    @property
+    def base_file(self) -> Path:
+        return self.directory / f"{self.name}.base.jsonl"
+
+    @property
+    def pending_file(self) -> Path:
+        return self.directory / f"{self.name}.pending.json"
+
+    @property
+    def conflicts_dir(self) -> Path:
+        return self.directory / "conflicts" / self.name
+
+    def forget(self) -> None:
+        """Drop everything remembered about this env's syncs (its next sync is a first copy)."""
+        for path in (self.record_file, self.base_file, self.pending_file):
+            path.unlink(missing_ok=True)
+        if self.conflicts_dir.is_dir():
+            remove_tree(self.conflicts_dir)
+
+    def record(self) -> dict | None:
+        return _read_json(self.record_file)
+
+    def base(self) -> Manifest | None:
+        try:
+            return load(self.base_file)
+        except ManifestError:
+            return None
+
+    def pending(self) -> set[str]:
+        data = _read_json(self.pending_file)
+        return set(data.get("paths", [])) if data else set()
+
+    def begin(self, paths: list[str]) -> None:
+        self.home.write_text(self.pending_file, json.dumps({"paths": paths}), "sync state")
+
+    def save(self, env: Environment, target: Path, theirs: Manifest, overrides: dict, conflicts: list[str]) -> None:
+        """Record a completed sync: the base manifest first, then the record that points at it."""
+        self.home.makedirs(self.directory, "state_dir")
+        self.home.check(self.base_file, "sync state")
+        theirs.dump(self.base_file)
+        record = {
+            "source": env.source,
+            "source_id": theirs.id,
+            "target": str(target),
+            "built_prefix": theirs.built_prefix,
+            "synced_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": theirs.files,
+            "bytes": theirs.bytes,
+            "overrides": {p: list(s) if s else None for p, s in overrides.items()},
+            "conflicts": sorted(conflicts),
+        }
+        self.home.write_text(self.record_file, json.dumps(record, indent=1), "sync state")
+        self.pending_file.unlink(missing_ok=True)
+
+
+class EnvSync:
+    """Prepares one synced env; returns its prefix and the mode the user gets."""
+
+    def __init__(self, env: Environment, home: Home, state_dir: Path, report: Reporter, margins: tuple[float, int]):
+        assert env.source is not None and env.target is not None
+        self.env = env
+        self.home = home
+        self.report = report
+        self.margin_fraction, self.margin_bytes = margins
+        self.source = Path(env.source)
+        self.target = home.check(env.target, f"environments[{env.name}].target")
+        self.state = SyncState(home, state_dir / "envs", env.name)
+        self.status = report.envs[env.name]
+
+    def run(self) -> Path:
+        if not self.source.is_dir():
+            raise EnvProblem(f"{self.source} does not exist in the image")
+        self.home.makedirs(self.target.parent, f"environments[{self.env.name}].target")
+        for stale in stale_staging_dirs(self.target):
+            self.report.info(f"Removing {stale.name}, left by an interrupted start", self.env.name)
+            remove_tree(stale)
+        record = self.state.record()
+        exists = os.path.lexists(self.target)
+        if exists and self._unchanged(record, read_id(self.source / MANIFEST_FILE)):
+            return self._up_to_date(record)
+        theirs = self._image_manifest()
+        self.status.files, self.status.bytes = theirs.files, theirs.bytes
+        if exists and self._unchanged(record, theirs.id):
+            return self._up_to_date(record)
+        if not theirs.baked:
+            add_sync_details(theirs, self.source, self.env.built_prefix or str(self.source))
+        if not exists:
+            if record:
+                self.report.info(f"{self.target} is missing: making a fresh copy of {self.env.name}", self.env.name)
+            self.first_copy(theirs)
+            return self.target
+        base = self.state.base() if record else None
+        if base is None:
+            self.full_comparison(theirs)
+        else:
+            self.three_way_update(base, theirs, record)
+        return self.target
+
+    def _unchanged(self, record: dict | None, image_id: str | None) -> bool:
+        return bool(
+            record
+            and image_id
+            and record.get("source_id") == image_id
+            and record.get("target") == str(self.target)
+            and not self.state.pending_file.exists()
+        )
+
+    def _up_to_date(self, record: dict) -> Path:
+        self.status.files, self.status.bytes = record.get("files"), record.get("bytes")
+        self.report.info(f"{self.env.name} is up to date", self.env.name)
+        return self.target
+
+    def _image_manifest(self) -> Manifest:
+        """The baked manifest if there is one, else a stat-only scan (completed later only if needed)."""
+        baked = self.source / MANIFEST_FILE
+        if baked.exists():
+            try:
+                manifest = load(baked)
+                manifest.built_prefix = self.env.built_prefix or manifest.built_prefix or str(self.source)
+                return manifest
+            except ManifestError as e:
+                self.report.warning(f"{e}; describing the env instead", self.env.name)
+        self.report.info(
+            f"{self.env.name} has no baked manifest: describing it now (run `osl-hooks bake {self.source}` "
+            "in the image build to make starts faster)",
+            self.env.name,
+        )
+        return scan_tree(self.source)
+
+    # -- first copy ----------------------------------------------------------------------------------
+
+    def first_copy(self, theirs: Manifest) -> None:
+        """rsync into a staging directory, relocate there, then rename into place."""
+        built_prefix = theirs.built_prefix or str(self.source)
+        try:
+            relocate.check(self.source, theirs.prefix_files, built_prefix, str(self.target))
+        except relocate.RelocationError as e:
+            raise Fallback(f"it cannot be moved to {self.target}: {e}") from None
+        self._check_space(theirs.disk_bytes)
+        staging = new_staging_dir(self.target)
+        started = time.monotonic()
+        total = theirs.bytes
+        name = self.env.name
+        self.report.info(f"Syncing {name}: {human_bytes(total)} to copy into {self.target}", name)
+        try:
+            for step in copy_tree(self.source, staging):
+                share = step.bytes_done / total if total else 1.0
+                self.report.progress(
+                    name,
+                    step.bytes_done,
+                    total,
+                    f"Syncing {name}: {human_bytes(step.bytes_done)} of {human_bytes(total)} ({share:.0%})",
+                )
+            changed = relocate.relocate(staging, theirs.prefix_files, built_prefix, str(self.target))
+            rewritten = {
+                f.path: update.file_stat(staging / f.path) for f in theirs.prefix_files if (staging / f.path).is_file()
+            }
+            overrides = update.stat_overrides(theirs, theirs.entries.get, set(), rewritten)
+            os.rename(staging, self.target)
+        except BaseException as e:
+            remove_tree(staging)
+            if isinstance(e, (SyncError, relocate.RelocationError)):
+                raise EnvProblem(str(e)) from None
+            raise
+        self.state.save(self.env, self.target, theirs, overrides, [])
+        seconds = time.monotonic() - started
+        self.report.info(f"Synced {name}: {human_bytes(total)} in {seconds:.1f} s ({changed} files relocated)", name)
+
+    def _check_space(self, needed_bytes: int) -> None:
+        free = psutil.disk_usage(_existing_ancestor(self.target)).free
+        needed = int(needed_bytes * (1 + self.margin_fraction)) + self.margin_bytes
+        if needed > free:
+            raise Fallback(
+                f"your home has {human_bytes(free)} free and {self.env.name} needs {human_bytes(needed_bytes)} "
+                f"(plus a margin: {human_bytes(needed)} in all)"
+            )
+
+    # -- updates -------------------------------------------------------------------------------------
+
+    def three_way_update(self, base: Manifest, theirs: Manifest, record: dict) -> None:
+        overrides = {p: tuple(s) if s else None for p, s in record.get("overrides", {}).items()}
+        trusted = self.state.pending()
+        changes = update.decide(base, theirs, overrides, self.target, trusted)
+        self._apply(changes, theirs, lambda p: update.left_entry(base, overrides, p), record.get("conflicts", []))
+
+    def full_comparison(self, theirs: Manifest) -> None:
+        """No usable record of the last sync: add what is missing, keep everything that exists."""
+        self.report.warning(
+            f"There is no usable record of how {self.target} was synced: comparing it with the image "
+            "(files that exist are kept, missing ones are added, nothing is removed)",
+            self.env.name,
+        )
+        ours = {p: entry_on_disk(self.target / p) for p in theirs.entries}
+        user_packages = {
+            name
+            for name, records in theirs.packages.records.items()
+            if not all(theirs.entries[r].same_stat(ours.get(r)) for r in records)
+        }
+        changes = update.Changes(user_packages=user_packages)
+        for path in sorted(theirs.entries):
+            owner = theirs.packages.owners.get(path)
+            if ours[path] is None and owner not in user_packages:
+                changes.copy.append(path)
+        self._apply(changes, theirs, lambda p: self._as_left_if_identical(theirs, p, ours[p]), [])
+
+    def _as_left_if_identical(self, theirs: Manifest, path: str, now: Entry | None) -> Entry | None:
+        """Treat an existing file as osl-hooks' own only if it is what a sync would have left there."""
+        entry = theirs.entries[path]
+        if now is None or not entry.same_stat(now):
+            relocated = {f.path for f in theirs.prefix_files}
+            if now is not None and path in relocated and self._is_relocated_copy(theirs, path):
+                return now
+            return None
+        return now
+
+    def _is_relocated_copy(self, theirs: Manifest, path: str) -> bool:
+        prefix_file = next(f for f in theirs.prefix_files if f.path == path)
+        expected = relocate.relocated_bytes(
+            (self.source / path).read_bytes(), prefix_file, theirs.built_prefix or str(self.source), str(self.target)
+        )
+        return expected == (self.target / path).read_bytes()
+
+    def _apply(
+        self,
+        changes: update.Changes,
+        theirs: Manifest,
+        left: Callable[[str], Entry | None],
+        old_conflicts: list[str],
+    ) -> None:
+        name = self.env.name
+        needed = sum(theirs.entries[p].size for p in changes.copy)
+        self._check_space_for_update(needed)
+        self.state.begin(changes.copy + changes.delete)
+        started = time.monotonic()
+
+        def save_conflict(path: str) -> None:
+            update.save_image_version(self.source, self.home.check(self.state.conflicts_dir, "sync state"), path)
+
+        try:
+            rewritten = update.apply(changes, self.source, self.target, theirs, str(self.target), save_conflict)
+        except (SyncError, relocate.RelocationError, OSError) as e:
+            raise EnvProblem(f"updating {self.target} failed: {e}; it will be retried at the next start") from None
+        overrides = update.stat_overrides(theirs, left, set(changes.copy), rewritten)
+        conflicts = sorted(set(old_conflicts) | set(changes.conflicts))
+        self.state.save(self.env, self.target, theirs, overrides, conflicts)
+        seconds = time.monotonic() - started
+        summary = f"Updated {name} from the image in {seconds:.1f} s: {len(changes.copy)} files added or changed"
+        summary += f", {len(changes.delete)} removed"
+        if changes.user_packages and changes.kept_for_packages:
+            summary += f"; kept your versions of {', '.join(sorted(changes.user_packages))}"
+        self.report.info(summary, name)
+        if changes.conflicts:
+            self.report.warning(
+                f"{len(changes.conflicts)} file(s) in {name} changed both in the image and by you; yours are kept "
+                f"(e.g. {changes.conflicts[0]}), the image's versions are in {self.state.conflicts_dir}",
+                name,
+            )
+
+    def _check_space_for_update(self, needed_bytes: int) -> None:
+        free = psutil.disk_usage(_existing_ancestor(self.target)).free
+        if needed_bytes + self.margin_bytes > free:
+            raise EnvProblem(
+                f"your home has {human_bytes(free)} free, not enough for the update of {self.env.name} "
+                f"({human_bytes(needed_bytes)}); your copy is kept as it is"
+            )
+
+
+def sync_records(state_dir: Path) -> dict[str, dict]:
+    """What `osl-hooks status` shows per synced env: the sync record, with the bytes the copy uses now."""
+    records = {}
+    for path in sorted((state_dir / "envs").glob("*.json")):
+        record = _read_json(path)
+        if record is None or path.name.endswith(".pending.json"):
+            continue
+        target = Path(record.get("target", ""))
+        record["bytes_on_volume"] = _disk_usage(target) if target.is_dir() else None
+        record["conflicts_dir"] = str(state_dir / "envs" / "conflicts" / path.stem)
+        records[path.stem] = record
+    return records
+
+
+def _disk_usage(root: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+            except OSError:
+                continue
+    return total
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path

@@ -1,0 +1,190 @@
+"""Bringing an image update into a user's copy without losing what the user changed.
+
+A three-way decision per path, like a merge: *base* is the image's env as it was last synced, *theirs* the
+image's env now, *ours* the user's copy on disk. Only the paths the image changed are looked at (the cost
+follows the size of the change, not of the env), and for each:
+
+- the user did not touch it (it still looks as osl-hooks left it): take the image's version, or delete it;
+- the user changed or deleted it: keep the user's state, and record a conflict (the image's version is
+  saved in the state directory, where the user can find it);
+- it belongs to a package the user upgraded, removed or installed themselves: the package is the user's,
+  and none of the image's files of that package are added, changed or removed;
+- files the user added are never looked at.
+
+"As osl-hooks left it" is the image entry's size and mtime (rsync keeps both), except for files osl-hooks
+rewrote (relocated), whose size and mtime after rewriting are kept in the sync record.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .manifest import Entry, Manifest, entry_on_disk
+from .packages import record_name, record_paths
+from .relocate import relocate
+from .sync import RSYNC_UPDATE_OPTIONS, SyncError, rsync_executable
+
+Stat = tuple[int, int] | None  # (size, mtime_ns) osl-hooks left at a path, or None: it left nothing there
+
+
+@dataclass
+class Changes:
+    """What an update will do to the user's copy."""
+
+    copy: list[str] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+    remove_dirs: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    user_packages: set[str] = field(default_factory=set)
+    kept_for_packages: list[str] = field(default_factory=list)
+
+
+def left_entry(base: Manifest, overrides: dict[str, Stat], path: str) -> Entry | None:
+    """What osl-hooks left at `path` after the last sync (size and mtime are what matter)."""
+    entry = base.entries.get(path)
+    if path in overrides:
+        stat = overrides[path]
+        if stat is None or entry is None:
+            return None
+        return Entry(entry.kind, stat[0], entry.mode, stat[1], None, entry.link)
+    return entry
+
+
+def user_packages(base: Manifest, overrides: dict[str, Stat], target: Path, trusted: set[str]) -> set[str]:
+    """Packages the user upgraded, removed or installed: their records differ from what osl-hooks left."""
+    touched = set()
+    for name, records in base.packages.records.items():
+        for rel in records:
+            if rel not in trusted and not _looks_as_left(base, overrides, target, rel):
+                touched.add(name)
+    for rel in record_paths(target):
+        if rel not in base.entries and rel not in trusted:
+            name = record_name(rel)
+            if name:
+                touched.add(name)
+    return touched
+
+
+def decide(base: Manifest, theirs: Manifest, overrides: dict[str, Stat], target: Path, trusted: set[str]) -> Changes:
+    """The three-way decision for every path the image changed. `trusted`: paths osl-hooks itself was
+    writing when a start was interrupted (they are not user changes)."""
+    changes = Changes(user_packages=user_packages(base, overrides, target, trusted))
+    changed = [p for p in theirs.entries.keys() | base.entries.keys() if not _same(base, theirs, p)]
+    for path in sorted(changed):
+        owner = theirs.packages.owners.get(path) or base.packages.owners.get(path)
+        if owner in changes.user_packages:
+            changes.kept_for_packages.append(path)
+            continue
+        mine = path not in trusted and not _looks_as_left(base, overrides, target, path)
+        now = entry_on_disk(target / path)
+        if not mine:
+            if path in theirs.entries:
+                changes.copy.append(path)
+            elif now is not None and now.kind == "d":
+                changes.remove_dirs.append(path)
+            elif now is not None:
+                changes.delete.append(path)
+        elif now is not None or path in theirs.entries:
+            changes.conflicts.append(path)
+    return changes
+
+
+def apply(
+    changes: Changes,
+    source: Path,
+    target: Path,
+    theirs: Manifest,
+    new_prefix: str,
+    save_conflict: Callable[[str], None],
+) -> dict[str, Stat]:
+    """Carry out `changes`; return the stats of the rewritten files (for the next sync's overrides)."""
+    for path in changes.delete:
+        (target / path).unlink(missing_ok=True)
+    for path in sorted(changes.remove_dirs, key=lambda p: p.count("/"), reverse=True):
+        try:
+            (target / path).rmdir()
+        except OSError:
+            pass  # the user keeps files in it: the directory stays
+    for path in changes.conflicts:
+        save_conflict(path)
+    if changes.copy:
+        _rsync_files(source, target, changes.copy)
+    copied = set(changes.copy)
+    to_rewrite = [f for f in theirs.prefix_files if f.path in copied]
+    relocate(target, to_rewrite, theirs.built_prefix or str(source), new_prefix)
+    return {f.path: file_stat(target / f.path) for f in to_rewrite}
+
+
+def stat_overrides(
+    theirs: Manifest, left: Callable[[str], Entry | None], copied: set[str], rewritten: dict[str, Stat]
+) -> dict[str, Stat]:
+    """The overrides to store with `theirs` as the new base: where what osl-hooks left differs from it.
+
+    `copied` paths now hold the image's version (rsync keeps size and mtime), `rewritten` ones were
+    relocated after copying, and every other path still holds what `left` says osl-hooks left there.
+    """
+    overrides: dict[str, Stat] = {}
+    for path, entry in theirs.entries.items():
+        if entry.kind != "f":
+            continue
+        if path in rewritten:
+            stat = rewritten[path]
+        elif path in copied:
+            continue
+        else:
+            was = left(path)
+            stat = (was.size, was.mtime_ns) if was is not None and was.kind == "f" else None
+        if stat != (entry.size, entry.mtime_ns):
+            overrides[path] = stat
+    return overrides
+
+
+def _same(base: Manifest, theirs: Manifest, path: str) -> bool:
+    old, new = base.entries.get(path), theirs.entries.get(path)
+    return old is not None and old.same_content(new)
+
+
+def _looks_as_left(base: Manifest, overrides: dict[str, Stat], target: Path, path: str) -> bool:
+    left = left_entry(base, overrides, path)
+    now = entry_on_disk(target / path)
+    return now is None if left is None else left.same_stat(now)
+
+
+def _rsync_files(source: Path, target: Path, paths: list[str]) -> None:
+    """Transfer exactly `paths` from the image with rsync (parents created as needed)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".files") as listing:
+        listing.write("".join(p + "\n" for p in paths))
+        listing.flush()
+        command = [
+            rsync_executable(),
+            *RSYNC_UPDATE_OPTIONS,
+            f"--files-from={listing.name}",
+            f"{source}/",
+            f"{target}/",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        raise SyncError(f"rsync exited with code {result.returncode}: {lines[0] if lines else 'no message'}")
+
+
+def file_stat(path: Path) -> tuple[int, int]:
+    st = os.lstat(path)
+    return (st.st_size, st.st_mtime_ns)
+
+
+def save_image_version(source: Path, conflicts_dir: Path, path: str) -> None:
+    """Keep the image's version of a conflicting file where the user can find it."""
+    image_file = source / path
+    if not image_file.is_file() or image_file.is_symlink():
+        return
+    destination = conflicts_dir / path
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(image_file, destination)
+    os.chmod(destination, 0o644)
