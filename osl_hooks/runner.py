@@ -91,7 +91,6 @@ class Start:
             self.state_dir / "scripts", lambda path, text: home.write_text(path, text, "state file")
         )
         self.registered: set[str] = set()
-        self.degraded = False
 
     def run(self) -> Outcome:
         started = time.monotonic()
@@ -109,7 +108,7 @@ class Start:
             self.report.finish("failed", f"Start failed: {e}")
             return Outcome.FAILED
         seconds = time.monotonic() - started
-        if self.degraded:
+        if self.report.problems:
             self.report.finish("degraded", f"Ready, with warnings (see above), in {seconds:.1f} s")
             return Outcome.DEGRADED
         self.report.finish("ok", f"Ready in {seconds:.1f} s")
@@ -133,7 +132,7 @@ class Start:
                 self.report.info(f"Your copy of {name} was moved to {backup}", name)
         SyncState(self.home, self.state_dir / "envs", name).forget()
         self.prepare(env)
-        if self.degraded:
+        if self.report.problems:
             self.report.finish("degraded", f"Reset {name}, with warnings (see above)")
             return Outcome.DEGRADED
         self.report.finish("ok", f"Reset {name} to the image's version")
@@ -154,7 +153,6 @@ class Start:
                 prefix, mode = self.check_user_env(env), "user"
         except (EnvProblem, UnsafePath, OSError) as e:
             status.state = "failed"
-            self.degraded = True
             self.report.error(f"{env.name}: {e}", env.name)
             if env.kernel is not None:
                 self.registered.add(env.kernel.name)  # keep its previous kernel rather than break notebooks
@@ -196,7 +194,6 @@ class Start:
     def fall_back(self, env: Environment, reason: str) -> tuple[Path, str]:
         """Use the image's copy of a synced env instead, and say what that means for the user."""
         assert env.source is not None
-        self.degraded = True
         self.report.envs[env.name].state = "fallback"
         self.report.warning(
             f"{env.name} is not copied into your home because {reason}. You get the image's copy instead: "
@@ -216,7 +213,6 @@ class Start:
             self.home.check(self.kernels.kernels_dir / kernel.name, "kernel directory")
             registered = self.kernels.register(env_name, mode, prefix, kernel)
         except (KernelError, UnsafePath, OSError) as e:
-            self.degraded = True
             self.report.warning(f"Kernel for {env_name}: {e}", env_name)
             return
         if env_name in self.report.envs:
@@ -233,7 +229,6 @@ class Start:
             self.home.makedirs(self.plan.envs_dir, "envs_dir")
             message = ensure_envs_dirs(self.home, Path(self.plan.home or "", ".condarc"), envs_dirs)
         except (CondarcError, UnsafePath, OSError) as e:
-            self.degraded = True
             self.report.warning(str(e))
             return
         self.report.info(message)
@@ -254,7 +249,6 @@ class Start:
         try:
             owned = self.kernels.owned() if self.home.check(self.kernels.kernels_dir, "kernels directory") else {}
         except (UnsafePath, OSError) as e:
-            self.degraded = True
             self.report.warning(str(e))
             return
         for name, meta in sorted(owned.items()):
@@ -307,5 +301,4 @@ class Start:
         message = f"Setup script {run.label} {result.reason}"
         if run.entry.on_failure == "fail":
             raise StartFailed(message)
-        self.degraded = True
         self.report.warning(f"{message}; continuing (see {self.state_dir / 'start.log'})", run.env_name)

@@ -91,6 +91,7 @@ class Reporter:
             "scripts": [],
         }
         self.envs: dict[str, EnvStatus] = {}
+        self.problems = 0  # warnings and errors so far: any makes the start "degraded"
         log_path = home.check(state_dir / LOG_FILE, "start log")
         if log_path.exists():
             os.replace(log_path, state_dir / f"{LOG_FILE}.1")
@@ -145,6 +146,8 @@ class Reporter:
         self._log.close()
 
     def _event(self, level: str, message: str, env: str | None, final: bool = False) -> None:
+        if level != "info" and not final:
+            self.problems += 1
         with self._lock:
             self._status["events"].append(
                 {"time": _iso(time.time()), "level": level, "env": env, "message": message, "final": final}

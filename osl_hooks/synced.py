@@ -37,6 +37,7 @@ from .manifest import (
     read_id,
     scan_tree,
 )
+from .packages import record_name, record_paths
 from .plan import Environment
 from .status import Reporter, human_bytes
 from .sync import SyncError, copy_tree, new_staging_dir, remove_tree, stale_staging_dirs
@@ -255,10 +256,16 @@ class EnvSync:
             self.env.name,
         )
         ours = {p: entry_on_disk(self.target / p) for p in theirs.entries}
+        # A package is the user's if the copy has records of it that differ from the image's; a package
+        # the copy has no trace of is the image's to add (one the user removed comes back: no data is lost).
+        ours_records: dict[str, set[str]] = {}
+        for rel in record_paths(self.target):
+            ours_records.setdefault(record_name(rel) or "", set()).add(rel)
         user_packages = {
             name
-            for name, records in theirs.packages.records.items()
-            if not all(theirs.entries[r].same_stat(ours.get(r)) for r in records)
+            for name, records in ours_records.items()
+            if records != set(theirs.packages.records.get(name, []))
+            or not all(theirs.entries[r].same_stat(ours.get(r)) for r in records)
         }
         changes = update.Changes(user_packages=user_packages)
         for path in sorted(theirs.entries):

@@ -1,0 +1,250 @@
+"""Image updates reach users without losing their changes (issue #4 scenarios, on genuine envs).
+
+Each scenario builds an image env (a venv that is also a conda env, with two pip packages), syncs it,
+changes the user's copy with real pip commands or edits, changes the image (real pip and conda
+transactions, then `osl-hooks bake`), starts again, and checks the exact resulting file set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import all_files
+
+from osl_hooks.demo.envbuild import build_conda_env, build_python_env, build_wheel, demo_packages
+from osl_hooks.manifest import bake
+from osl_hooks.runner import Outcome
+
+pytestmark = pytest.mark.slow
+
+
+class Scenario:
+    """One image env, one user's home, and the commands both sides run."""
+
+    def __init__(self, tmp_path: Path, home: Path, run_start):
+        self.source = tmp_path / "image/envs/py"
+        self.wheels = tmp_path / "wheels"
+        self.home = home
+        self.target = home / ".local/envs/py"
+        self._run_start = run_start
+        build_python_env(self.source, ipykernel=False)
+        self.pip(self.source, "install", self.wheel("oslprobe", "1.0"), self.wheel("oslother", "1.0"))
+        bake(self.source)
+
+    def wheel(self, name: str, version: str) -> Path:
+        return build_wheel(self.wheels, name, version)
+
+    def pip(self, prefix: Path, *args) -> None:
+        subprocess.run(
+            [
+                prefix / "bin/python",
+                "-m",
+                "pip",
+                "--disable-pip-version-check",
+                "-q",
+                *args,
+                *(["--no-index"] if args[0] == "install" else ["-y"]),
+            ],
+            check=True,
+        )
+
+    def start(self):
+        result = self._run_start(
+            {"environments": [{"name": "py", "mode": "synced", "source": str(self.source), "kernel": False}]}
+        )
+        assert result.outcome in (Outcome.OK, Outcome.DEGRADED), result.output
+        return result
+
+    def image_update(self, *pip_args) -> None:
+        if pip_args:
+            self.pip(self.source, *pip_args)
+        bake(self.source)
+
+    @staticmethod
+    def files(root: Path) -> set[str]:
+        return {p.relative_to(root).as_posix() for p in all_files(root)} | {
+            p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_symlink()
+        }
+
+    def image_files(self) -> set[str]:
+        return self.files(self.source) - {".osl-hooks-manifest.jsonl"}
+
+    def package_files(self, root: Path, name: str) -> set[str]:
+        return {f for f in self.files(root) if f"/{name}" in f or f"/__pycache__/{name}." in f}
+
+    def version_in_copy(self, module: str) -> str:
+        [path] = self.target.glob(f"lib/python*/site-packages/{module}.py")
+        return path.read_text().split("VERSION = ")[1].strip().strip("'\"")
+
+
+@pytest.fixture
+def scenario(tmp_path, home, run_start) -> Scenario:
+    s = Scenario(tmp_path, home, run_start)
+    s.start()
+    assert s.files(s.target) == s.image_files()
+    return s
+
+
+def test_nothing_new_is_not_walked_or_copied(scenario):
+    result = scenario.start()
+    assert "py is up to date" in result.messages()
+
+
+def test_user_installs_a_new_package(scenario):
+    scenario.pip(scenario.target, "install", scenario.wheel("userpkg", "1.0"))
+    user_files = scenario.package_files(scenario.target, "userpkg")
+    assert user_files
+    scenario.image_update("install", scenario.wheel("oslprobe", "1.1"))
+    scenario.start()
+    assert scenario.files(scenario.target) == scenario.image_files() | user_files
+    assert scenario.version_in_copy("oslprobe") == "1.1"
+
+
+def test_user_upgrades_a_package_the_image_ships(scenario):
+    scenario.pip(scenario.target, "install", "-U", scenario.wheel("oslprobe", "2.0"))
+    mine = scenario.package_files(scenario.target, "oslprobe")
+    scenario.image_update("install", scenario.wheel("oslnew", "1.0"))
+    scenario.start()
+    image = scenario.image_files()
+    assert scenario.files(scenario.target) == (image - scenario.package_files(scenario.source, "oslprobe")) | mine
+    assert scenario.version_in_copy("oslprobe") == "2.0"
+    assert scenario.version_in_copy("oslnew") == "1.0"
+
+
+def test_user_removes_a_package_it_stays_removed(scenario):
+    scenario.pip(scenario.target, "uninstall", "oslother")
+    scenario.image_update("install", "-U", scenario.wheel("oslother", "1.1"), scenario.wheel("oslprobe", "1.1"))
+    result = scenario.start()
+    image = scenario.image_files()
+    assert scenario.files(scenario.target) == image - scenario.package_files(scenario.source, "oslother")
+    assert scenario.version_in_copy("oslprobe") == "1.1"
+    assert any("kept your versions of oslother" in m for m in result.messages())
+
+
+def test_image_adds_upgrades_and_removes_packages(scenario):
+    scenario.pip(scenario.source, "install", scenario.wheel("oslnew", "1.0"), scenario.wheel("oslprobe", "1.1"))
+    scenario.pip(scenario.source, "uninstall", "oslother")
+    build_conda_env(scenario.source, demo_packages("2.0"))  # a conda transaction: geodemo 1.0 -> 2.0
+    scenario.image_update()
+    result = scenario.start()
+    assert scenario.files(scenario.target) == scenario.image_files()
+    assert scenario.version_in_copy("oslprobe") == "1.1" and scenario.version_in_copy("oslnew") == "1.0"
+    assert (scenario.target / "share/geodemo/VERSION").read_text().strip() == "2.0"
+    ini = (scenario.target / "share/geodemo/geodemo.ini").read_text()
+    assert str(scenario.target) in ini and str(scenario.source) not in ini, "updated files are relocated"
+    assert result.env("py")["warnings"] == []
+    assert "py is up to date" in scenario.start().messages()
+
+
+def test_both_sides_upgrade_the_same_package(scenario):
+    scenario.pip(scenario.target, "install", "-U", scenario.wheel("oslprobe", "2.0"))
+    mine = scenario.package_files(scenario.target, "oslprobe")
+    scenario.image_update("install", "-U", scenario.wheel("oslprobe", "1.1"))
+    result = scenario.start()
+    assert scenario.version_in_copy("oslprobe") == "2.0"
+    assert scenario.package_files(scenario.target, "oslprobe") == mine, "no 1.1 files mixed into the user's 2.0"
+    assert any("kept your versions of oslprobe" in m for m in result.messages())
+
+
+def test_user_edits_are_kept_and_conflicts_recorded(scenario):
+    ini = scenario.target / "share/geodemo/geodemo.ini"  # a relocated file, changed by the image below
+    ini.write_text("data_dir = /my/own/data\n")
+    data_files = sorted(p for p in (scenario.target / "share/geodemo-data").rglob("*") if p.is_file())[:3]
+    originals = {p: p.read_bytes() for p in data_files}
+    for path in data_files:
+        path.write_text("my edit\n")
+    build_conda_env(scenario.source, demo_packages("2.0"))
+    scenario.image_update()
+    result = scenario.start()
+    assert ini.read_text() == "data_dir = /my/own/data\n"
+    assert all(p.read_text() == "my edit\n" for p in data_files)
+    unchanged_by_image = [
+        p for p in data_files if (scenario.source / p.relative_to(scenario.target)).read_bytes() == originals[p]
+    ]
+    assert unchanged_by_image, "the test needs a file that only the user changed"
+    assert (scenario.target / "share/geodemo/VERSION").read_text().strip() == "2.0"
+    saved = scenario.home / ".local/state/osl-hooks/envs/conflicts/py/share/geodemo/geodemo.ini"
+    assert (
+        "2.0" in saved.read_text() or saved.read_bytes() == (scenario.source / "share/geodemo/geodemo.ini").read_bytes()
+    )
+    assert result.outcome == Outcome.DEGRADED
+    assert any("changed both in the image and by you" in w for w in result.env("py")["warnings"])
+    record = json.loads((scenario.home / ".local/state/osl-hooks/envs/py.json").read_text())
+    changed_by_both = {p.relative_to(scenario.target).as_posix() for p in data_files if p not in unchanged_by_image}
+    assert set(record["conflicts"]) == {"share/geodemo/geodemo.ini"} | changed_by_both
+    # the user's edit stays the user's at the next image update too
+    scenario.image_update("install", scenario.wheel("oslnew", "1.0"))
+    scenario.start()
+    assert ini.read_text() == "data_dir = /my/own/data\n"
+
+
+def test_user_deletes_the_env_and_gets_a_fresh_copy(scenario):
+    subprocess.run(["rm", "-rf", str(scenario.target)], check=True)
+    result = scenario.start()
+    assert any("is missing: making a fresh copy" in m for m in result.messages())
+    assert scenario.files(scenario.target) == scenario.image_files()
+
+
+def test_corrupt_stored_manifest_loses_nothing(scenario):
+    (scenario.home / ".local/state/osl-hooks/envs/py.base.jsonl").write_text("{garbage\n")
+    mine = scenario.target / "my-notes.txt"
+    mine.write_text("keep me")
+    edited = scenario.target / "share/geodemo/geodemo.ini"
+    edited.write_text("edited\n")
+    before = scenario.files(scenario.target)
+    scenario.pip(scenario.source, "install", scenario.wheel("oslnew", "1.0"))
+    scenario.pip(scenario.source, "uninstall", "oslother")
+    scenario.image_update()
+    result = scenario.start()
+    assert any("no usable record" in w for w in result.env("py")["warnings"])
+    after = scenario.files(scenario.target)
+    assert before <= after, "nothing the user had is removed"
+    assert after - before == scenario.package_files(scenario.source, "oslnew")
+    assert mine.read_text() == "keep me" and edited.read_text() == "edited\n"
+    # the next image update works from the new record, still keeping the user's edit
+    build_conda_env(scenario.source, demo_packages("2.0"))
+    scenario.image_update()
+    scenario.start()
+    assert edited.read_text() == "edited\n"
+    assert (scenario.target / "share/geodemo/VERSION").read_text().strip() == "2.0"
+
+
+def test_update_killed_halfway_completes_on_the_next_start(scenario, tmp_path):
+    big = scenario.source / "share/bigdata"
+    big.mkdir()
+    for i in range(40):
+        (big / f"part{i:02}.bin").write_bytes(os.urandom(4 << 20))
+    scenario.image_update("install", scenario.wheel("oslprobe", "1.1"))
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "home": str(scenario.home),
+                "environments": [{"name": "py", "mode": "synced", "source": str(scenario.source), "kernel": False}],
+            }
+        )
+    )
+    command = [sys.executable, "-m", "osl_hooks.cli", "start", "--allow-root", "--plan", str(plan)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    pending = scenario.home / ".local/state/osl-hooks/envs/py.pending.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (pending.exists() and (scenario.target / "share/bigdata").exists()):
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert pending.exists(), "the kill came too late to interrupt the update"
+
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "changed both in the image and by you" not in rerun.stdout
+    assert scenario.files(scenario.target) == scenario.image_files()
+    assert scenario.version_in_copy("oslprobe") == "1.1"
+    assert not pending.exists()
