@@ -13,12 +13,15 @@ turns them into absolute paths once the home is known (in the pod, not on the hu
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import fastjsonschema
@@ -246,14 +249,48 @@ def parse_plan(text: str, source: str = "plan") -> Plan:
     return Plan.from_dict(data, source)
 
 
+def _schema_text() -> str:
+    return resources.files("osl_hooks").joinpath("plan.schema.json").read_text(encoding="utf-8")
+
+
 def plan_schema() -> dict[str, Any]:
     """The published JSON schema of the plan format."""
-    return json.loads(resources.files("osl_hooks").joinpath("plan.schema.json").read_text(encoding="utf-8"))
+    return json.loads(_schema_text())
+
+
+def schema_digest() -> str:
+    return hashlib.sha256(_schema_text().encode()).hexdigest()
 
 
 @functools.cache
 def _fast_validator() -> Callable[[Any], Any]:
+    """fastjsonschema's validator for the plan schema: pre-generated, or compiled if the schema changed.
+
+    Compiling costs about 25 ms, more than the rest of a start with nothing new, so the compiled code is
+    kept in `_plan_validator.py` (regenerate it with `write_validator_module()` after changing the schema).
+    """
+    try:
+        from . import _plan_validator
+    except ImportError:
+        _plan_validator = None
+    if _plan_validator is not None and _plan_validator.SCHEMA_SHA256 == schema_digest():
+        return _plan_validator.validate
     return fastjsonschema.compile(plan_schema())
+
+
+def write_validator_module() -> Path:
+    """Regenerate `_plan_validator.py` from plan.schema.json (a development step)."""
+    code = fastjsonschema.compile_to_code(plan_schema())
+    path = Path(__file__).with_name("_plan_validator.py")
+    header = (
+        '"""Generated from plan.schema.json by osl_hooks.plan.write_validator_module(); do not edit."""\n'
+        "# ruff: noqa\n"
+        f"SCHEMA_SHA256 = {schema_digest()!r}\n"
+    )
+    root_function = re.search(r"^def (\w+)\(", code, re.MULTILINE)
+    assert root_function is not None, "fastjsonschema's generated code has no validate function"
+    path.write_text(f"{header}{code}\n\nvalidate = {root_function.group(1)}\n")
+    return path
 
 
 def _schema_problems(data: Any) -> list[str]:

@@ -4,8 +4,9 @@ Three readers, three outputs, one source of truth:
 - humans reading container logs or a terminal: one line per event on stdout;
 - the user and admin later: `<state>/start.log`, the same lines plus setup scripts' output;
 - the hub's progress page and `osl-hooks status`: `<state>/status.json`, rewritten atomically as the
-  start goes, with the whole event list (so a reader that arrives late can replay it), the current
-  progress, and per-env and per-script results.
+  start goes (at most every 0.5 s while nothing goes wrong, at once for warnings, errors and the end),
+  with the whole event list (so a reader that arrives late can replay it), the current progress, and
+  per-env and per-script results.
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ class Reporter:
             self._status["progress"] = None
         prefix = {"info": "", "warning": "WARNING: ", "error": "ERROR: "}[level]
         self._emit(prefix + message)
-        self._write()
+        if final or level != "info" or time.monotonic() - self._last_write >= PROGRESS_WRITE_INTERVAL:
+            self._write()
 
     def _emit(self, line: str) -> None:
         stamp = time.strftime("%H:%M:%S")

@@ -138,3 +138,12 @@ def test_plan_check_command_explains_a_bad_file(tmp_path):
         [sys.executable, "-m", "osl_hooks.cli", "plan", "--check", str(good)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_pregenerated_validator_matches_the_schema():
+    """Regenerate with: python -c "from osl_hooks.plan import write_validator_module; write_validator_module()" """
+    from osl_hooks import _plan_validator
+    from osl_hooks.plan import _fast_validator, schema_digest
+
+    assert _plan_validator.SCHEMA_SHA256 == schema_digest()
+    assert _fast_validator() is _plan_validator.validate
