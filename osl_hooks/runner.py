@@ -108,11 +108,7 @@ class Start:
             self.report.finish("failed", f"Start failed: {e}")
             return Outcome.FAILED
         seconds = time.monotonic() - started
-        if self.report.problems:
-            self.report.finish("degraded", f"Ready, with warnings (see above), in {seconds:.1f} s")
-            return Outcome.DEGRADED
-        self.report.finish("ok", f"Ready in {seconds:.1f} s")
-        return Outcome.OK
+        return self._conclude(f"Ready in {seconds:.1f} s", f"Ready, with warnings (see above), in {seconds:.1f} s")
 
     def reset(self, name: str, discard: bool) -> Outcome:
         env = next((e for e in self.plan.environments if e.name == name), None)
@@ -132,10 +128,13 @@ class Start:
                 self.report.info(f"Your copy of {name} was moved to {backup}", name)
         SyncState(self.home, self.state_dir / "envs", name).forget()
         self.prepare(env)
+        return self._conclude(f"Reset {name} to the image's version", f"Reset {name}, with warnings (see above)")
+
+    def _conclude(self, ok_message: str, degraded_message: str) -> Outcome:
         if self.report.problems:
-            self.report.finish("degraded", f"Reset {name}, with warnings (see above)")
+            self.report.finish("degraded", degraded_message)
             return Outcome.DEGRADED
-        self.report.finish("ok", f"Reset {name} to the image's version")
+        self.report.finish("ok", ok_message)
         return Outcome.OK
 
     # -- one env --------------------------------------------------------------------------------------

@@ -248,3 +248,63 @@ def test_update_killed_halfway_completes_on_the_next_start(scenario, tmp_path):
     assert scenario.files(scenario.target) == scenario.image_files()
     assert scenario.version_in_copy("oslprobe") == "1.1"
     assert not pending.exists()
+
+
+def test_reset_moves_the_copy_aside_and_restores_the_image(scenario):
+    scenario.pip(scenario.target, "install", "-U", scenario.wheel("oslprobe", "2.0"))
+    (scenario.target / "my-notes.txt").write_text("mine")
+    before = scenario.files(scenario.target)
+    plan = scenario.home / "plan.json"
+    plan.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "home": str(scenario.home),
+                "environments": [{"name": "py", "mode": "synced", "source": str(scenario.source), "kernel": False}],
+            }
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "osl_hooks.cli", "reset", "py", "--plan", str(plan), "--allow-root"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert scenario.files(scenario.target) == scenario.image_files()
+    assert scenario.version_in_copy("oslprobe") == "1.0"
+    [backup] = (scenario.home / ".local/state/osl-hooks/backups").iterdir()
+    assert backup.name.startswith("py-") and f"moved to {backup}" in result.stdout
+    assert scenario.files(backup) == before, "the user's copy is kept whole"
+
+    discard = subprocess.run(
+        [sys.executable, "-m", "osl_hooks.cli", "reset", "py", "--plan", str(plan), "--discard", "--allow-root"],
+        capture_output=True,
+        text=True,
+    )
+    assert discard.returncode == 0, discard.stdout
+    assert len(list((scenario.home / ".local/state/osl-hooks/backups").iterdir())) == 1
+
+    unknown = subprocess.run(
+        [sys.executable, "-m", "osl_hooks.cli", "reset", "nope", "--plan", str(plan), "--allow-root"],
+        capture_output=True,
+        text=True,
+    )
+    assert unknown.returncode == 1 and "Cannot reset 'nope': it is not a synced env (synced envs: py)" in unknown.stdout
+
+
+def test_status_lists_envs_bytes_last_sync_and_conflicts(scenario):
+    (scenario.target / "share/geodemo/geodemo.ini").write_text("mine\n")
+    build_conda_env(scenario.source, demo_packages("2.0"))
+    scenario.image_update()
+    scenario.start()
+    result = subprocess.run(
+        [sys.executable, "-m", "osl_hooks.cli", "status", "--state-dir", str(scenario.home / ".local/state/osl-hooks")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "last start: degraded" in result.stdout
+    assert (
+        f"synced env py: {scenario.target}, " in result.stdout and " MB on the volume, last synced 20" in result.stdout
+    )
+    assert "conflict: share/geodemo/geodemo.ini (yours kept; the image's version is in " in result.stdout
