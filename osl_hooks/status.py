@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -117,16 +118,25 @@ class Reporter:
             self.envs[env].errors.append(message)
         self._event("error", message, env)
 
-    def progress(self, env: str, done: int, total: int, message: str) -> None:
-        """Throttled: the status file at most every 0.5 s, stdout at most every 5 s."""
+    def progress(self, env: str, done: int, total: int, describe: Callable[[int, int], str]) -> None:
+        """Throttled: the status file at most every 0.5 s, stdout at most every 5 s.
+
+        `describe(done, total)` words the progress; it is called only when something is written, since
+        rsync reports after every file (tens of thousands of times for a big env).
+        """
         now = time.monotonic()
+        due_write = now - self._last_write >= PROGRESS_WRITE_INTERVAL
+        due_print = now - self._last_print >= PROGRESS_PRINT_INTERVAL
+        if not (due_write or due_print):
+            return
+        message = describe(done, total)
         with self._lock:
             self._status["progress"] = {"env": env, "done": done, "total": total, "message": message}
             self._status["message"] = message
-        if now - self._last_print >= PROGRESS_PRINT_INTERVAL:
+        if due_print:
             self._last_print = now
             self._emit(message)
-        if now - self._last_write >= PROGRESS_WRITE_INTERVAL:
+        if due_write:
             self._write()
 
     def script_result(self, result: ScriptStatus) -> None:

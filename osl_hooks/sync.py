@@ -36,9 +36,9 @@ RSYNC_OPTIONS = (
     "--recursive",
     *_RSYNC_COMMON,
     f"--exclude=/{MANIFEST_FILE}",
-    # One progress line for the whole transfer; no incremental recursion so the total is known early.
+    # Bytes done so far for the whole transfer (the total comes from the manifest, so rsync keeps its
+    # incremental recursion and starts copying at once).
     "--info=progress2",
-    "--no-inc-recursive",
 )
 RSYNC_UPDATE_OPTIONS = (
     # With --files-from: exactly the listed paths (and their parent directories), no recursion.

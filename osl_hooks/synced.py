@@ -209,13 +209,7 @@ class EnvSync:
         self.report.info(f"Syncing {name}: {human_bytes(total)} to copy into {self.target}", name)
         try:
             for step in copy_tree(self.source, staging):
-                share = step.bytes_done / total if total else 1.0
-                self.report.progress(
-                    name,
-                    step.bytes_done,
-                    total,
-                    f"Syncing {name}: {human_bytes(step.bytes_done)} of {human_bytes(total)} ({share:.0%})",
-                )
+                self.report.progress(name, step.bytes_done, total, self._describe_progress)
             changed = relocate.relocate(staging, theirs.prefix_files, built_prefix, str(self.target))
             rewritten = {
                 f.path: update.file_stat(staging / f.path) for f in theirs.prefix_files if (staging / f.path).is_file()
@@ -230,6 +224,10 @@ class EnvSync:
         self.state.save(self.env, self.target, theirs, overrides, [])
         seconds = time.monotonic() - started
         self.report.info(f"Synced {name}: {human_bytes(total)} in {seconds:.1f} s ({changed} files relocated)", name)
+
+    def _describe_progress(self, done: int, total: int) -> str:
+        share = min(done / total, 1.0) if total else 1.0
+        return f"Syncing {self.env.name}: {human_bytes(done)} of {human_bytes(total)} ({share:.0%})"
 
     def _check_space(self, needed_bytes: int) -> None:
         free = psutil.disk_usage(_existing_ancestor(self.target)).free
@@ -307,8 +305,14 @@ class EnvSync:
         def save_conflict(path: str) -> None:
             update.save_image_version(self.source, self.home.check(self.state.conflicts_dir, "sync state"), path)
 
+        temp_dir = self.state.directory / "transfer"
+        if temp_dir.is_dir():
+            remove_tree(temp_dir)  # what a killed update was writing
+        self.home.makedirs(temp_dir, "sync state")
         try:
-            rewritten = update.apply(changes, self.source, self.target, theirs, str(self.target), save_conflict)
+            rewritten = update.apply(
+                changes, self.source, self.target, theirs, str(self.target), save_conflict, temp_dir
+            )
         except (SyncError, relocate.RelocationError, OSError) as e:
             raise EnvProblem(f"updating {self.target} failed: {e}; it will be retried at the next start") from None
         overrides = update.stat_overrides(theirs, left, set(changes.copy), rewritten)

@@ -102,8 +102,13 @@ def apply(
     theirs: Manifest,
     new_prefix: str,
     save_conflict: Callable[[str], None],
+    temp_dir: Path,
 ) -> dict[str, Stat]:
-    """Carry out `changes`; return the stats of the rewritten files (for the next sync's overrides)."""
+    """Carry out `changes`; return the stats of the rewritten files (for the next sync's overrides).
+
+    rsync writes each file under `temp_dir` first and renames it into place, so a killed update
+    leaves its half-written files there (emptied by the next update), never inside the env.
+    """
     for path in changes.delete:
         (target / path).unlink(missing_ok=True)
     for path in sorted(changes.remove_dirs, key=lambda p: p.count("/"), reverse=True):
@@ -114,7 +119,7 @@ def apply(
     for path in changes.conflicts:
         save_conflict(path)
     if changes.copy:
-        _rsync_files(source, target, changes.copy)
+        _rsync_files(source, target, changes.copy, temp_dir)
     copied = set(changes.copy)
     to_rewrite = [f for f in theirs.prefix_files if f.path in copied]
     relocate(target, to_rewrite, theirs.built_prefix or str(source), new_prefix)
@@ -156,7 +161,7 @@ def _looks_as_left(base: Manifest, overrides: dict[str, Stat], target: Path, pat
     return now is None if left is None else left.same_stat(now)
 
 
-def _rsync_files(source: Path, target: Path, paths: list[str]) -> None:
+def _rsync_files(source: Path, target: Path, paths: list[str], temp_dir: Path) -> None:
     """Transfer exactly `paths` from the image with rsync (parents created as needed)."""
     with tempfile.NamedTemporaryFile("w", suffix=".files") as listing:
         listing.write("".join(p + "\n" for p in paths))
@@ -164,6 +169,7 @@ def _rsync_files(source: Path, target: Path, paths: list[str]) -> None:
         command = [
             rsync_executable(),
             *RSYNC_UPDATE_OPTIONS,
+            f"--temp-dir={temp_dir}",
             f"--files-from={listing.name}",
             f"{source}/",
             f"{target}/",

@@ -41,8 +41,12 @@ def build_demo_image(root: Path) -> dict:
     return {
         "environments": [
             {"name": "geo", "mode": "synced", "source": str(envs / "geo"), "kernel": {"display_name": "Geo demo"}},
-            {"name": "python", "mode": "synced", "source": str(envs / "python"),
-             "kernel": {"display_name": "Python (synced demo env)"}},
+            {
+                "name": "python",
+                "mode": "synced",
+                "source": str(envs / "python"),
+                "kernel": {"display_name": "Python (synced demo env)"},
+            },
         ],
         "setup_scripts": [{"path": str(setup.parent)}],
     }

@@ -283,7 +283,8 @@ def _fake_shared_object(version: str) -> bytes:
     non-UTF-8 bytes so any tool treating the file as text would corrupt it.
     """
     header = (
-        b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8  # e_ident: 64-bit, little endian
+        b"\x7fELF\x02\x01\x01\x00"
+        + b"\x00" * 8  # e_ident: 64-bit, little endian
         + b"\x03\x00\x3e\x00\x01\x00\x00\x00"  # ET_DYN, x86-64
         + bytes(range(256))
     )
@@ -535,9 +536,7 @@ def _default_channel_dir(packages: Sequence[PackageSpec]) -> Path:
 # --------------------------------------------------------------------------- #
 
 
-async def _solve_and_install(
-    prefix: Path, channel_dir: Path, specs: Sequence[str], allow_hardlinks: bool
-) -> None:
+async def _solve_and_install(prefix: Path, channel_dir: Path, specs: Sequence[str], allow_hardlinks: bool) -> None:
     import rattler
     from rattler import Channel, Config, Gateway, MatchSpec, SourceConfig, Subdir
 
@@ -744,8 +743,20 @@ def build_wheelhouse(dest_dir: Path, requirements: Sequence[str] = ("ipykernel",
     dest_dir = Path(dest_dir).absolute()
     dest_dir.mkdir(parents=True, exist_ok=True)
     _run(
-        [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input", "--quiet",
-         "--only-binary", ":all:", "--dest", dest_dir, *requirements],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--quiet",
+            "--only-binary",
+            ":all:",
+            "--dest",
+            dest_dir,
+            *requirements,
+        ],
         "downloading wheels",
     )
     return dest_dir
@@ -781,8 +792,7 @@ def build_wheel(dest_dir: Path, name: str = "oslprobe", version: str = "1.0") ->
     dist_info = f"{dist}-{version}.dist-info"
     files: dict[str, bytes] = {
         f"{module}.py": (
-            f'"""{name}: probe package built by osl_hooks.demo.envbuild.build_wheel."""\n\n'
-            f"VERSION = {version!r}\n"
+            f'"""{name}: probe package built by osl_hooks.demo.envbuild.build_wheel."""\n\nVERSION = {version!r}\n'
         ).encode(),
         f"{dist_info}/METADATA": (
             "Metadata-Version: 2.1\n"
@@ -791,10 +801,7 @@ def build_wheel(dest_dir: Path, name: str = "oslprobe", version: str = "1.0") ->
             "Summary: Tiny probe package for osl-hooks tests\n"
         ).encode(),
         f"{dist_info}/WHEEL": (
-            b"Wheel-Version: 1.0\n"
-            b"Generator: osl_hooks.demo.envbuild\n"
-            b"Root-Is-Purelib: true\n"
-            b"Tag: py3-none-any\n"
+            b"Wheel-Version: 1.0\nGenerator: osl_hooks.demo.envbuild\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
         ),
     }
     record = io.StringIO()
