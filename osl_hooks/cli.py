@@ -90,6 +90,9 @@ def _start(args: argparse.Namespace) -> int:
     if command and outcome == Outcome.OK:
         executable = shutil.which(command[0]) or command[0]
         sys.stdout.flush()
+        # The server, its kernels and terminals have no use for the plan: do not pass it on.
+        os.environ.pop(PLAN_ENV_VAR, None)
+        os.environ.pop(PLAN_FILE_ENV_VAR, None)
         os.execvp(executable, command)
     return int(outcome)
 
