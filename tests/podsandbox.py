@@ -102,3 +102,17 @@ def _launcher_dir() -> Path:
     directory.chmod(0o755)
     script.chmod(0o755)
     return directory
+
+
+def kernel_probe(kernel_name: str, expression: str) -> str:
+    """A Python script that starts `kernel_name` from its kernelspec, as Jupyter does, and prints what the
+    kernel gives for `print(expression)`."""
+    return f"""
+from jupyter_client.manager import start_new_kernel
+km, kc = start_new_kernel(kernel_name={kernel_name!r}, startup_timeout=60)
+out = []
+kc.execute_interactive("import os, sys; print({expression})",
+                       output_hook=lambda m: out.append(m["content"].get("text", "")), timeout=60)
+kc.stop_channels(); km.shutdown_kernel(now=True)
+print("".join(out).strip())
+"""

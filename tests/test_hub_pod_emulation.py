@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from podsandbox import PodSandbox, available
+from podsandbox import PodSandbox, available, kernel_probe
 from test_hub_support import container, hub_user, kube_config, no_kubeconfig, spawn_pod, validate_pod
 
 import osl_hooks.hub
@@ -23,15 +23,7 @@ ENV_PATH = "/opt/conda/envs/py"
 SETUP_PATH = "/opt/osl-setup"
 # The 'server' of the wrap delivery: Jupyter's own view of the kernels, printed as JSON, then exit.
 SERVER = ["jupyter", "kernelspec", "list", "--json"]
-KERNEL_CHECK = """
-from jupyter_client.manager import start_new_kernel
-km, kc = start_new_kernel(kernel_name="osl-py", startup_timeout=60)
-out = []
-kc.execute_interactive("import os, sys; print(sys.prefix, os.getuid())",
-                       output_hook=lambda m: out.append(m["content"].get("text", "")), timeout=60)
-kc.stop_channels(); km.shutdown_kernel(now=True)
-print("".join(out).strip())
-"""
+KERNEL_CHECK = kernel_probe("osl-py", "sys.prefix, os.getuid()")
 
 
 @pytest.fixture(autouse=True)

@@ -5,20 +5,11 @@ import os
 
 import pytest
 from conftest import write_script
-from podsandbox import POD_HOME, PodSandbox, available
+from podsandbox import POD_HOME, PodSandbox, available, kernel_probe
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not available(), reason="needs bubblewrap, setpriv and root")]
 
-KERNEL_CHECK = """
-import json
-from jupyter_client.manager import start_new_kernel
-km, kc = start_new_kernel(kernel_name="osl-py", startup_timeout=60)
-out = []
-kc.execute_interactive("import os, sys; print(sys.prefix, os.environ['GEODEMO_DATA'], os.getuid())",
-                       output_hook=lambda m: out.append(m["content"].get("text", "")), timeout=60)
-kc.stop_channels(); km.shutdown_kernel(now=True)
-print("".join(out).strip())
-"""
+KERNEL_CHECK = kernel_probe("osl-py", "sys.prefix, os.environ['GEODEMO_DATA'], os.getuid()")
 
 
 @pytest.fixture
