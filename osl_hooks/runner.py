@@ -216,8 +216,10 @@ class Start:
             return
         if env_name in self.report.envs:
             self.report.envs[env_name].kernel = kernel.name
-        verb = "Registered kernel" if registered.changed else "Kernel unchanged:"
-        self.report.info(f"{verb} {kernel.display_name}", env_name)
+        if registered.changed:
+            self.report.info(f"Registered kernel {kernel.display_name}", env_name)
+        else:
+            self.report.info(f"Kernel {kernel.display_name} is registered", env_name)
 
     def configure_conda(self) -> None:
         envs_dirs = [self.plan.envs_dir]

@@ -28,6 +28,9 @@ LOG_FILE = "start.log"
 STATUS_VERSION = 1
 PROGRESS_WRITE_INTERVAL = 0.5
 PROGRESS_PRINT_INTERVAL = 5.0
+TERMINATION_LOG_ENV_VAR = "OSL_HOOKS_TERMINATION_LOG"
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"  # Kubernetes' default terminationMessagePath
+TERMINATION_MESSAGE_LIMIT = 4096  # what Kubernetes keeps of a termination message
 
 
 @dataclass
@@ -155,6 +158,29 @@ class Reporter:
             self._status["finished_at"] = _iso(time.time())
         self._event("error" if state == "failed" else "info", message, None, final=True)
         self._log.close()
+        self._write_termination_message(message)
+
+    def _write_termination_message(self, message: str) -> None:
+        """Leave the outcome where Kubernetes shows it in the pod's status (init container, postStart).
+
+        The hub can read a container's termination message without any extra permission, so this is
+        how a user's spawn page learns why a start failed or was degraded. Outside Kubernetes the file
+        does not exist and nothing is written.
+        """
+        path = os.environ.get(TERMINATION_LOG_ENV_VAR, DEFAULT_TERMINATION_LOG)
+        if not os.path.exists(path) or not os.access(path, os.W_OK):
+            return
+        problems = [
+            f"{e['level'].upper()}: {e['message']}"
+            for e in self._status["events"]
+            if e["level"] != "info" and not e["final"]
+        ]
+        text = "\n".join([message, *problems[-5:]])
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text.encode()[:TERMINATION_MESSAGE_LIMIT].decode(errors="ignore"))
+        except OSError:
+            pass
 
     def _event(self, level: str, message: str, env: str | None, final: bool = False) -> None:
         if level != "info" and not final:

@@ -153,7 +153,7 @@ def test_kernel_unchanged_on_restart(python_image, home, run_start):
     spec_file = home / ".local/share/jupyter/kernels/osl-py/kernel.json"
     before = spec_file.stat().st_mtime_ns
     result = run_start(plan_for(python_image))
-    assert "Kernel unchanged: Python (py)" in result.messages()
+    assert "Kernel Python (py) is registered" in result.messages()
     assert spec_file.stat().st_mtime_ns == before
 
 

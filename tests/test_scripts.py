@@ -118,3 +118,17 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_outcome_is_left_as_a_termination_message(tmp_path, home, run_start, monkeypatch):
+    """In a pod, Kubernetes shows /dev/termination-log in the container status, which the hub can read."""
+    log = tmp_path / "termination-log"
+    log.write_text("")
+    monkeypatch.setenv("OSL_HOOKS_TERMINATION_LOG", str(log))
+    bad = write_script(tmp_path / "bad.sh", "exit 4")
+    run_start({"setup_scripts": [{"path": str(bad), "on_failure": "fail"}]})
+    assert log.read_text() == "Start failed: Setup script bad.sh exited with code 4"
+    run_start({"setup_scripts": [{"path": str(bad)}]})
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("Ready, with warnings")
+    assert lines[1].startswith("WARNING: Setup script bad.sh exited with code 4; continuing")

@@ -29,6 +29,7 @@ from ..plan import PLAN_ENV_VAR
 from . import delivery as dv
 from .config import AUTO, CheckedConfig, OSLHooks, effective_config, is_kubespawner, validate_config
 from .planner import Planner, SpawnContext, group_names
+from .progress import OSLHooksSpawnerMixin, spawn_error, with_progress
 
 DELIVERY_ANNOTATION = "osl-hooks/delivery"
 _CHAINED_FROM = "_osl_hooks_chained_from"
@@ -63,14 +64,6 @@ async def _call(hook: Callable[..., Any], *args: Any) -> Any:
 def _original(hook: Any) -> Any:
     """The admin's hook behind one of ours (install(c) run twice must not chain osl-hooks twice)."""
     return getattr(hook, _CHAINED_FROM, hook)
-
-
-def _spawn_error(message: str) -> Exception:
-    try:
-        from jupyterhub.spawner import SpawnException  # JupyterHub >= 6: the message is shown to the user
-    except ImportError:
-        return RuntimeError(message)
-    return SpawnException(message, reason="osl-hooks", status_code=500)
 
 
 class OSLHooksRuntime:
@@ -161,7 +154,7 @@ class OSLHooksRuntime:
                         spawner.user.name,
                     )
         except dv.DeliveryError as e:
-            raise _spawn_error(f"osl-hooks cannot prepare this server: {e}") from None
+            raise spawn_error(f"osl-hooks cannot prepare this server: {e}") from None
         pod.metadata.annotations = {**(pod.metadata.annotations or {}), DELIVERY_ANNOTATION: delivery}
         self.log.debug(
             "osl-hooks: %s for %s (profile %s, %s), %.1f ms",
@@ -185,12 +178,13 @@ class OSLHooksRuntime:
         ctx = SpawnContext(spawner.user.name, group_names(spawner.user))
         home = self.hooks.home or getattr(spawner, "home_dir", None) or None
         plan_json = self.planner.plan_json(ctx, home)
+        spawner._osl_hooks_plan = self.planner.plan(ctx, home)  # for progress and failures (hub/progress.py)
         try:
             dv.wrap_spawner_cmd(
                 spawner, dv.start_command(self.hooks.command, allow_root=self.hooks.allow_root, degraded_ok=False)
             )
         except dv.DeliveryError as e:
-            raise _spawn_error(f"osl-hooks cannot prepare this server: {e}") from None
+            raise spawn_error(f"osl-hooks cannot prepare this server: {e}") from None
         spawner.environment = {**spawner.environment, PLAN_ENV_VAR: plan_json}
 
     # -- the hooks, chained ---------------------------------------------------------------------------
@@ -204,7 +198,7 @@ class OSLHooksRuntime:
                 await _call(admin_hook, spawner)
             if is_kubespawner(type(spawner)):
                 if getattr(spawner.modify_pod_hook, "_osl_hooks_runtime", None) is not runtime:
-                    raise _spawn_error(
+                    raise spawn_error(
                         "osl-hooks is not installed in KubeSpawner.modify_pod_hook (was it replaced after "
                         "osl_hooks.hub.install(c)? call install(c) at the end of jupyterhub_config.py)"
                     )
@@ -250,8 +244,11 @@ def install(c: Config, spawner_class: type | str | None = None) -> OSLHooksRunti
 
         spawner_class = import_item(spawner_class)
     assert isinstance(spawner_class, type)
+    if issubclass(spawner_class, OSLHooksSpawnerMixin):  # install(c) run a second time
+        spawner_class = spawner_class.__bases__[1]
     checked = validate_config(c, spawner_class)
     runtime = OSLHooksRuntime(checked, spawner_class)
+    c.JupyterHub.spawner_class = with_progress(spawner_class)
     section = c[spawner_class.__name__]
     section.pre_spawn_hook = runtime.make_pre_spawn_hook(effective_config(c, spawner_class, "pre_spawn_hook", None))
     if is_kubespawner(spawner_class):
