@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import tempfile
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class Manifest:
     prefix_files: list[PrefixFile] = field(default_factory=list)
     packages: PackageIndex = field(default_factory=PackageIndex)
     baked: bool = False
+    file: Path | None = None  # the file it was loaded from, if any (a copy of it is a copy of the manifest)
 
     @cached_property
     def id(self) -> str:
@@ -93,6 +95,22 @@ class Manifest:
     @property
     def files(self) -> int:
         return sum(1 for e in self.entries.values() if e.kind == "f")
+
+    def save_as(self, path: str | os.PathLike[str]) -> None:
+        """Write the manifest to `path`: a plain file copy when it was loaded from a file, else `dump`."""
+        if self.file is None:
+            self.dump(path)
+            return
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            shutil.copyfile(self.file, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def dump(self, path: str | os.PathLike[str]) -> None:
         """Write the manifest atomically: a header line, then all entries as one JSON line.
@@ -174,6 +192,7 @@ def load(path: str | os.PathLike[str]) -> Manifest:
             header["baked"],
         )
         manifest.__dict__["id"] = str(header["id"])  # checked through entries_sha256, not recomputed
+        manifest.file = Path(path)
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
         raise ManifestError(f"{path}: cannot be read ({e})") from None
     return manifest

@@ -102,7 +102,7 @@ class SyncState:
         """Record a completed sync: the base manifest first, then the record that points at it."""
         self.home.makedirs(self.directory, "state_dir")
         self.home.check(self.base_file, "sync state")
-        theirs.dump(self.base_file)
+        theirs.save_as(self.base_file)
         record = {
             "source": env.source,
             "source_id": theirs.id,
