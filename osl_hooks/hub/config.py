@@ -202,6 +202,16 @@ class OSLHooks(LoggingConfigurable):
         """,
     ).tag(config=True)
 
+    read_init_container_logs = Bool(
+        False,
+        help="""
+        Show the init container's log lines (what is being synced, how far) on the spawn page, with the
+        'init_container' delivery. The hub then needs 'get' on pods/log, which z2jh does not grant:
+        apply helm/osl-hooks-pods-log-rbac.yaml. Without it, the page shows the init container's state and
+        termination message, which the hub can always read.
+        """,
+    ).tag(config=True)
+
     @validate("delivery")
     def _validate_delivery(self, proposal: Any) -> str:
         if proposal.value not in (AUTO, *DELIVERIES):

@@ -107,7 +107,6 @@ class OSLHooksSpawnerMixin:
     """Progress and readable failures for spawners osl-hooks delivers to (mixed in by `install(c)`)."""
 
     _osl_hooks_plan: Plan | None = None  # set by the pre_spawn hook when it wraps a local server command
-    _osl_hooks_read_logs: bool = False
 
     async def start(self) -> Any:
         result = await super().start()  # type: ignore[misc]
@@ -119,9 +118,9 @@ class OSLHooksSpawnerMixin:
         from .config import is_kubespawner
 
         if is_kubespawner(type(self)):
-            from .kube_progress import kube_progress
+            from .kube_progress import kube_progress, read_logs_setting
 
-            async for event in kube_progress(self, read_logs=self._osl_hooks_read_logs):
+            async for event in kube_progress(self, read_logs=read_logs_setting(self)):
                 yield event
             return
         if self._osl_hooks_local():

@@ -1,0 +1,895 @@
+"""Spawn progress for KubeSpawner pods with the init_container delivery (osl_hooks/hub/kube_progress.py).
+
+Real parts: KubeSpawner objects built from a real config (test_hub_support), KubeSpawner's own
+`progress()` and its real PodReflector / EventReflector objects holding the data the way they do after a
+list/watch (API JSON, camelCase, keyed "namespace/name"); pods whose spec is the one the hooks built,
+with statuses modelled on the API reference and validated with kubernetes-validate; the engine's
+stdout and termination message from real `osl-hooks start --plan FILE` runs of the plan the hub put in
+that pod, on genuine conda envs built with envbuild; the pod log read with KubeSpawner's own API client
+(`spawner.api`, kubernetes_asyncio) from a local HTTP server that serves the log endpoint as the
+kubelet does (tailLines, sinceSeconds, timestamps). No cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import kubernetes_validate
+import pytest
+import yaml
+from test_hub_support import (
+    container,
+    env_of,
+    hub_user,
+    kube_config,
+    make_spawner,
+    no_kubeconfig,
+    run_spawn_hooks,
+    serialise,
+    spawn_pod,
+)
+
+import osl_hooks.hub
+from osl_hooks.hub import kube_progress as kp
+
+REPO = Path(__file__).resolve().parent.parent
+RBAC = REPO / "helm" / "osl-hooks-pods-log-rbac.yaml"
+Z2JH = Path(os.environ.get("OSL_HOOKS_Z2JH_DIR", REPO.parent / "shared" / "z2jh"))
+NS = "jhub"
+POD_UID = "5f0c3d2e-8a61-4b7e-9f0a-2c1d9e6b7a41"
+IMAGE = "registry.example/base-notebook:1.0"
+NODE = "gke-jhub-user-pool-7c9f1d2e-x8kq"
+FAST = 0.02  # poll interval in these tests
+
+
+@pytest.fixture(autouse=True)
+def kube(monkeypatch):
+    no_kubeconfig(monkeypatch)
+    from kubespawner import KubeSpawner
+
+    monkeypatch.setattr(KubeSpawner, "reflectors", {})  # the reflectors these tests install stay here
+
+
+# -- real engine runs of the plan the hub put in the pod ---------------------------------------------------
+
+
+@dataclass
+class EngineRun:
+    pod: dict | None  # the pod as the hub built it (JSON), delivery init_container
+    stdout: str  # stdout and stderr: the container's log
+    exit_code: int
+    termination_message: str
+
+
+def _stub_kernel_package():
+    """A conda package with what osl-hooks looks for to register a kernel (bin/python, ipykernel), tiny."""
+    from osl_hooks.demo.envbuild import PackageSpec
+
+    return PackageSpec(
+        name="kernel-stub",
+        version="1.0",
+        files={
+            "bin/python": '#!/bin/sh\nexec python3 "$@"\n',
+            "lib/python3.11/site-packages/ipykernel/__init__.py": "",
+        },
+        executable=("bin/python",),
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, EngineRun]:
+    """`osl-hooks start` run on the plans of two pods (a start that succeeds, one that fails), and on a plan
+    that does not validate."""
+    from osl_hooks.demo.envbuild import build_conda_env, demo_packages
+
+    # A plan that does not validate in the pod (slow to explain: runs while the rest is set up).
+    invalid = subprocess.Popen(
+        ["osl-hooks", "start", "--degraded-ok"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={
+            **os.environ,
+            "OSL_HOOKS_PLAN": json.dumps({"version": 1, "environments": [{"name": "geo", "mode": "copy"}]}),
+        },
+    )
+    root = tmp_path_factory.mktemp("kube-progress")
+    build_conda_env(root / "image/envs/rtc_analysis", [*demo_packages(), _stub_kernel_package()])
+    build_conda_env(root / "image/envs/geo")
+    setup_d = root / "image/setup.d"
+    setup_d.mkdir()
+    (setup_d / "20-git.sh").write_text("#!/bin/sh\necho configuring git\n")
+    failing = root / "image/30-fail.sh"
+    failing.write_text("#!/bin/sh\necho 'licence server unreachable' >&2\nexit 7\n")
+    for script in (setup_d / "20-git.sh", failing):
+        script.chmod(0o755)
+    envs = [
+        {
+            "name": "rtc_analysis",
+            "mode": "synced",
+            "source": str(root / "image/envs/rtc_analysis"),
+            "kernel": {"name": "osl-rtc", "display_name": "RTC Analysis"},
+        },
+        {"name": "geo", "mode": "synced", "source": str(root / "image/envs/geo"), "kernel": False},
+    ]
+    configs = {
+        "ok": kube_config(environments=envs, setup_scripts=[str(setup_d)]),
+        "failed": kube_config(
+            environments=[*envs, {"name": "radar", "mode": "baked", "source": "/opt/conda/envs/radar"}],
+            setup_scripts=[str(setup_d), {"path": str(failing), "on_failure": "fail"}],
+        ),
+    }
+    result = {}
+    with pytest.MonkeyPatch.context() as mp:
+        no_kubeconfig(mp)
+        for label, c in configs.items():
+            osl_hooks.hub.install(c)
+            _, pod = spawn_pod(c, hub_user("alice"))
+            init = container(pod, "osl-hooks")
+            assert init["command"] == ["osl-hooks", "start", "--degraded-ok"]
+            plan = json.loads(env_of(init)["OSL_HOOKS_PLAN"])
+            home = root / f"home-{label}"
+            home.mkdir()
+            plan_file = root / f"plan-{label}.json"
+            plan_file.write_text(json.dumps({**plan, "home": str(home)}))
+            termination_log = root / f"termination-log-{label}"  # /dev/termination-log in the pod
+            termination_log.write_text("")
+            done = subprocess.run(
+                ["osl-hooks", "start", "--allow-root", "--degraded-ok", "--plan", str(plan_file)],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "OSL_HOOKS_TERMINATION_LOG": str(termination_log)},
+                timeout=60,
+            )
+            result[label] = EngineRun(pod, done.stdout + done.stderr, done.returncode, termination_log.read_text())
+    output, _ = invalid.communicate(timeout=60)
+    result["invalid"] = EngineRun(None, output, invalid.returncode, "")
+    assert result["ok"].exit_code == 0 and result["ok"].termination_message.startswith("Ready in ")
+    assert result["failed"].exit_code == 1
+    return result
+
+
+# -- pods and events shaped as the API returns them --------------------------------------------------------
+
+
+def ts(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1741082400 + seconds))  # 2025-03-04T10:00:00Z + s
+
+
+def container_status(name: str, state: dict, *, ready=False, restarts=0, last=None) -> dict:
+    waiting = "waiting" in state
+    status = {
+        "name": name,
+        "state": state,
+        "lastState": last or {},
+        "ready": ready,
+        "restartCount": restarts,
+        "image": IMAGE,
+        "imageID": "" if waiting and not restarts else f"{IMAGE.rsplit(':', 1)[0]}@sha256:{'3f' * 32}",
+        "started": "running" in state,
+    }
+    if not waiting or restarts:
+        status["containerID"] = f"containerd://{name.encode().hex().ljust(64, '0')}"
+    return status
+
+
+def waiting(reason: str, message: str | None = None) -> dict:
+    return {"waiting": {"reason": reason, **({"message": message} if message else {})}}
+
+
+def running(at: float) -> dict:
+    return {"running": {"startedAt": ts(at)}}
+
+
+def terminated(code: int, message: str, started: float, finished: float) -> dict:
+    return {
+        "terminated": {
+            "exitCode": code,
+            "reason": "Completed" if code == 0 else "Error",
+            "message": message,
+            "startedAt": ts(started),
+            "finishedAt": ts(finished),
+            "containerID": f"containerd://{'0d' * 32}",
+        }
+    }
+
+
+def api_pod(spec_pod: dict, init: dict, notebook: dict | None = None, phase: str = "Pending") -> dict:
+    """The pod the hooks built, as the pod reflector holds it once the API server and kubelet filled it in."""
+    pod = copy.deepcopy(spec_pod)
+    pod["metadata"].update(namespace=NS, uid=POD_UID, resourceVersion="81734", creationTimestamp=ts(0), generation=1)
+    pod["spec"]["nodeName"] = NODE
+    init_done = init["state"].get("terminated", {}).get("exitCode") == 0
+    notebook = notebook or container_status("notebook", waiting("PodInitializing"))
+    ready = notebook["ready"]
+
+    def condition(kind: str, ok: bool, reason: str = "", message: str = "") -> dict:
+        c = {"type": kind, "status": "True" if ok else "False", "lastTransitionTime": ts(1)}
+        return c if ok else {**c, "reason": reason, "message": message}
+
+    pod["status"] = {
+        "phase": phase,
+        "conditions": [
+            condition("PodReadyToStartContainers", True),
+            condition(
+                "Initialized", init_done, "ContainersNotInitialized", "containers with incomplete status: [osl-hooks]"
+            ),
+            condition("Ready", ready, "ContainersNotReady", "containers with unready status: [notebook]"),
+            condition("ContainersReady", ready, "ContainersNotReady", "containers with unready status: [notebook]"),
+            condition("PodScheduled", True),
+        ],
+        "hostIP": "10.128.0.7",
+        "hostIPs": [{"ip": "10.128.0.7"}],
+        "podIP": "10.52.3.17",
+        "podIPs": [{"ip": "10.52.3.17"}],
+        "startTime": ts(1),
+        "qosClass": "Burstable",
+        "initContainerStatuses": [init],
+        "containerStatuses": [notebook],
+    }
+    for version in ("1.30", "1.37"):  # hostIPs, PodReadyToStartContainers: Kubernetes >= 1.29
+        kubernetes_validate.validate(pod, version, strict=True)
+    return pod
+
+
+def stages(run: EngineRun) -> dict[str, dict]:
+    """The pod through a spawn: init container waiting, running, finished; then the notebook running."""
+    spec = run.pod
+    message = run.termination_message
+    code = run.exit_code
+    return {
+        "waiting": api_pod(spec, container_status("osl-hooks", waiting("PodInitializing"))),
+        "running": api_pod(spec, container_status("osl-hooks", running(4))),
+        "finished": api_pod(
+            spec,
+            container_status("osl-hooks", terminated(code, message, 4, 9), ready=code == 0),
+            container_status("notebook", waiting("PodInitializing")),
+        ),
+        "ready": api_pod(
+            spec,
+            container_status("osl-hooks", terminated(code, message, 4, 9), ready=True),
+            container_status("notebook", running(11), ready=True),
+            phase="Running",
+        ),
+    }
+
+
+_event_count = 0
+
+
+def k8s_event(pod_name: str, reason: str, message: str, at: float, container_name: str | None = None) -> dict:
+    """A core/v1 Event about the pod, as the event reflector holds it (the kubelet's, or the scheduler's)."""
+    global _event_count
+    _event_count += 1
+    scheduler = reason == "Scheduled"
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{pod_name}.{_event_count:016x}",
+            "namespace": NS,
+            "uid": f"0b7a3c1e-0000-4000-8000-{_event_count:012d}",
+            "resourceVersion": str(81700 + _event_count),
+            "creationTimestamp": ts(at),
+        },
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": pod_name,
+            "namespace": NS,
+            "uid": POD_UID,
+            "resourceVersion": "81730",
+        },
+        "reason": reason,
+        "message": message,
+        "source": {"component": "default-scheduler"} if scheduler else {"component": "kubelet", "host": NODE},
+        "type": "Normal",
+        "reportingComponent": "default-scheduler" if scheduler else "kubelet",
+        "reportingInstance": "" if scheduler else NODE,
+    }
+    if container_name:
+        section = "initContainers" if container_name == "osl-hooks" else "containers"
+        event["involvedObject"]["fieldPath"] = f"spec.{section}{{{container_name}}}"
+    if scheduler:  # events.k8s.io events seen through core/v1: eventTime, no first/lastTimestamp
+        event.update(eventTime=ts(at).replace("Z", ".412345Z"), action="Binding")
+    else:
+        event.update(firstTimestamp=ts(at), lastTimestamp=ts(at), count=1)
+    kubernetes_validate.validate(event, "1.30", strict=True)
+    event.setdefault("eventTime", None)  # null in the API's JSON; KubeSpawner reads both
+    event.setdefault("lastTimestamp", None)
+    return event
+
+
+def container_events(pod_name: str, name: str, at: float) -> list[dict]:
+    return [
+        k8s_event(pod_name, "Pulled", f'Container image "{IMAGE}" already present on machine', at, name),
+        k8s_event(pod_name, "Created", f"Created container {name}", at + 0.2, name),
+        k8s_event(pod_name, "Started", f"Started container {name}", at + 0.4, name),
+    ]
+
+
+# -- the reflectors, and a spawner whose spawn is under way ---------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    spawner: object
+    pods: object  # kubespawner.spawner.PodReflector
+    events: object  # kubespawner.spawner.EventReflector
+
+    @property
+    def key(self) -> str:
+        return f"{self.spawner.namespace}/{self.spawner.pod_name}"
+
+    def set_pod(self, pod: dict) -> None:
+        pod = copy.deepcopy(pod)
+        pod["metadata"]["name"] = self.spawner.pod_name
+        self.pods.resources[self.key] = pod  # what the watch does with a MODIFIED event
+
+    def add_events(self, events: list[dict]) -> None:
+        for event in events:
+            self.events.resources[f"{NS}/{event['metadata']['name']}"] = event
+
+
+def start_spawn(**osl) -> Cluster:
+    """Inside the running loop: a KubeSpawner in the middle of start(), with its reflectors loaded."""
+    from kubespawner.spawner import EventReflector, KubeSpawner, PodReflector
+
+    c = kube_config(**osl)
+    osl_hooks.hub.install(c)
+    spawner = make_spawner(c, hub_user("alice"))
+    spawner.namespace = NS
+    pods = PodReflector(parent=spawner, namespace=NS, labels={"component": spawner.component_label})
+    events = EventReflector(parent=spawner, namespace=NS, fields={"involvedObject.kind": "Pod"})
+    for reflector, kind in ((pods, "pods"), (events, "events")):
+        reflector.first_load_future.set_result(None)  # listed: what _list_and_update signals
+        KubeSpawner.reflectors[spawner._get_reflector_key(kind)] = reflector
+    spawner._start_future = asyncio.get_running_loop().create_future()
+    return Cluster(spawner, pods, events)
+
+
+async def next_until(gen, seen: list[dict], predicate, timeout: float = 5.0) -> dict:
+    """Take events from `gen` into `seen` until one matches."""
+    deadline = time.monotonic() + timeout
+    while True:
+        event = await asyncio.wait_for(gen.__anext__(), max(0.01, deadline - time.monotonic()))
+        seen.append(event)
+        if predicate(event):
+            return event
+
+
+async def drain(gen, seen: list[dict], timeout: float = 5.0) -> None:
+    async def go():
+        async for event in gen:
+            seen.append(event)
+
+    await asyncio.wait_for(go(), timeout)
+
+
+def says(text: str):
+    return lambda event: event["message"].endswith(text)
+
+
+def messages(events: list[dict]) -> list[str]:
+    return [e["message"] for e in events]
+
+
+def assert_progress_sane(events: list[dict]) -> None:
+    values = [e["progress"] for e in events if "progress" in e]
+    assert all(isinstance(v, int) and 0 <= v <= 100 for v in values), values
+    assert values == sorted(values), values  # never backwards
+
+
+# -- the generator, pod status only (no extra permissions) -----------------------------------------------------
+
+
+def test_progress_from_pod_status_and_events_replayed_and_ended(runs):
+    run = runs["ok"]
+    pod = stages(run)
+
+    async def go():
+        cluster = start_spawn(environments=[], delivery="init_container")
+        name = cluster.spawner.pod_name
+        first: list[dict] = []
+        gen = kp.kube_progress(cluster.spawner, poll_interval=FAST)
+
+        cluster.set_pod(pod["waiting"])
+        cluster.add_events([k8s_event(name, "Scheduled", f"Successfully assigned {NS}/{name} to {NODE}", 2)])
+        cluster.add_events(container_events(name, "osl-hooks", 3)[:2])
+        await next_until(gen, first, says("Created container osl-hooks"))
+        cluster.add_events(container_events(name, "osl-hooks", 3)[2:])
+        await next_until(gen, first, says("Started container osl-hooks"))
+        cluster.set_pod(pod["running"])
+        await next_until(gen, first, says("Preparing your environments (2 configured)"))
+
+        # Another spawn page opens: a new generator replays the same events, in the same order.
+        second: list[dict] = []
+        gen2 = kp.kube_progress(cluster.spawner, poll_interval=FAST)
+        for _ in first:
+            second.append(await asyncio.wait_for(gen2.__anext__(), 3))
+        assert second == first
+
+        cluster.set_pod(pod["finished"])
+        await next_until(gen, first, lambda e: e["message"].startswith("Your environments are ready ("))
+        cluster.add_events(container_events(name, "notebook", 10))
+        cluster.set_pod(pod["ready"])
+        await next_until(gen, first, says("Started container notebook"))
+
+        cluster.spawner._start_future.set_result(None)  # start() returned: KubeSpawner's progress ends
+        started = time.monotonic()
+        await drain(gen, first)
+        await drain(gen2, second)
+        ended_in = time.monotonic() - started
+        third: list[dict] = []
+        await drain(kp.kube_progress(cluster.spawner, poll_interval=FAST), third)  # after the spawn: a replay
+        return first, second, third, ended_in
+
+    first, second, third, ended_in = asyncio.run(go())
+    assert second == first and third == first
+    assert ended_in < 2.5  # KubeSpawner's generator looks every second
+    got = messages(first)
+    ready = f"Your environments are ready ({run.termination_message.split()[2]} s)"
+    expected_tail = [
+        "Pulled",
+        "Created container osl-hooks",
+        "Started container osl-hooks",
+        "Preparing your environments (2 configured)",
+        ready,
+        "Pulled",
+        "Created container notebook",
+        "Started container notebook",
+    ]
+    assert re.fullmatch(
+        r"2025-03-04T10:00:02\.412345Z \[Normal\] Successfully assigned jhub/jupyter-alice to .+", got[0]
+    )
+    assert len(got) == 1 + len(expected_tail), got
+    for message, end in zip(got[1:], expected_tail, strict=True):
+        assert message.endswith(end) or end == "Pulled" and "already present on machine" in message, (message, end)
+    assert_progress_sane(first)
+    by_message = {e["message"]: e.get("progress") for e in first}
+    assert all(by_message[m] < kp.INIT_FIRST for m in got[:4])  # before the init container: under 20%
+    assert by_message["Preparing your environments (2 configured)"] == kp.INIT_FIRST
+    assert by_message[ready] == kp.INIT_LAST
+    assert all(kp.INIT_LAST < by_message[m] <= kp.AFTER_TARGET for m in got[6:])
+    assert all("raw_event" in e for e in first if "[Normal]" in e["message"])  # KubeSpawner's events, as given
+
+
+def test_pods_without_the_init_container_get_kubespawners_progress():
+    """post_start (or a pod osl-hooks did not touch): KubeSpawner's events and numbers, unchanged."""
+
+    async def go():
+        cluster = start_spawn(delivery="post_start", environments=[])
+        spawner = cluster.spawner
+        pod = await serialise(await run_spawn_hooks(make_spawner(spawner.config, spawner.user)))
+        assert pod["metadata"]["annotations"]["osl-hooks/delivery"] == "post_start"
+        notebook_running = container_status("notebook", running(5), ready=True)
+        pod["metadata"].update(namespace=NS, uid=POD_UID)
+        pod["status"] = {"phase": "Running", "podIP": "10.52.3.17", "containerStatuses": [notebook_running]}
+        cluster.set_pod(pod)
+        cluster.add_events(container_events(spawner.pod_name, "notebook", 3))
+        spawner._start_future.set_result(None)
+        ours: list[dict] = []
+        await drain(kp.kube_progress(spawner, poll_interval=FAST), ours)
+        theirs = [e async for e in KubeSpawner.progress(spawner)]
+        return ours, theirs
+
+    from kubespawner import KubeSpawner
+
+    ours, theirs = asyncio.run(go())
+    assert ours == theirs and [e["progress"] for e in ours] == [30, 50, 63]
+
+
+def test_a_closed_page_leaves_nothing_running_and_events_off_still_shows_the_start(runs):
+    pod = stages(runs["ok"])
+
+    async def go():
+        cluster = start_spawn(environments=[])
+        cluster.set_pod(pod["running"])
+        before = asyncio.all_tasks()
+        gen = kp.kube_progress(cluster.spawner, poll_interval=FAST)
+        first = await asyncio.wait_for(gen.__anext__(), 3)
+        await asyncio.sleep(0.1)  # KubeSpawner's generator is waiting in its one-second sleep
+        await gen.aclose()  # JupyterHub closes it when the page goes away
+        left = asyncio.all_tasks() - before
+        # KubeSpawner's events off: the pod status still tells the story; the end of the spawn ends it
+        cluster.spawner.events_enabled = False
+        cluster.set_pod(pod["finished"])
+        seen: list[dict] = []
+        gen = kp.kube_progress(cluster.spawner, poll_interval=FAST)
+        await next_until(gen, seen, lambda e: e["message"].startswith("Your environments are ready"))
+        cluster.spawner._start_future.set_result(None)
+        await drain(gen, seen, timeout=1)
+        return first, left, seen
+
+    first, left, seen = asyncio.run(go())
+    assert first["message"] == "Preparing your environments (2 configured)"
+    assert left == set()
+    assert messages(seen)[0] == "Preparing your environments (2 configured)" and len(seen) == 2
+
+
+def test_jupyterhub_progress_through_the_spawner_class_install_sets(runs):
+    """JupyterHub's own wrapper (`Spawner._generate_progress`) over the spawner class `install(c)` configures
+    (osl-hooks' mixin in front of KubeSpawner), whose progress() hands KubeSpawner pods to kube_progress."""
+    pod = stages(runs["ok"])
+
+    async def go():
+        from kubespawner import KubeSpawner
+        from traitlets.utils.importstring import import_item
+
+        c = kube_config(environments=[])
+        osl_hooks.hub.install(c)
+        spawner_class = c.JupyterHub.spawner_class
+        spawner_class = import_item(spawner_class) if isinstance(spawner_class, str) else spawner_class
+        assert issubclass(spawner_class, KubeSpawner) and spawner_class.progress is not KubeSpawner.progress
+        cluster = start_spawn(environments=[])
+        spawner = spawner_class(_mock=True, user=cluster.spawner.user, config=c)
+        spawner.namespace = NS
+        spawner._start_future = cluster.spawner._start_future
+        spawner._spawn_pending = True
+        cluster.set_pod(pod["finished"])
+        spawner._start_future.set_result(None)
+        seen: list[dict] = []
+        await drain(spawner._generate_progress(), seen)
+        return seen
+
+    seen = asyncio.run(go())
+    ready = f"Your environments are ready ({runs['ok'].termination_message.split()[2]} s)"
+    assert seen == [
+        {"progress": 0, "message": "Server requested"},
+        {"progress": kp.INIT_FIRST, "message": "Preparing your environments (2 configured)"},
+        {"progress": kp.INIT_LAST, "message": ready},
+    ]
+
+
+def test_settings_come_from_the_hubs_osl_hooks_configuration(runs):
+    """The init container's name and the log setting are those of the OSLHooks section install(c) checked."""
+    renamed = copy.deepcopy(runs["ok"].pod)
+    renamed["spec"]["initContainers"][-1]["name"] = "prepare-envs"
+
+    async def go():
+        cluster = start_spawn(environments=[], init_container_name="prepare-envs")
+        spawner = cluster.spawner
+        hooks = spawner.modify_pod_hook._osl_hooks_runtime.hooks
+        before = kp.read_logs_setting(spawner)
+        hooks.read_init_container_logs = True  # what `c.OSLHooks.read_init_container_logs = True` gives
+        after = kp.read_logs_setting(spawner)
+        cluster.set_pod(api_pod(renamed, container_status("prepare-envs", running(4))))
+        spawner._start_future.set_result(None)
+        seen: list[dict] = []
+        await drain(kp.kube_progress(spawner, poll_interval=FAST), seen)
+        return before, after, seen
+
+    before, after, seen = asyncio.run(go())
+    assert (before, after) == (False, True)
+    assert messages(seen) == ["Preparing your environments (2 configured)"]
+
+
+# -- the generator with the init container's log (pods/log granted) -------------------------------------------
+
+
+def rfc3339nano(ns: int) -> str:
+    """Go's time.RFC3339Nano, as the kubelet stamps log lines: nanoseconds without trailing zeros."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    fraction = f".{nanos:09d}".rstrip("0").rstrip(".")
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + fraction + "Z"
+
+
+class FakeLogAPI:
+    """GET /api/v1/namespaces/{ns}/pods/{name}/log of an API server, as the kubelet answers it."""
+
+    def __init__(self, forbidden: bool = False):
+        self.lines: list[tuple[int, str]] = []
+        self.requests: list[tuple[str, str, dict]] = []
+        self.forbidden = forbidden
+
+    def write(self, text: str) -> None:
+        now = time.time_ns()
+        for i, line in enumerate(text.splitlines()):
+            self.lines.append((now + i * 1000, line))
+
+    async def handle(self, request):
+        from aiohttp import web
+
+        query = dict(request.query)
+        self.requests.append((request.method, request.path, query))
+        name = request.match_info["name"]
+        if self.forbidden:
+            return web.json_response(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": f'pods "{name}" is forbidden: User "system:serviceaccount:{NS}:hub" cannot get '
+                    f'resource "pods/log" in API group "" in the namespace "{NS}"',
+                    "reason": "Forbidden",
+                    "details": {"name": name, "kind": "pods"},
+                    "code": 403,
+                },
+                status=403,
+            )
+        lines = self.lines
+        if "sinceSeconds" in query:
+            cutoff = time.time_ns() - int(query["sinceSeconds"]) * 1_000_000_000
+            lines = [line for line in lines if line[0] >= cutoff]
+        if "tailLines" in query:
+            lines = lines[-int(query["tailLines"]) :]
+        stamped = query.get("timestamps", "").lower() == "true"
+        body = "".join((f"{rfc3339nano(ns)} " if stamped else "") + text + "\n" for ns, text in lines)
+        return web.Response(text=body, content_type="text/plain")
+
+    async def start(self, spawner) -> object:
+        from aiohttp import web
+        from aiohttp.test_utils import TestServer
+
+        app = web.Application()
+        app.router.add_get("/api/v1/namespaces/{namespace}/pods/{name}/log", self.handle)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        # KubeSpawner's own client (shared_client("CoreV1Api")), pointed at this server.
+        spawner.api.api_client.configuration.host = str(server.make_url("")).rstrip("/")
+        return server
+
+
+def test_progress_from_the_init_container_log(runs):
+    run = runs["ok"]
+    pod = stages(run)
+    lines = run.stdout.splitlines()
+    split = next(i for i, line in enumerate(lines) if "Registered kernel" in line)
+
+    async def go():
+        cluster = start_spawn(environments=[])
+        spawner = cluster.spawner
+        api = FakeLogAPI()
+        server = await api.start(spawner)
+        seen: list[dict] = []
+        gen = kp.kube_progress(spawner, read_logs=True, poll_interval=FAST)
+        cluster.set_pod(pod["waiting"])
+        cluster.add_events(container_events(spawner.pod_name, "osl-hooks", 3))
+        await next_until(gen, seen, says("Started container osl-hooks"))
+        api.write("\n".join(lines[:split]))  # the engine is copying rtc_analysis
+        cluster.set_pod(pod["running"])
+        await next_until(gen, seen, lambda e: e["message"].startswith("Copied rtc_analysis"))
+        api.write("\n".join(lines[split:]))  # the rest, and the container ends
+        cluster.set_pod(pod["finished"])
+        await next_until(gen, seen, lambda e: e["message"].startswith("Your environments are ready"))
+        spawner._start_future.set_result(None)
+        await drain(gen, seen)
+        await server.close()
+        return seen, api.requests
+
+    seen, requests = asyncio.run(go())
+    ours = [e for e in seen if "raw_event" not in e]
+    # Every engine line the user should see, in order, each once; the pod status added nothing new.
+    assert ours == kp.events_from_log(run.stdout)
+    assert len(messages(seen)) == len(set(messages(seen)))
+    assert_progress_sane(seen)
+    # Read with KubeSpawner's client: GET .../pods/<pod>/log (what `get` on pods/log allows), the init
+    # container only, with the kubelet's timestamps; the first read takes the tail, later ones what is new.
+    paths = {(method, path) for method, path, _ in requests}
+    assert paths == {("GET", f"/api/v1/namespaces/{NS}/pods/jupyter-alice/log")}
+    queries = [q for _, _, q in requests]
+    assert all(q["container"] == "osl-hooks" and q["timestamps"].lower() == "true" for q in queries)
+    assert queries[0]["tailLines"] == str(kp.LOG_TAIL_LINES) and "sinceSeconds" not in queries[0]
+    assert len(queries) >= 2 and all("sinceSeconds" in q and "tailLines" not in q for q in queries[1:])
+
+
+def test_without_pods_log_permission_the_pod_status_is_used(runs, caplog):
+    run = runs["ok"]
+    pod = stages(run)
+
+    async def go():
+        cluster = start_spawn(environments=[])
+        api = FakeLogAPI(forbidden=True)
+        server = await api.start(cluster.spawner)
+        cluster.set_pod(pod["finished"])
+        cluster.spawner._start_future.set_result(None)
+        seen: list[dict] = []
+        await drain(kp.kube_progress(cluster.spawner, read_logs=True, poll_interval=FAST), seen)
+        again: list[dict] = []
+        await drain(kp.kube_progress(cluster.spawner, read_logs=True, poll_interval=FAST), again)
+        await server.close()
+        return seen, again, api.requests
+
+    with caplog.at_level(logging.WARNING):
+        seen, again, requests = asyncio.run(go())
+    ready = f"Your environments are ready ({run.termination_message.split()[2]} s)"
+    assert messages(seen) == ["Preparing your environments (2 configured)", ready] and again == seen
+    assert len(requests) == 1  # denied once: not asked again for this spawn
+    warnings = [r.getMessage() for r in caplog.records if "pods/log" in r.getMessage()]
+    assert len(warnings) == 1 and "403" in warnings[0]
+
+
+# -- pure functions ---------------------------------------------------------------------------------------
+
+
+def test_events_from_log_of_a_real_start(runs):
+    run = runs["ok"]
+    events = kp.events_from_log(run.stdout)
+    got = [m for m in messages(events) if not re.match(r"Syncing \S+: .+ of .+ \(\d+%\)$", m)]
+    expected = [
+        r"Preparing your environments \(2 configured\)",
+        r"Looking through rtc_analysis in the image",
+        r"Copying rtc_analysis into your home \([\d.]+ kB\)",
+        r"Copied rtc_analysis \([\d.]+ kB in [\d.]+ s\)",
+        r"Registered kernel RTC Analysis",
+        r"Looking through geo in the image",
+        r"Copying geo into your home \([\d.]+ kB\)",
+        r"Copied geo \([\d.]+ kB in [\d.]+ s\)",
+        r"Running setup script 20-git\.sh",
+        r"Setup script 20-git\.sh finished in [\d.]+ s",
+        r"Your environments are ready \([\d.]+ s\)",
+    ]
+    assert len(got) == len(expected), got
+    for message, pattern in zip(got, expected, strict=True):
+        assert re.fullmatch(pattern, message), (message, pattern)
+    assert "[20-git.sh] configuring git" in run.stdout and not any("configuring git" in m for m in got)
+    assert_progress_sane(events)
+    progress = {e["message"]: e.get("progress") for e in events}
+    # two planned envs: rtc_analysis fills 20-47%, geo 47-75%, the end is 80%
+    assert [progress[m] for m in got if m.startswith(("Copying", "Copied"))] == [20, 47, 47, 75]
+    assert progress[got[-1]] == kp.INIT_LAST and progress[got[0]] == kp.INIT_FIRST
+    # the same lines as `kubectl logs --timestamps` shows them
+    stamped = "\n".join(f"{rfc3339nano(time.time_ns())} {line}" for line in run.stdout.splitlines())
+    assert kp.events_from_log(stamped) == events
+
+
+def test_sync_percentage_fills_the_envs_slot(runs):
+    from osl_hooks.synced import EnvSync
+
+    lines = runs["ok"].stdout.splitlines()
+    reader = kp.LogReader()
+    reader.feed("\n".join(line for line in lines if "Syncing rtc_analysis" in line or "Preparing" in line))
+    # the engine's own wording of a copy a third done (EnvSync._describe_progress)
+    engine_words = EnvSync._describe_progress(SimpleNamespace(env=SimpleNamespace(name="rtc_analysis")), 1.2e9, 3.4e9)
+    assert engine_words == "Syncing rtc_analysis: 1.2 GB of 3.4 GB (35%)"
+    [event] = reader.feed(f"osl-hooks 12:34:56 {engine_words}")
+    assert event == {"message": "Syncing rtc_analysis: 1.2 of 3.4 GB (35%)", "progress": 29}  # 20 + 27.5 * 0.35
+
+
+def test_events_and_failure_message_of_a_failed_start(runs):
+    run = runs["failed"]
+    sentence = run.termination_message.splitlines()[0]
+    assert sentence == "Start failed: Setup script 30-fail.sh exited with code 7"  # the engine's
+    expected = f"Your environments could not be prepared. {sentence}"
+    failed = terminated(1, run.termination_message, 4, 9)
+    pod = api_pod(run.pod, container_status("osl-hooks", failed))
+    assert kp.failure_message(pod) == expected
+    assert messages(kp.events_from_pod(pod)) == [
+        "Preparing your environments (3 configured)",
+        "Error: radar: /opt/conda/envs/radar does not exist in the image",
+        expected,
+    ]
+    # restartPolicy OnFailure: the kubelet runs it again after a back-off; the last run's message stays
+    backoff = api_pod(
+        run.pod,
+        container_status(
+            "osl-hooks",
+            waiting("CrashLoopBackOff", "back-off 10s restarting failed container=osl-hooks"),
+            restarts=1,
+            last=failed,
+        ),
+    )
+    assert kp.failure_message(backoff) == expected
+    assert messages(kp.events_from_pod(backoff))[-2:] == [expected, "Trying again after a pause"]
+    # running again: not failed (yet); the page says what happened and that it is trying again
+    again = api_pod(run.pod, container_status("osl-hooks", running(30), restarts=1, last=failed))
+    assert kp.failure_message(again) is None
+    assert messages(kp.events_from_pod(again))[-2:] == [
+        expected,
+        "Trying again to prepare your environments (restart 1)",
+    ]
+    # ... and it worked the second time (say, the licence server was back)
+    ok = runs["ok"].termination_message
+    worked = api_pod(
+        run.pod, container_status("osl-hooks", terminated(0, ok, 30, 35), ready=True, restarts=1, last=failed)
+    )
+    assert kp.failure_message(worked) is None
+    assert messages(kp.events_from_pod(worked))[-3:] == [
+        expected,
+        "Trying again to prepare your environments (restart 1)",
+        f"Your environments are ready ({ok.split()[2]} s)",
+    ]
+    # With logs, the same sentence comes from the engine's stdout (shown once: same words).
+    assert messages(kp.events_from_log(run.stdout))[-1] == expected
+
+
+def test_failure_message_from_the_log_tail_and_other_failures(runs):
+    run = runs["failed"]
+    # FallbackToLogsOnError when the engine wrote no termination message: the end of its output.
+    tail = "\n".join(run.stdout.splitlines()[-80:])[-2048:]
+    pod = api_pod(run.pod, container_status("osl-hooks", terminated(1, tail, 4, 9)))
+    assert (
+        kp.failure_message(pod) == "Your environments could not be prepared. " + run.termination_message.splitlines()[0]
+    )
+    # The engine refused to start (printed before it has a reporter).
+    note = "osl-hooks: start failed: another start on this home held the lock for 900 s"
+    pod = api_pod(run.pod, container_status("osl-hooks", terminated(1, note, 4, 9)))
+    assert kp.failure_message(pod) == (
+        "Your environments could not be prepared. Start failed: another start on this home held the lock for 900 s"
+    )
+    # The plan did not validate in the pod (exit code 2; printed to stderr, which the log has too).
+    invalid = runs["invalid"]
+    assert invalid.exit_code == 2
+    pod = api_pod(run.pod, container_status("osl-hooks", terminated(2, invalid.stdout, 4, 9)))
+    assert kp.failure_message(pod) == (
+        "Your environments could not be prepared. Invalid $OSL_HOOKS_PLAN: "
+        "- environments[0].mode: 'copy' is not one of ['baked', 'synced', 'user']"
+    )
+    # Not the engine at all: the image has no osl-hooks.
+    state = terminated(128, 'exec: "osl-hooks": executable file not found in $PATH', 4, 4)
+    state["terminated"]["reason"] = "StartError"
+    pod = api_pod(run.pod, container_status("osl-hooks", state))
+    assert kp.failure_message(pod) == (
+        "Your environments could not be prepared: the osl-hooks init container failed (exit code 128, StartError): "
+        'exec: "osl-hooks": executable file not found in $PATH'
+    )
+    # Nothing failed.
+    ok = runs["ok"]
+    assert kp.failure_message(stages(ok)["finished"]) is None
+    assert kp.failure_message(stages(ok)["running"]) is None
+
+
+def test_events_from_pod_while_waiting(runs):
+    spec = runs["ok"].pod
+    assert kp.events_from_pod(api_pod(spec, container_status("osl-hooks", waiting("PodInitializing")))) == []
+    pulling = api_pod(
+        spec,
+        container_status("osl-hooks", waiting("ImagePullBackOff", f'Back-off pulling image "{IMAGE}"')),
+    )
+    assert messages(kp.events_from_pod(pulling)) == [
+        f'Your environments cannot be prepared yet (ImagePullBackOff): Back-off pulling image "{IMAGE}"'
+    ]
+    no_init = copy.deepcopy(spec)
+    no_init["spec"]["initContainers"] = []
+    assert kp.events_from_pod(no_init) == [] and kp.failure_message(no_init) is None
+
+
+# -- the RBAC option -----------------------------------------------------------------------------------------
+
+
+def test_pods_log_rbac_manifests():
+    docs = [d for d in yaml.safe_load_all(RBAC.read_text()) if d]
+    for doc in docs:
+        for version in ("1.25", "1.37"):
+            kubernetes_validate.validate(doc, version, strict=True)
+    role, binding = docs
+    assert role["kind"] == "Role" and binding["kind"] == "RoleBinding"
+    # exactly what read_namespaced_pod_log needs (GET .../pods/<pod>/log), nothing more
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    namespace = role["metadata"]["namespace"]
+    assert binding["metadata"]["namespace"] == namespace
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hub", "namespace": namespace}]
+    # The sed line of the file's header changes every namespace.
+    header = RBAC.read_text().split("apiVersion:")[0]
+    assert "sed 's/namespace: jhub$/namespace: <your namespace>/'" in header
+    assert RBAC.read_text().count("namespace: jhub\n") == 3
+
+
+@pytest.mark.skipif(not (Z2JH / "values.schema.yaml").exists(), reason=f"no z2jh chart data in {Z2JH}")
+def test_z2jh_has_no_value_for_extra_hub_rbac_rules():
+    """Why the RBAC option is plain manifests: the chart's values cannot add rules to the hub's Role."""
+    schema = yaml.safe_load((Z2JH / "values.schema.yaml").read_text())
+    assert set(schema["properties"]["rbac"]["properties"]) == {"enabled", "create"}
+    hub = schema["properties"]["hub"]["properties"]
+    assert set(hub["serviceAccount"]["properties"]) == {"create", "name", "annotations"}
+    assert not [
+        key
+        for key in list(schema["properties"]) + list(hub)
+        if re.search(r"role|rbac|extraObjects", key, re.I) and key not in ("rbac", "loadRoles")
+    ]  # loadRoles: JupyterHub's own roles, not Kubernetes'
