@@ -270,24 +270,23 @@ class EnvSync:
             owner = theirs.packages.owners.get(path)
             if ours[path] is None and owner not in user_packages:
                 changes.copy.append(path)
-        self._apply(changes, theirs, lambda p: self._as_left_if_identical(theirs, p, ours[p]), [])
+        relocated = {f.path: f for f in theirs.prefix_files}
+        built_prefix = theirs.built_prefix or str(self.source)
 
-    def _as_left_if_identical(self, theirs: Manifest, path: str, now: Entry | None) -> Entry | None:
-        """Treat an existing file as osl-hooks' own only if it is what a sync would have left there."""
-        entry = theirs.entries[path]
-        if now is None or not entry.same_stat(now):
-            relocated = {f.path for f in theirs.prefix_files}
-            if now is not None and path in relocated and self._is_relocated_copy(theirs, path):
+        def left(path: str) -> Entry | None:
+            """An existing file counts as osl-hooks' own only if it is exactly what a sync leaves there."""
+            entry, now = theirs.entries[path], ours[path]
+            if now is None or entry.same_stat(now):
                 return now
+            if path in relocated:
+                expected = relocate.relocated_bytes(
+                    (self.source / path).read_bytes(), relocated[path], built_prefix, str(self.target)
+                )
+                if expected == (self.target / path).read_bytes():
+                    return now
             return None
-        return now
 
-    def _is_relocated_copy(self, theirs: Manifest, path: str) -> bool:
-        prefix_file = next(f for f in theirs.prefix_files if f.path == path)
-        expected = relocate.relocated_bytes(
-            (self.source / path).read_bytes(), prefix_file, theirs.built_prefix or str(self.source), str(self.target)
-        )
-        return expected == (self.target / path).read_bytes()
+        self._apply(changes, theirs, left, [])
 
     def _apply(
         self,
