@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hub-port", type=int, default=8081, help="the hub's internal port")
     parser.add_argument("--proxy-api-port", type=int, default=8001, help="the proxy's API port")
     args = parser.parse_args(argv)
+    if shutil.which("rsync") is None:
+        sys.exit("osl-hooks demo: rsync is needed (e.g. apt-get install rsync), then run again")
     directory = args.dir.absolute()
     (directory / "homes").mkdir(parents=True, exist_ok=True)
     image = build_demo_image(directory / "image")
