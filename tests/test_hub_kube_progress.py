@@ -893,3 +893,44 @@ def test_z2jh_has_no_value_for_extra_hub_rbac_rules():
         for key in list(schema["properties"]) + list(hub)
         if re.search(r"role|rbac|extraObjects", key, re.I) and key not in ("rbac", "loadRoles")
     ]  # loadRoles: JupyterHub's own roles, not Kubernetes'
+
+
+def test_a_deliberate_failure_ends_the_spawn_at_once(runs):
+    """KubeSpawner's real start(), only the API calls replaced: a crash is left to Kubernetes' retries, but
+    osl-hooks' own failure (exit 1) ends the spawn with its sentence instead of waiting for start_timeout."""
+    from jupyterhub.spawner import SpawnException
+
+    run = runs["failed"]
+    crashed = api_pod(run.pod, container_status("osl-hooks", terminated(137, "", 4, 9)))
+    failed = api_pod(run.pod, container_status("osl-hooks", terminated(1, run.termination_message, 4, 9)))
+
+    async def go():
+        cluster = start_spawn(environments=[], delivery="init_container")
+        spawner = cluster.spawner
+        spawner.storage_pvc_ensure = False
+        spawner.start_timeout = 120
+
+        async def no_watch(*args, **kwargs):
+            return None
+
+        async def create_pod(pod, request_timeout):
+            return True
+
+        spawner._start_watching_pods = no_watch
+        spawner._start_watching_events = no_watch
+        spawner._make_create_pod_request = create_pod
+        cluster.set_pod(crashed)
+        task = asyncio.ensure_future(spawner.start())
+        await asyncio.sleep(2)
+        still_waiting = not task.done()
+        cluster.set_pod(failed)
+        started = time.monotonic()
+        with pytest.raises(SpawnException) as info:
+            await asyncio.wait_for(task, 10)
+        return still_waiting, time.monotonic() - started, info.value
+
+    still_waiting, seconds, error = asyncio.run(go())
+    assert still_waiting, "a crash (exit 137) is retried by Kubernetes, not ended by osl-hooks"
+    assert seconds < 5
+    assert error.jupyterhub_message == kp.failure_message(failed)
+    assert error.jupyterhub_message.startswith("Your environments could not be prepared. Start failed: Setup script")

@@ -121,10 +121,13 @@ def kube(monkeypatch):
 
 
 def make_spawner(config: Config, user: Any, user_options: dict | None = None) -> Any:
-    """A KubeSpawner as JupyterHub creates one (inside the running event loop), ready for a spawn."""
+    """A KubeSpawner as JupyterHub creates one (inside the running event loop), ready for a spawn: of the
+    class `c.JupyterHub.spawner_class` names once `install(c)` ran (KubeSpawner with osl-hooks' mixin)."""
     from kubespawner import KubeSpawner
 
-    spawner = KubeSpawner(_mock=True, user=user, config=config)
+    configured = config.JupyterHub.get("spawner_class") if "JupyterHub" in config else None
+    spawner_class = configured if isinstance(configured, type) else KubeSpawner
+    spawner = spawner_class(_mock=True, user=user, config=config)
     spawner.api_token = "secret-token"
     spawner.user_options = dict(user_options or {})
     return spawner

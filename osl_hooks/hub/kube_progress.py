@@ -44,6 +44,7 @@ AFTER_TARGET = 95  # Kubernetes events after the init container approach this
 LOG_TAIL_LINES = 5000  # the first log read: the last lines of the container's log
 LOG_SINCE_SLACK = 5  # seconds of overlap between log reads (lines already seen are skipped)
 JOURNAL_ATTR = "_osl_hooks_kube_journal"
+DELIBERATE_EXIT_CODES = (1, 2)  # osl-hooks start: failed, invalid plan (see osl_hooks.runner.Outcome)
 
 _WAITING_QUIET = {"PodInitializing", "ContainerCreating"}
 
@@ -372,6 +373,26 @@ def failure_message(pod: dict[str, Any], container_name: str = DEFAULT_CONTAINER
     if finished.get("exitCode") in (0, None):
         return None
     return _failure_sentence(finished, container_name)
+
+
+def deliberate_failure(spawner: Any) -> str | None:
+    """The engine's sentence if its init container failed in a way retrying cannot heal, else None.
+
+    osl-hooks exits 1 when the start failed on purpose (a setup script with `on_failure: fail`, an unusable
+    home) and 2 for an invalid plan: the same pod would fail the same way on every retry, so the spawn can
+    end now rather than after `start_timeout`. Other exit codes (killed for memory, a runtime error) may
+    be transient and are left to Kubernetes' retries.
+    """
+    pod = _pod(spawner)
+    name = _container_name(spawner)
+    if pod is None or _phase(pod, name) != "failed":
+        return None
+    status = _init_status(pod, name) or {}
+    state = status.get("state") or {}
+    finished = state.get("terminated") or (status.get("lastState") or {}).get("terminated") or {}
+    if finished.get("exitCode") not in DELIBERATE_EXIT_CODES:
+        return None
+    return failure_message(pod, name)
 
 
 def _phase(pod: dict[str, Any] | None, name: str) -> str:

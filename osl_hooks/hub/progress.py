@@ -17,6 +17,7 @@ these methods run before the spawner's own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pwd
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -109,10 +110,37 @@ class OSLHooksSpawnerMixin:
     _osl_hooks_plan: Plan | None = None  # set by the pre_spawn hook when it wraps a local server command
 
     async def start(self) -> Any:
+        from .config import is_kubespawner
+
+        if is_kubespawner(type(self)):
+            return await self._osl_hooks_kube_start()
         result = await super().start()  # type: ignore[misc]
         if self._osl_hooks_local():
             await self._osl_hooks_wait()
         return result
+
+    async def _osl_hooks_kube_start(self) -> Any:
+        """KubeSpawner's start, ended early with the engine's sentence when osl-hooks failed on purpose.
+
+        KubeSpawner keeps waiting for the pod while Kubernetes retries a failed init container, until
+        `start_timeout`; a failure the engine chose (exit 1 or 2) would only repeat, so the user is told now.
+        """
+        from .kube_progress import deliberate_failure
+
+        start = asyncio.ensure_future(super().start())  # type: ignore[misc]
+        try:
+            while True:
+                done, _ = await asyncio.wait({start}, timeout=STATUS_POLL_SECONDS)
+                if done:
+                    return start.result()
+                message = deliberate_failure(self)
+                if message:
+                    raise spawn_error(message)
+        finally:
+            if not start.done():
+                start.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await start
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         from .config import is_kubespawner
