@@ -157,9 +157,14 @@ def sign_in(browser, demo, user: str) -> None:
 
 
 def page_text(browser) -> str:
-    from selenium.webdriver.common.by import By
+    """The page's visible text, read in one script call (no element handle to go stale while the page
+    redirects from the spawn page to JupyterLab); empty while a navigation is under way."""
+    from selenium.common.exceptions import WebDriverException
 
-    return browser.find_element(By.TAG_NAME, "body").text
+    try:
+        return browser.execute_script("return document.body ? document.body.innerText : ''") or ""
+    except WebDriverException:
+        return ""
 
 
 def wait_for_text(browser, pattern: str, timeout: float = 120) -> str:
