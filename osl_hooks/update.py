@@ -152,7 +152,8 @@ def stat_overrides(
 
 def _same(base: Manifest, theirs: Manifest, path: str) -> bool:
     old, new = base.entries.get(path), theirs.entries.get(path)
-    return old is not None and old.same_content(new)
+    # Equal tuples (the common case, one C comparison) are the same content; else compare properly.
+    return old is not None and (old == new or old.same_content(new))
 
 
 def _looks_as_left(base: Manifest, overrides: dict[str, Stat], target: Path, path: str) -> bool:
