@@ -148,7 +148,7 @@ class EnvSync:
         if exists and self._unchanged(record, theirs.id):
             return self._up_to_date(record)
         if not theirs.baked:
-            add_sync_details(theirs, self.source, self.env.built_prefix or str(self.source))
+            add_sync_details(theirs, self.source, theirs.built_prefix)
         if not exists:
             if record:
                 self.report.info(f"{self.target} is missing: making a fresh copy of {self.env.name}", self.env.name)
@@ -176,27 +176,33 @@ class EnvSync:
         return self.target
 
     def _image_manifest(self) -> Manifest:
-        """The baked manifest if there is one, else a stat-only scan (completed later only if needed)."""
+        """The baked manifest if there is one, else a stat-only scan (completed later only if needed).
+
+        Its `built_prefix` is settled here, once: the plan's, else the one baked in, else the source path.
+        """
         baked = self.source / MANIFEST_FILE
+        manifest = None
         if baked.exists():
             try:
                 manifest = load(baked)
-                manifest.built_prefix = self.env.built_prefix or manifest.built_prefix or str(self.source)
-                return manifest
             except ManifestError as e:
                 self.report.warning(f"{e}; describing the env instead", self.env.name)
-        self.report.info(
-            f"{self.env.name} has no baked manifest: describing it now (run `osl-hooks bake {self.source}` "
-            "in the image build to make starts faster)",
-            self.env.name,
-        )
-        return scan_tree(self.source)
+        if manifest is None:
+            self.report.info(
+                f"{self.env.name} has no baked manifest: describing it now (run `osl-hooks bake {self.source}` "
+                "in the image build to make starts faster)",
+                self.env.name,
+            )
+            manifest = scan_tree(self.source)
+        manifest.built_prefix = self.env.built_prefix or manifest.built_prefix or str(self.source)
+        return manifest
 
     # -- first copy ----------------------------------------------------------------------------------
 
     def first_copy(self, theirs: Manifest) -> None:
         """rsync into a staging directory, relocate there, then rename into place."""
-        built_prefix = theirs.built_prefix or str(self.source)
+        built_prefix = theirs.built_prefix
+        assert built_prefix is not None  # settled by _image_manifest
         try:
             relocate.check(self.source, theirs.prefix_files, built_prefix, str(self.target))
         except relocate.RelocationError as e:
@@ -229,8 +235,12 @@ class EnvSync:
         share = min(done / total, 1.0) if total else 1.0
         return f"Syncing {self.env.name}: {human_bytes(done)} of {human_bytes(total)} ({share:.0%})"
 
+    def _free_bytes(self) -> int:
+        """Free space on the volume that holds (or will hold) the target."""
+        return psutil.disk_usage(_existing_ancestor(self.target)).free
+
     def _check_space(self, needed_bytes: int) -> None:
-        free = psutil.disk_usage(_existing_ancestor(self.target)).free
+        free = self._free_bytes()
         needed = int(needed_bytes * (1 + self.margin_fraction)) + self.margin_bytes
         if needed > free:
             raise Fallback(
@@ -271,7 +281,8 @@ class EnvSync:
             if ours[path] is None and owner not in user_packages:
                 changes.copy.append(path)
         relocated = {f.path: f for f in theirs.prefix_files}
-        built_prefix = theirs.built_prefix or str(self.source)
+        built_prefix = theirs.built_prefix
+        assert built_prefix is not None  # settled by _image_manifest
 
         def left(path: str) -> Entry | None:
             """An existing file counts as osl-hooks' own only if it is exactly what a sync leaves there."""
@@ -331,7 +342,7 @@ class EnvSync:
             )
 
     def _check_space_for_update(self, needed_bytes: int) -> None:
-        free = psutil.disk_usage(_existing_ancestor(self.target)).free
+        free = self._free_bytes()
         if needed_bytes + self.margin_bytes > free:
             raise EnvProblem(
                 f"your home has {human_bytes(free)} free, not enough for the update of {self.env.name} "

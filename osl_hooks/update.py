@@ -122,7 +122,8 @@ def apply(
         _rsync_files(source, target, changes.copy, temp_dir)
     copied = set(changes.copy)
     to_rewrite = [f for f in theirs.prefix_files if f.path in copied]
-    relocate(target, to_rewrite, theirs.built_prefix or str(source), new_prefix)
+    assert theirs.built_prefix is not None  # settled when the image's manifest was read
+    relocate(target, to_rewrite, theirs.built_prefix, new_prefix)
     return {f.path: file_stat(target / f.path) for f in to_rewrite}
 
 

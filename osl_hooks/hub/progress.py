@@ -25,6 +25,7 @@ from typing import Any
 
 from ..plan import Plan
 from ..status import read_status
+from .config import is_kubespawner
 
 STATUS_POLL_SECONDS = 0.3
 # The band of the progress bar osl-hooks fills; JupyterHub uses 0 ("Server requested") and 100 (ready).
@@ -110,8 +111,6 @@ class OSLHooksSpawnerMixin:
     _osl_hooks_plan: Plan | None = None  # set by the pre_spawn hook when it wraps a local server command
 
     async def start(self) -> Any:
-        from .config import is_kubespawner
-
         if is_kubespawner(type(self)):
             return await self._osl_hooks_kube_start()
         result = await super().start()  # type: ignore[misc]
@@ -143,8 +142,6 @@ class OSLHooksSpawnerMixin:
                     await start
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        from .config import is_kubespawner
-
         if is_kubespawner(type(self)):
             from .kube_progress import kube_progress, read_logs_setting
 
