@@ -97,8 +97,34 @@ def copy_tree(source: str | os.PathLike[str], destination: str | os.PathLike[str
         code = process.wait()
         if code != 0:
             errors.seek(0)
-            lines = errors.read().decode(errors="replace").strip().splitlines()
-            raise SyncError(f"rsync exited with code {code}: {lines[0] if lines else 'no message'}")
+            raise _rsync_failed(code, errors.read().decode(errors="replace"))
+
+
+def copy_files(source: Path, target: Path, paths: list[str], temp_dir: Path) -> None:
+    """Transfer exactly `paths` (relative) from `source` into `target`, creating parents as needed.
+
+    rsync writes each file under `temp_dir` and renames it into place, so a killed transfer leaves its
+    half-written files there, never in `target`.
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".files") as listing:
+        listing.write("".join(p + "\n" for p in paths))
+        listing.flush()
+        command = [
+            rsync_executable(),
+            *RSYNC_UPDATE_OPTIONS,
+            f"--temp-dir={temp_dir}",
+            f"--files-from={listing.name}",
+            f"{source}/",
+            f"{target}/",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise _rsync_failed(result.returncode, result.stderr)
+
+
+def _rsync_failed(code: int, stderr: str) -> SyncError:
+    lines = stderr.strip().splitlines()
+    return SyncError(f"rsync exited with code {code}: {lines[0] if lines else 'no message'}")
 
 
 def new_staging_dir(target: Path) -> Path:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ from pathlib import Path
 from .manifest import Entry, Manifest, entry_on_disk
 from .packages import record_name, record_paths
 from .relocate import relocate
-from .sync import RSYNC_UPDATE_OPTIONS, SyncError, rsync_executable
+from .sync import copy_files
 
 Stat = tuple[int, int] | None  # (size, mtime_ns) osl-hooks left at a path, or None: it left nothing there
 
@@ -119,7 +117,7 @@ def apply(
     for path in changes.conflicts:
         save_conflict(path)
     if changes.copy:
-        _rsync_files(source, target, changes.copy, temp_dir)
+        copy_files(source, target, changes.copy, temp_dir)
     copied = set(changes.copy)
     to_rewrite = [f for f in theirs.prefix_files if f.path in copied]
     assert theirs.built_prefix is not None  # settled when the image's manifest was read
@@ -161,25 +159,6 @@ def _looks_as_left(base: Manifest, overrides: dict[str, Stat], target: Path, pat
     left = left_entry(base, overrides, path)
     now = entry_on_disk(target / path)
     return now is None if left is None else left.same_stat(now)
-
-
-def _rsync_files(source: Path, target: Path, paths: list[str], temp_dir: Path) -> None:
-    """Transfer exactly `paths` from the image with rsync (parents created as needed)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".files") as listing:
-        listing.write("".join(p + "\n" for p in paths))
-        listing.flush()
-        command = [
-            rsync_executable(),
-            *RSYNC_UPDATE_OPTIONS,
-            f"--temp-dir={temp_dir}",
-            f"--files-from={listing.name}",
-            f"{source}/",
-            f"{target}/",
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if result.returncode != 0:
-        lines = result.stderr.strip().splitlines()
-        raise SyncError(f"rsync exited with code {result.returncode}: {lines[0] if lines else 'no message'}")
 
 
 def file_stat(path: Path) -> tuple[int, int]:
