@@ -22,7 +22,9 @@ import psutil
 import pytest
 from localhub import Hub, execute, free_port
 
+from osl_hooks import manifest
 from osl_hooks.demo.hub import FAILING_USER
+from osl_hooks.status import human_bytes
 
 pytestmark = [
     pytest.mark.slow,
@@ -72,9 +74,11 @@ def test_progress_reaches_the_user_in_order_then_the_env_runs(demo):
     first_start = time.monotonic() - started
     assert events[-1].get("ready"), events[-1]
     texts = messages(events)
+    # The env's total is whatever the index served today: take it from the manifest the demo baked.
+    total = human_bytes(manifest.load(demo.directory / "image/envs/python" / manifest.MANIFEST_FILE).bytes)
     order = [
         r"^Preparing your environments \(2 configured\)$",
-        r"^Syncing python: .* of 96\.\d MB \(\d+%\)$",
+        rf"^Syncing python: \d+(\.\d)? [kM]?B(ytes)? of {re.escape(total)} \(\d+%\)$",
         r"^Synced python: ",
         r"^Registered kernel Python \(demo env\)$",
         r"^Synced geo: ",
@@ -83,6 +87,8 @@ def test_progress_reaches_the_user_in_order_then_the_env_runs(demo):
     ]
     positions = [index_of(texts, pattern) for pattern in order]
     assert positions == sorted(positions), texts
+    copied = [int(m.group(1)) for t in texts if (m := re.search(r"^Syncing python: .* \((\d+)%\)$", t))]
+    assert copied and copied == sorted(copied), "the copy's percentage never goes back"
     percents = [e["progress"] for e in events if "progress" in e]
     assert percents == sorted(percents), "the progress bar never goes back"
 
