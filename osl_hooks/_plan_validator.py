@@ -5,7 +5,17 @@ SCHEMA_SHA256 = "e9801f0898087177eff4dd8815d87501bc223713e3cd0fcc66acf6532fe8576
 VERSION = "2.22.3"
 from decimal import Decimal
 import re
-from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException
+
+
+class JsonSchemaValueException(ValueError):
+    """fastjsonschema's exception, defined here: validating a plan at start does not import fastjsonschema."""
+
+    def __init__(self, message, value=None, name=None, definition=None, rule=None):
+        super().__init__(message)
+        self.message, self.value, self.name, self.definition, self.rule = message, value, name, definition, rule
+
+
+JsonSchemaValuesException = JsonSchemaValueException
 
 
 REGEX_PATTERNS = {
