@@ -20,7 +20,6 @@ import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -248,7 +247,8 @@ def parse_plan(text: str, source: str = "plan") -> Plan:
 
 
 def _schema_text() -> str:
-    return resources.files("osl_hooks").joinpath("plan.schema.json").read_text(encoding="utf-8")
+    # Beside this module (not through importlib.resources, whose import costs more than reading the file).
+    return Path(__file__).with_name("plan.schema.json").read_text(encoding="utf-8")
 
 
 def plan_schema() -> dict[str, Any]:
@@ -266,8 +266,8 @@ def _fast_validator() -> Callable[[Any], Any]:
 
     Compiling costs about 25 ms, more than the rest of a start with nothing new, so the compiled code is
     kept in `_plan_validator.py` (regenerate it with `write_validator_module()` after changing the schema).
-    The generated module does not import fastjsonschema either (8 ms at every start): it raises its own
-    `ValueError` subclass, so only a changed schema pays for the import.
+    The generated module does not import fastjsonschema (8 ms at every start) or decimal either: it raises
+    its own `ValueError` subclass, so only a changed schema pays for the import.
     """
     try:
         from . import _plan_validator
@@ -288,6 +288,9 @@ def write_validator_module() -> Path:
     imports = "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException\n"
     assert imports in code, "fastjsonschema's generated code imports other names than expected"
     code = code.replace(imports, GENERATED_EXCEPTIONS)
+    # Plans are JSON, which holds no Decimal: checking numbers as int and float spares importing decimal.
+    code = code.replace("from decimal import Decimal\n", "").replace("(int, float, Decimal)", "(int, float)")
+    assert "Decimal" not in code, "fastjsonschema's generated code uses Decimal in an unexpected way"
     path = Path(__file__).with_name("_plan_validator.py")
     header = (
         '"""Generated from plan.schema.json by osl_hooks.plan.write_validator_module(); do not edit."""\n'
