@@ -236,10 +236,9 @@ class EnvSync:
         return f"Syncing {self.env.name}: {human_bytes(done)} of {human_bytes(total)} ({share:.0%})"
 
     def _free_bytes(self) -> int:
-        """Free space on the volume that holds (or will hold) the target."""
-        import psutil  # imported here: a start with nothing new has no use for it
-
-        return psutil.disk_usage(_existing_ancestor(self.target)).free
+        """Free space on the volume that holds (or will hold) the target, for the user (psutil's disk_usage)."""
+        volume = os.statvfs(_existing_ancestor(self.target))
+        return volume.f_bavail * volume.f_frsize
 
     def _check_space(self, needed_bytes: int) -> None:
         free = self._free_bytes()
