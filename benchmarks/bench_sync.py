@@ -1,26 +1,37 @@
-"""osl-hooks' sync next to rsync -a and cp -a, on the same trees, in the same run.
+"""osl-hooks' sync next to `rsync -a` and `cp -a`, on the same trees, in the same run, interleaved.
 
-Run: python benchmarks/bench_sync.py [--workdir DIR] [--repeat 3] [--packages "numpy pandas ..."]
+Run: python benchmarks/bench_sync.py [--quick] [--rounds 3] [--workdir DIR] [--json FILE]
 
-The env is a genuine Python env with ipykernel plus the demo conda packages (osl_hooks.demo.envbuild),
-grown with real packages from the package index to tens of thousands of files, and baked
-(`osl-hooks bake`, as an image build would). It is built once and cached in the work directory.
+The env is a genuine Python env (a venv that is also a conda env, `osl_hooks.demo.envbuild`), grown with
+real packages from the package index to ≥ 30,000 files (`--quick`: the venv and the demo conda packages
+only, about a thousand files, no package index), baked as an image build would. Image versions are
+hard-linked copies of it in which a share of the files got new content, each baked; the plan's source
+is a symlink switched from version to version, as an image update replaces the image's files. Envs and
+versions are cached in the work directory (keyed by the package list), so a second run builds nothing.
 
-Measured (wall clock, warm page cache, median of --repeat runs):
-1. restart with nothing new: `osl-hooks start` as a whole process, and the engine's own work in-process
-   (plan loading and `start()`, without interpreter start-up and imports), next to `rsync -a`'s no-change
-   re-sync; on the env and on a copy of it grown 4x, to show what grows with the env and what does not;
-2. image update touching 1% of the files: `osl-hooks start` next to `rsync -a` bringing the same update
-   into a copy of the previous version;
-3. cold first sync: `osl-hooks start` next to `rsync -a` and `cp -a`.
-Every copy goes to a fresh directory (deleting a big tree right before copying makes the next copy
-several times slower on this kind of disk); copies are deleted at the end.
+Each round, in this order (so machine noise hits osl-hooks and its reference alike):
+1. cold first sync: `cp -a`, `rsync -a`, rsync with osl-hooks' own options and variants of them, and
+   `osl-hooks start`, each into a fresh directory;
+2. restart with nothing new: `osl-hooks start` as a whole process, and the engine's own work in-process
+   (plan loading and `start()`, after imports), next to `rsync -a`'s no-change re-sync, on the env and on
+   an env grown 4x (its site-packages four times over);
+3. image updates, chained from the copies of step 1: a re-bake with a new id and no file changed (one new
+   empty directory), then 0.1%, 1% and 10% of the files changed; `osl-hooks start` next to `rsync -a`
+   bringing the same update into its copy of the previous version.
+Every osl-hooks run is `python -m osl_hooks.cli start` with the bytecode of osl-hooks compiled (as an
+installed package has it). The table gives the median and the spread (min–max) of the rounds and the
+ratio of medians; the JSON file beside it has every sample. Copies are deleted at the end (deleting a big
+tree right before copying makes the next copy several times slower on some disks).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -29,147 +40,283 @@ import time
 from pathlib import Path
 
 from osl_hooks.demo.envbuild import build_python_env
-from osl_hooks.manifest import bake, scan_tree
+from osl_hooks.manifest import MANIFEST_FILE, bake, scan_tree
+from osl_hooks.sync import RSYNC_OPTIONS
 
-DEFAULT_PACKAGES = "numpy pandas scipy matplotlib jupyterlab plotly"
-START = [sys.executable, "-m", "osl_hooks.cli", "start", "--allow-root", "--plan"]
+DEFAULT_PACKAGES = "numpy pandas scipy matplotlib jupyterlab plotly sympy scikit-learn"
+UPDATES = (("rebake", 0), ("0.1%", 1000), ("1%", 100), ("10%", 10))  # label, every Nth file changed
+RSYNC_VARIANTS = {
+    "osl-hooks' options": [],
+    "+ --no-inc-recursive": ["--no-inc-recursive"],
+    "without --info=progress2": None,  # None: RSYNC_OPTIONS minus the progress option
+    "+ --preallocate": ["--preallocate"],
+}
 IN_PROCESS = """
-import sys, time, io
-t = time.perf_counter()
+import io, sys, time
 from osl_hooks.plan import load_plan
 from osl_hooks.runner import start
-imported = time.perf_counter()
+started = time.perf_counter()
 outcome = start(load_plan(sys.argv[1]), allow_root=True, out=io.StringIO())
 assert outcome == 0, outcome
-print(time.perf_counter() - imported)
+print(time.perf_counter() - started)
 """
 
 
-def timed(command: list) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+class Bench:
+    """The work directory: cached envs and versions, this run's copies, and the samples taken."""
 
+    def __init__(self, workdir: Path, packages: str | None):
+        self.packages = packages
+        key = hashlib.sha256((packages or "--quick").encode()).hexdigest()[:12]
+        self.cache = workdir / f"cache-{key}"
+        self.runs = workdir / "runs"
+        self.image = self.runs / "image"  # symlink to the version being "the image"
+        self.source = self.image / "envs" / "bench"  # the path every plan names
+        self.samples: dict[str, list[float]] = {}
+        # osl-hooks runs as an installed package would: with its bytecode compiled, not recompiled each time.
+        self.environ = dict(os.environ, PYTHONPYCACHEPREFIX=str(workdir / "pycache"))
+        self.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
-def engine_seconds(plan: Path) -> float:
-    result = subprocess.run([sys.executable, "-c", IN_PROCESS, str(plan)], check=True, capture_output=True, text=True)
-    return float(result.stdout)
+    # -- the trees ----------------------------------------------------------------------------------
 
+    def build(self) -> None:
+        """The env at cache/build/bench (its built prefix), image versions of it, and the 4x env."""
+        built = self.cache / "build" / "envs" / "bench"
+        if not (self.cache / "build" / "done").exists():
+            if built.exists():
+                shutil.rmtree(built)
+            build_python_env(built, ipykernel=self.packages is not None)
+            if self.packages:
+                pip = [built / "bin/python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+                subprocess.run([*pip, *self.packages.split()], check=True)
+            bake(built)
+            (self.cache / "build" / "done").touch()
+        self.built_prefix = str(built)
+        previous = built
+        for label, every in UPDATES:
+            previous = self.version(label, previous, every)
+        self.version("4x", built, 0, grow=True)
 
-def build_env(workdir: Path, packages: str) -> Path:
-    source = workdir / "image" / "envs" / "bench"
-    marker = source / ".bench-packages"
-    if not (marker.exists() and marker.read_text() == packages):
-        if source.exists():
-            shutil.rmtree(source)
-        build_python_env(source)
-        subprocess.run([source / "bin/pip", "install", "--quiet", *packages.split()], check=True)
-        marker.write_text(packages)
-    bake(source)
-    return source
+    def version(self, label: str, previous: Path, every: int, grow: bool = False) -> Path:
+        """A hard-linked copy of `previous` with every `every`th file given new content (0: none), baked."""
+        root = self.cache / "versions" / label
+        env = root / "envs" / "bench"
+        if (root / "done").exists():
+            return env
+        if root.exists():
+            shutil.rmtree(root)
+        env.parent.mkdir(parents=True)
+        subprocess.run(["cp", "-al", str(previous), str(env)], check=True)
+        (env / MANIFEST_FILE).unlink()
+        if grow:
+            [site] = env.glob("lib/python3*/site-packages")
+            for i in range(1, 4):
+                subprocess.run(["cp", "-al", str(site), str(env / f"extra-copy-{i}")], check=True)
+        files: list[str] = []
+        if every == 0 and not grow:
+            (env / "share" / "osl-hooks-bench-rebake").mkdir()
+        elif every:
+            files = sorted(p for p, e in scan_tree(env).entries.items() if e.kind == "f")
+            for rel in files[every // 2 :: every]:
+                path = env / rel
+                data, st = path.read_bytes(), path.stat()
+                path.unlink()  # a new inode: the other versions keep their content
+                path.write_bytes(data + b"\n# image update\n")
+                path.chmod(st.st_mode & 0o7777)
+        bake(env, self.built_prefix)
+        (root / "done").write_text(str(len(files[every // 2 :: every]) if every else 0))
+        return env
 
+    def use(self, label: str) -> None:
+        """Make version `label` the image (an image update, as the plan's source sees it)."""
+        tmp = self.runs / "image.new"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(self.cache / "versions" / label if label != "v0" else self.cache / "build")
+        os.replace(tmp, self.image)
 
-def grown_env(source: Path) -> Path:
-    """The same env with its site-packages present four times over (4x the files and bytes)."""
-    grown = source.parent / "bench4x"
-    if not grown.exists():
-        subprocess.run(["cp", "-a", str(source), str(grown)], check=True)
-        [site] = grown.glob("lib/python3*/site-packages")
-        for i in range(1, 4):
-            subprocess.run(["cp", "-a", str(site), str(grown / f"extra-copy-{i}")], check=True)
-    bake(grown)
-    return grown
+    # -- commands -----------------------------------------------------------------------------------
 
+    def plan(self, name: str, source: Path | None = None) -> Path:
+        home = self.runs / f"home-{name}"
+        home.mkdir(parents=True, exist_ok=True)
+        plan = self.runs / f"plan-{name}.json"
+        env = {"name": "bench", "mode": "synced", "source": str(source or self.source), "kernel": False}
+        plan.write_text(json.dumps({"version": 1, "home": str(home), "environments": [env]}))
+        return plan
 
-def write_plan(path: Path, home: Path, source: Path) -> Path:
-    home.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "home": str(home),
-                "environments": [{"name": "bench", "mode": "synced", "source": str(source), "kernel": False}],
-            }
+    def start(self, plan: Path) -> list[str]:
+        return [sys.executable, "-m", "osl_hooks.cli", "start", "--allow-root", "--plan", str(plan)]
+
+    def timed(self, key: str | None, command: list[str]) -> float:
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=self.environ)
+        seconds = time.perf_counter() - started
+        if key:
+            self.samples.setdefault(key, []).append(seconds)
+        return seconds
+
+    def engine(self, key: str, plan: Path) -> None:
+        result = subprocess.run(
+            [sys.executable, "-c", IN_PROCESS, str(plan)], check=True, capture_output=True, text=True, env=self.environ
         )
-    )
-    return path
+        self.samples.setdefault(key, []).append(float(result.stdout))
+
+    # -- one round ----------------------------------------------------------------------------------
+
+    def round(self, i: int) -> None:
+        self.use("v0")
+        source = f"{self.source}/"
+        self.timed("cold cp -a", ["cp", "-a", source, str(self.runs / f"cp{i}")])
+        rsync_copy = self.runs / f"rsync{i}"
+        self.timed("cold rsync -a", ["rsync", "-a", source, f"{rsync_copy}/"])
+        for n, (label, extra) in enumerate(RSYNC_VARIANTS.items()):
+            options = (
+                [o for o in RSYNC_OPTIONS if o != "--info=progress2"] if extra is None else [*RSYNC_OPTIONS, *extra]
+            )
+            self.timed(f"cold rsync, {label}", ["rsync", *options, source, f"{self.runs / f'variant{i}-{n}'}/"])
+        plan = self.plan(f"r{i}")
+        self.timed("cold osl-hooks", self.start(plan))
+
+        self.timed("no change rsync -a 1x", ["rsync", "-a", source, f"{rsync_copy}/"])
+        self.timed("no change osl-hooks 1x", self.start(plan))
+        self.engine("no change engine 1x", plan)
+        grown = self.cache / "versions" / "4x" / "envs" / "bench"
+        self.timed("no change rsync -a 4x", ["rsync", "-a", f"{grown}/", f"{self.runs / 'rsync-4x'}/"])
+        self.timed("no change osl-hooks 4x", self.start(self.plan("4x", grown)))
+        self.engine("no change engine 4x", self.plan("4x", grown))
+
+        for label, _ in UPDATES:
+            self.use(label)
+            self.timed(f"update {label} rsync -a", ["rsync", "-a", source, f"{rsync_copy}/"])
+            self.timed(f"update {label} osl-hooks", self.start(plan))
+
+    def run(self, rounds: int) -> None:
+        if self.runs.exists():
+            shutil.rmtree(self.runs)
+        self.runs.mkdir(parents=True)
+        self.use("v0")
+        # Warm the page cache and osl-hooks' bytecode; make the 4x copies (used, not timed, by every round).
+        self.timed(None, ["cp", "-a", f"{self.source}/", str(self.runs / "warmup")])
+        grown = self.cache / "versions" / "4x" / "envs" / "bench"
+        self.timed(None, ["rsync", "-a", f"{grown}/", f"{self.runs / 'rsync-4x'}/"])
+        self.timed(None, self.start(self.plan("4x", grown)))
+        for i in range(rounds):
+            self.round(i)
+
+    def import_times(self) -> list[tuple[str, int]]:
+        """The modules a start with nothing new imports, by their own import time (µs), largest first."""
+        result = subprocess.run(
+            [*self.start(self.plan("r0"))[:1], "-X", "importtime", *self.start(self.plan("r0"))[1:]],
+            capture_output=True,
+            text=True,
+            env=self.environ,
+        )
+        found = re.findall(r"import time:\s+(\d+) \|\s+\d+ \|\s+(\S+)", result.stderr)
+        return sorted(((name, int(us)) for us, name in found), key=lambda x: -x[1])
 
 
-def touch_one_percent(source: Path) -> int:
-    """An image update: 1% of the files get new content (every 100th file in path order)."""
-    files = sorted(p for p, e in scan_tree(source).entries.items() if e.kind == "f")
-    changed = files[::100]
-    for rel in changed:
-        with open(source / rel, "ab") as f:
-            f.write(b"\n# image update\n" if rel.endswith((".py", ".txt", ".json")) else b"\0")
-    bake(source)
-    return len(changed)
+ROWS = [
+    # label, osl-hooks sample, reference sample, reference's name, goal
+    (
+        "restart, nothing new (env)",
+        "no change osl-hooks 1x",
+        "no change rsync -a 1x",
+        "`rsync -a` no change",
+        "≤ 0.15x",
+    ),
+    ("restart, nothing new (4x env)", "no change osl-hooks 4x", "no change rsync -a 4x", "`rsync -a` no change", ""),
+    (
+        "engine's own work, nothing new (env)",
+        "no change engine 1x",
+        "no change rsync -a 1x",
+        "`rsync -a` no change",
+        "",
+    ),
+    (
+        "engine's own work, nothing new (4x env)",
+        "no change engine 4x",
+        "no change rsync -a 4x",
+        "`rsync -a` no change",
+        "flat when the env grows 4x",
+    ),
+    *[
+        (
+            f"image update, {label} of files" if label != "rebake" else "re-baked image, new id, no file changed",
+            f"update {label} osl-hooks",
+            f"update {label} rsync -a",
+            "`rsync -a` of the same update",
+            "≤ 0.25x" if label == "1%" else "",
+        )
+        for label, _ in UPDATES
+    ],
+    ("cold first sync", "cold osl-hooks", "cold rsync -a", "`rsync -a`", "≤ 1.0x"),
+    ("cold first sync", "cold osl-hooks", "cold cp -a", "`cp -a`", "stretch ≤ 1.3x"),
+    *[(f"cold rsync, {label}", f"cold rsync, {label}", "cold rsync -a", "`rsync -a`", "") for label in RSYNC_VARIANTS],
+]
+
+
+def spread(samples: list[float]) -> str:
+    return f"{statistics.median(samples):.3f} ({min(samples):.3f}–{max(samples):.3f})"
+
+
+def report(bench: Bench, rounds: int, json_file: Path) -> None:
+    env, grown = bench.cache / "build" / "envs" / "bench", bench.cache / "versions" / "4x" / "envs" / "bench"
+    m_env, m_grown = scan_tree(env), scan_tree(grown)
+    changed = {label: int((bench.cache / "versions" / label / "done").read_text()) for label, _ in UPDATES}
+    lines = [
+        f"env: {m_env.files:,} files, {m_env.bytes / 1e6:,.0f} MB ({bench.packages or 'quick: venv + demo conda'}); "
+        f"4x env: {m_grown.files:,} files, {m_grown.bytes / 1e6:,.0f} MB; median (min–max) of {rounds} rounds, s",
+        "",
+        "| measure | osl-hooks (s) | reference (s) | ratio | goal |",
+        "|---|---|---|---|---|",
+    ]
+    rows = []
+    for label, ours, ref, ref_name, goal in ROWS:
+        a, b = bench.samples[ours], bench.samples[ref]
+        ratio = statistics.median(a) / statistics.median(b)
+        lines.append(f"| {label} | {spread(a)} | {ref_name}: {spread(b)} | {ratio:.2f}x | {goal} |")
+        rows.append({"measure": label, "osl_hooks": ours, "reference": ref, "ratio": ratio, "goal": goal})
+    floor = [sys.executable, "-c", "pass"]
+    python_start = min(bench.timed(None, floor) for _ in range(5))
+    imports = bench.import_times()
+    lines += [
+        "",
+        "files changed by the updates: " + ", ".join(f"{label} {n:,}" for label, n in changed.items()),
+        f"`python -c pass` on this machine: {python_start:.3f} s (best of 5). Own import time of a start with "
+        "nothing new, largest first (µs): " + ", ".join(f"{n} {us}" for n, us in imports[:12]),
+    ]
+    print("\n".join(lines))
+    result = {
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
+        "env": {"files": m_env.files, "bytes": m_env.bytes, "packages": bench.packages},
+        "env_4x": {"files": m_grown.files, "bytes": m_grown.bytes},
+        "updates": {label: {"every_nth_file": every, "files_changed": changed[label]} for label, every in UPDATES},
+        "rounds": rounds,
+        "python_c_pass_seconds": python_start,
+        "import_times_us": imports,
+        "rows": rows,
+        "samples": bench.samples,
+        "table": "\n".join(lines),
+    }
+    json_file.write_text(json.dumps(result, indent=1))
+    print(f"\n(JSON: {json_file})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small env without the package index (for CI)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/osl-hooks-bench"))
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--packages", default=DEFAULT_PACKAGES)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--packages", default=DEFAULT_PACKAGES, help="installed with pip into the env")
+    parser.add_argument("--json", type=Path, help="where to write the result (default: beside the table's env)")
+    parser.add_argument("--keep", action="store_true", help="keep this run's copies")
     args = parser.parse_args()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    source = build_env(args.workdir, args.packages)
-    grown = grown_env(source)
-    runs = args.workdir / "runs"
-    if runs.exists():
-        shutil.rmtree(runs)
-    runs.mkdir()
-    subprocess.run(["cp", "-a", str(source), str(runs / "warmup")], check=True)  # warm the page cache
-    r: dict[str, list[float]] = {}
-
-    def record(key: str, seconds: float) -> None:
-        r.setdefault(key, []).append(seconds)
-
-    for i in range(args.repeat):
-        record("cold cp -a", timed(["cp", "-a", str(source), str(runs / f"cp{i}")]))
-        record("cold rsync -a", timed(["rsync", "-a", f"{source}/", f"{runs / f'rsync{i}'}/"]))
-        plan = write_plan(runs / f"plan{i}.json", runs / f"home{i}", source)
-        record("cold osl-hooks", timed([*START, str(plan)]))
-        for env, label in ((source, "1x"), (grown, "4x")):
-            copy = runs / f"rsync-{label}-{i}"
-            subprocess.run(["rsync", "-a", f"{env}/", f"{copy}/"], check=True)
-            record(f"no change rsync -a {label}", timed(["rsync", "-a", f"{env}/", f"{copy}/"]))
-            plan = write_plan(runs / f"plan-{label}-{i}.json", runs / f"home-{label}-{i}", env)
-            subprocess.run([*START, str(plan)], check=True, stdout=subprocess.DEVNULL)
-            record(f"no change osl-hooks {label}", timed([*START, str(plan)]))
-            record(f"no change engine {label}", engine_seconds(plan))
-
-    # The 1% update: every copy (rsync's and osl-hooks') is of the current version before the image changes.
-    for i in range(args.repeat):
-        subprocess.run(["rsync", "-a", f"{source}/", f"{runs / f'upd-rsync{i}'}/"], check=True)
-    changed = touch_one_percent(source)
-    for i in range(args.repeat):
-        record("update rsync -a", timed(["rsync", "-a", f"{source}/", f"{runs / f'upd-rsync{i}'}/"]))
-        record("update osl-hooks", timed([*START, str(runs / f"plan{i}.json")]))
-
-    m = {k: statistics.median(v) for k, v in r.items()}
-    env, env4 = scan_tree(source), scan_tree(grown)
-    print(
-        f"env: {env.files} files, {env.bytes / 1e6:.0f} MB ({args.packages}); 4x env: {env4.files} files, "
-        f"{env4.bytes / 1e6:.0f} MB; image update: {changed} files; median of {args.repeat} runs\n"
-    )
-    print("| measure | osl-hooks (s) | reference (s) | ratio |")
-    print("|---|---|---|---|")
-    rows = [
-        ("restart, nothing new, whole process (env)", "no change osl-hooks 1x", "no change rsync -a 1x"),
-        ("restart, nothing new, whole process (4x env)", "no change osl-hooks 4x", "no change rsync -a 4x"),
-        ("restart, nothing new, engine's own work (env)", "no change engine 1x", "no change rsync -a 1x"),
-        ("restart, nothing new, engine's own work (4x env)", "no change engine 4x", "no change rsync -a 4x"),
-        ("image update touching 1% of files", "update osl-hooks", "update rsync -a"),
-        ("cold first sync vs rsync -a", "cold osl-hooks", "cold rsync -a"),
-        ("cold first sync vs cp -a", "cold osl-hooks", "cold cp -a"),
-    ]
-    for label, ours, ref in rows:
-        print(
-            f"| {label} | {m[ours]:.3f} | {ref.replace(' 1x', '').replace(' 4x', ' (4x)')}: {m[ref]:.3f} | "
-            f"{m[ours] / m[ref]:.2f}x |"
-        )
-    shutil.rmtree(runs)
+    bench = Bench(args.workdir, None if args.quick else args.packages)
+    bench.build()
+    bench.run(args.rounds)
+    report(bench, args.rounds, args.json or args.workdir / ("bench-quick.json" if args.quick else "bench.json"))
+    if not args.keep:
+        shutil.rmtree(bench.runs)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,18 @@
 # ruff: noqa
 SCHEMA_SHA256 = "e9801f0898087177eff4dd8815d87501bc223713e3cd0fcc66acf6532fe85767"
 VERSION = "2.22.3"
-from decimal import Decimal
 import re
-from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException
+
+
+class JsonSchemaValueException(ValueError):
+    """fastjsonschema's exception, defined here: validating a plan at start does not import fastjsonschema."""
+
+    def __init__(self, message, value=None, name=None, definition=None, rule=None):
+        super().__init__(message)
+        self.message, self.value, self.name, self.definition, self.rule = message, value, name, definition, rule
+
+
+JsonSchemaValuesException = JsonSchemaValueException
 
 
 REGEX_PATTERNS = {
@@ -756,9 +765,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
         if "disk_margin_fraction" in data_keys:
             data_keys.remove("disk_margin_fraction")
             data__diskmarginfraction = data["disk_margin_fraction"]
-            if not isinstance(data__diskmarginfraction, (int, float, Decimal)) or isinstance(
-                data__diskmarginfraction, bool
-            ):
+            if not isinstance(data__diskmarginfraction, (int, float)) or isinstance(data__diskmarginfraction, bool):
                 raise JsonSchemaValueException(
                     "" + (name_prefix or "data") + ".disk_margin_fraction must be number",
                     value=data__diskmarginfraction,
@@ -771,9 +778,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                     },
                     rule="type",
                 )
-            if isinstance(data__diskmarginfraction, (int, float, Decimal)) and not isinstance(
-                data__diskmarginfraction, bool
-            ):
+            if isinstance(data__diskmarginfraction, (int, float)) and not isinstance(data__diskmarginfraction, bool):
                 if data__diskmarginfraction < 0:
                     raise JsonSchemaValueException(
                         "" + (name_prefix or "data") + ".disk_margin_fraction must be bigger than or equal to 0",
@@ -819,7 +824,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                     },
                     rule="type",
                 )
-            if isinstance(data__diskmarginbytes, (int, float, Decimal)) and not isinstance(data__diskmarginbytes, bool):
+            if isinstance(data__diskmarginbytes, (int, float)) and not isinstance(data__diskmarginbytes, bool):
                 if data__diskmarginbytes < 0:
                     raise JsonSchemaValueException(
                         "" + (name_prefix or "data") + ".disk_margin_bytes must be bigger than or equal to 0",
@@ -835,7 +840,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
         if "lock_timeout" in data_keys:
             data_keys.remove("lock_timeout")
             data__locktimeout = data["lock_timeout"]
-            if not isinstance(data__locktimeout, (int, float, Decimal)) or isinstance(data__locktimeout, bool):
+            if not isinstance(data__locktimeout, (int, float)) or isinstance(data__locktimeout, bool):
                 raise JsonSchemaValueException(
                     "" + (name_prefix or "data") + ".lock_timeout must be number",
                     value=data__locktimeout,
@@ -847,7 +852,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                     },
                     rule="type",
                 )
-            if isinstance(data__locktimeout, (int, float, Decimal)) and not isinstance(data__locktimeout, bool):
+            if isinstance(data__locktimeout, (int, float)) and not isinstance(data__locktimeout, bool):
                 if data__locktimeout <= 0:
                     raise JsonSchemaValueException(
                         "" + (name_prefix or "data") + ".lock_timeout must be bigger than 0",
@@ -1217,7 +1222,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_script(data, cu
         if "timeout" in data_keys:
             data_keys.remove("timeout")
             data__timeout = data["timeout"]
-            if not isinstance(data__timeout, (int, float, Decimal)) or isinstance(data__timeout, bool):
+            if not isinstance(data__timeout, (int, float)) or isinstance(data__timeout, bool):
                 raise JsonSchemaValueException(
                     "" + (name_prefix or "data") + ".timeout must be number",
                     value=data__timeout,
@@ -1229,7 +1234,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_script(data, cu
                     },
                     rule="type",
                 )
-            if isinstance(data__timeout, (int, float, Decimal)) and not isinstance(data__timeout, bool):
+            if isinstance(data__timeout, (int, float)) and not isinstance(data__timeout, bool):
                 if data__timeout <= 0:
                     raise JsonSchemaValueException(
                         "" + (name_prefix or "data") + ".timeout must be bigger than 0",

@@ -51,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     bake_cmd.add_argument(
         "--built-prefix", help="the prefix the envs were built at, if not their current path (one env only)"
     )
+    bake_cmd.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the envs' Python bytecode first, with each env's own python (else only reported)",
+    )
 
     reset_cmd = commands.add_parser(
         "reset",
@@ -105,6 +110,7 @@ def _bake(args: argparse.Namespace) -> int:
         if not Path(path, "conda-meta").is_dir() and not Path(path, "bin").is_dir():
             print(f"osl-hooks bake: {path} does not look like an env (no conda-meta/ or bin/)", file=sys.stderr)
             return Outcome.INVALID
+        _bake_bytecode(Path(path), args.compile)
         started = time.monotonic()
         manifest = bake(path, args.built_prefix)
         print(
@@ -113,6 +119,29 @@ def _bake(args: argparse.Namespace) -> int:
             f"written in {time.monotonic() - started:.1f} s"
         )
     return 0
+
+
+def _bake_bytecode(root: Path, compile_it: bool) -> None:
+    """Report sources without usable bytecode (each user's copy would compile them), or compile them."""
+    from . import bytecode
+
+    python = bytecode.interpreter(root)
+    if python is None:
+        return
+    tag = bytecode.cache_tag(python)
+    if compile_it:
+        code, output = bytecode.compile_env(root, python)
+        if code != 0:
+            print(f"{root}: some sources did not compile (kept as they are):\n{output}")
+    found = bytecode.survey(root, tag)
+    if compile_it:
+        print(f"{root}: compiled with {python}; {found.compiled:,} of {found.sources:,} sources have bytecode")
+    elif found.missing:
+        print(
+            f"{root}: {found.missing:,} of {found.sources:,} Python sources have no usable bytecode ({tag}.pyc): "
+            "every user's copy compiles them at first import, which makes the first kernel start slow; "
+            "`osl-hooks bake --compile` compiles them into the image"
+        )
 
 
 def _reset(args: argparse.Namespace) -> int:

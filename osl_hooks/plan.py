@@ -20,11 +20,8 @@ import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
-
-import fastjsonschema
 
 PLAN_VERSION = 1
 PLAN_ENV_VAR = "OSL_HOOKS_PLAN"
@@ -250,7 +247,8 @@ def parse_plan(text: str, source: str = "plan") -> Plan:
 
 
 def _schema_text() -> str:
-    return resources.files("osl_hooks").joinpath("plan.schema.json").read_text(encoding="utf-8")
+    # Beside this module (not through importlib.resources, whose import costs more than reading the file).
+    return Path(__file__).with_name("plan.schema.json").read_text(encoding="utf-8")
 
 
 def plan_schema() -> dict[str, Any]:
@@ -268,6 +266,8 @@ def _fast_validator() -> Callable[[Any], Any]:
 
     Compiling costs about 25 ms, more than the rest of a start with nothing new, so the compiled code is
     kept in `_plan_validator.py` (regenerate it with `write_validator_module()` after changing the schema).
+    The generated module does not import fastjsonschema (8 ms at every start) or decimal either: it raises
+    its own `ValueError` subclass, so only a changed schema pays for the import.
     """
     try:
         from . import _plan_validator
@@ -275,12 +275,22 @@ def _fast_validator() -> Callable[[Any], Any]:
         _plan_validator = None
     if _plan_validator is not None and _plan_validator.SCHEMA_SHA256 == schema_digest():
         return _plan_validator.validate
+    import fastjsonschema
+
     return fastjsonschema.compile(plan_schema())
 
 
 def write_validator_module() -> Path:
     """Regenerate `_plan_validator.py` from plan.schema.json (a development step)."""
+    import fastjsonschema
+
     code = fastjsonschema.compile_to_code(plan_schema())
+    imports = "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException\n"
+    assert imports in code, "fastjsonschema's generated code imports other names than expected"
+    code = code.replace(imports, GENERATED_EXCEPTIONS)
+    # Plans are JSON, which holds no Decimal: checking numbers as int and float spares importing decimal.
+    code = code.replace("from decimal import Decimal\n", "").replace("(int, float, Decimal)", "(int, float)")
+    assert "Decimal" not in code, "fastjsonschema's generated code uses Decimal in an unexpected way"
     path = Path(__file__).with_name("_plan_validator.py")
     header = (
         '"""Generated from plan.schema.json by osl_hooks.plan.write_validator_module(); do not edit."""\n'
@@ -293,6 +303,19 @@ def write_validator_module() -> Path:
     return path
 
 
+GENERATED_EXCEPTIONS = '''
+class JsonSchemaValueException(ValueError):
+    """fastjsonschema's exception, defined here: validating a plan at start does not import fastjsonschema."""
+
+    def __init__(self, message, value=None, name=None, definition=None, rule=None):
+        super().__init__(message)
+        self.message, self.value, self.name, self.definition, self.rule = message, value, name, definition, rule
+
+
+JsonSchemaValuesException = JsonSchemaValueException
+'''
+
+
 def _schema_problems(data: Any) -> list[str]:
     """Every way `data` breaks the schema, or [] if it is valid.
 
@@ -303,7 +326,7 @@ def _schema_problems(data: Any) -> list[str]:
     try:
         _fast_validator()(data)
         return []
-    except fastjsonschema.JsonSchemaException as first:
+    except ValueError as first:  # fastjsonschema's JsonSchemaException, or the generated module's own
         import jsonschema
 
         problems = sorted(_describe(e) for e in jsonschema.Draft7Validator(plan_schema()).iter_errors(data))

@@ -15,14 +15,13 @@ changed).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import psutil
 
 from . import relocate, update
 from .homepaths import Home
@@ -32,6 +31,7 @@ from .manifest import (
     Manifest,
     ManifestError,
     add_sync_details,
+    differing_paths,
     entry_on_disk,
     load,
     read_id,
@@ -220,7 +220,7 @@ class EnvSync:
             rewritten = {
                 f.path: update.file_stat(staging / f.path) for f in theirs.prefix_files if (staging / f.path).is_file()
             }
-            overrides = update.stat_overrides(theirs, theirs.entries.get, set(), rewritten)
+            overrides = update.stat_overrides(theirs, theirs.entries.get, set(), rewritten, candidates=())
             os.rename(staging, self.target)
         except BaseException as e:
             remove_tree(staging)
@@ -236,8 +236,9 @@ class EnvSync:
         return f"Syncing {self.env.name}: {human_bytes(done)} of {human_bytes(total)} ({share:.0%})"
 
     def _free_bytes(self) -> int:
-        """Free space on the volume that holds (or will hold) the target."""
-        return psutil.disk_usage(_existing_ancestor(self.target)).free
+        """Free space on the volume that holds (or will hold) the target, for the user (psutil's disk_usage)."""
+        volume = os.statvfs(_existing_ancestor(self.target))
+        return volume.f_bavail * volume.f_frsize
 
     def _check_space(self, needed_bytes: int) -> None:
         free = self._free_bytes()
@@ -254,7 +255,11 @@ class EnvSync:
         overrides = {p: tuple(s) if s else None for p, s in record.get("overrides", {}).items()}
         trusted = self.state.pending()
         changes = update.decide(base, theirs, overrides, self.target, trusted)
-        self._apply(changes, theirs, lambda p: update.left_entry(base, overrides, p), record.get("conflicts", []))
+        # What osl-hooks left differs from the image's new entries only where the image changed an entry or
+        # where the last sync left something else (its overrides): only those are looked at.
+        candidates = {*differing_paths(base, theirs), *overrides}
+        left = functools.partial(update.left_entry, base, overrides)
+        self._apply(changes, theirs, left, record.get("conflicts", []), candidates)
 
     def full_comparison(self, theirs: Manifest) -> None:
         """No usable record of the last sync: add what is missing, keep everything that exists."""
@@ -305,6 +310,7 @@ class EnvSync:
         theirs: Manifest,
         left: Callable[[str], Entry | None],
         old_conflicts: list[str],
+        candidates: set[str] | None = None,
     ) -> None:
         name = self.env.name
         needed = sum(theirs.entries[p].size for p in changes.copy)
@@ -325,7 +331,7 @@ class EnvSync:
             )
         except (SyncError, relocate.RelocationError, OSError) as e:
             raise EnvProblem(f"updating {self.target} failed: {e}; it will be retried at the next start") from None
-        overrides = update.stat_overrides(theirs, left, set(changes.copy), rewritten)
+        overrides = update.stat_overrides(theirs, left, set(changes.copy), rewritten, candidates)
         conflicts = sorted(set(old_conflicts) | set(changes.conflicts))
         self.state.save(self.env, self.target, theirs, overrides, conflicts)
         seconds = time.monotonic() - started

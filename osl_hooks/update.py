@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .manifest import Entry, Manifest, entry_on_disk
+from .manifest import Entry, Manifest, changed_paths, entry_on_disk
 from .packages import record_name, record_paths
 from .relocate import relocate
 from .sync import copy_files
@@ -73,8 +73,7 @@ def decide(base: Manifest, theirs: Manifest, overrides: dict[str, Stat], target:
     """The three-way decision for every path the image changed. `trusted`: paths osl-hooks itself was
     writing when a start was interrupted (they are not user changes)."""
     changes = Changes(user_packages=user_packages(base, overrides, target, trusted))
-    changed = [p for p in theirs.entries.keys() | base.entries.keys() if not _same(base, theirs, p)]
-    for path in sorted(changed):
+    for path in changed_paths(base, theirs):
         owner = theirs.packages.owners.get(path) or base.packages.owners.get(path)
         if owner in changes.user_packages:
             changes.kept_for_packages.append(path)
@@ -126,16 +125,23 @@ def apply(
 
 
 def stat_overrides(
-    theirs: Manifest, left: Callable[[str], Entry | None], copied: set[str], rewritten: dict[str, Stat]
+    theirs: Manifest,
+    left: Callable[[str], Entry | None],
+    copied: set[str],
+    rewritten: dict[str, Stat],
+    candidates: Iterable[str] | None = None,
 ) -> dict[str, Stat]:
     """The overrides to store with `theirs` as the new base: where what osl-hooks left differs from it.
 
     `copied` paths now hold the image's version (rsync keeps size and mtime), `rewritten` ones were
     relocated after copying, and every other path still holds what `left` says osl-hooks left there.
+    `candidates`, when given, are the only paths where `left` can differ from `theirs` (the rest are
+    not looked at, so an update does not parse every entry); by default every path is looked at.
     """
     overrides: dict[str, Stat] = {}
-    for path, entry in theirs.entries.items():
-        if entry.kind != "f":
+    for path in theirs.entries if candidates is None else set(candidates) | rewritten.keys():
+        entry = theirs.entries.get(path)
+        if entry is None or entry.kind != "f":
             continue
         if path in rewritten:
             stat = rewritten[path]
@@ -147,12 +153,6 @@ def stat_overrides(
         if stat != (entry.size, entry.mtime_ns):
             overrides[path] = stat
     return overrides
-
-
-def _same(base: Manifest, theirs: Manifest, path: str) -> bool:
-    old, new = base.entries.get(path), theirs.entries.get(path)
-    # Equal tuples (the common case, one C comparison) are the same content; else compare properly.
-    return old is not None and (old == new or old.same_content(new))
 
 
 def _looks_as_left(base: Manifest, overrides: dict[str, Stat], target: Path, path: str) -> bool:

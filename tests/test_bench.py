@@ -1,0 +1,48 @@
+"""The benchmark runs (`--quick`, as in CI), so it cannot rot. No timing is asserted: speed lives in the table."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BENCH = Path(__file__).parent.parent / "benchmarks" / "bench_sync.py"
+
+
+def test_quick_benchmark_measures_every_row_next_to_its_reference(tmp_path):
+    result_file = tmp_path / "result.json"
+    environ = dict(os.environ, PYTHONPATH=str(BENCH.parent.parent))
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--quick",
+            "--rounds",
+            "1",
+            "--workdir",
+            str(tmp_path),
+            "--json",
+            str(result_file),
+        ],
+        capture_output=True,
+        text=True,
+        env=environ,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(result_file.read_text())
+    measures = [row["measure"] for row in result["rows"]]
+    for wanted in ("restart, nothing new (env)", "restart, nothing new (4x env)", "image update, 1% of files"):
+        assert wanted in measures
+    assert "re-baked image, new id, no file changed" in measures and "cold first sync" in measures
+    for row in result["rows"]:
+        assert result["samples"][row["osl_hooks"]] and result["samples"][row["reference"]], row
+        assert row["ratio"] > 0 and f"| {row['measure']} |" in run.stdout
+    assert result["env_4x"]["files"] > 3 * result["env"]["files"]
+    assert result["updates"]["10%"]["files_changed"] > result["updates"]["1%"]["files_changed"] > 0
+    assert not (tmp_path / "runs").exists(), "the run's copies are deleted"
