@@ -8,7 +8,8 @@
   `test_spawn_pod_matches_kubespawner_start` checks that against KubeSpawner's real `start()`.
 - `validate_pod` — kubernetes-validate (strict) against several Kubernetes versions, plus the rules a
   schema cannot express (unique container and env names).
-- `restricted_violations` — the Kubernetes "restricted" Pod Security Standard's container rules.
+- `restricted_violations` — the Kubernetes "restricted" Pod Security Standard's container rules (tests/pss.py
+  has the whole standard; `validate_pod` runs it on every pod).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 from typing import Any
 
 import kubernetes_validate
+import pss
 import pytest
 from traitlets.config import Config
 
@@ -167,7 +169,10 @@ def spawn_pod(config: Config, user: Any, user_options: dict | None = None) -> tu
     return asyncio.run(go())
 
 
-def validate_pod(pod: dict, versions: tuple[str, ...] = K8S_VERSIONS) -> None:
+def validate_pod(pod: dict, versions: tuple[str, ...] = K8S_VERSIONS, restricted: bool = False) -> None:
+    """Schema-valid for every version, unique names, mounts of existing volumes; osl-hooks' init container no
+    less restricted than the notebook container; with `restricted`, the whole pod passes the restricted
+    Pod Security Standard (tests/pss.py)."""
     for version in versions:
         kubernetes_validate.validate(pod, version, strict=True)
     spec = pod["spec"]
@@ -178,33 +183,23 @@ def validate_pod(pod: dict, versions: tuple[str, ...] = K8S_VERSIONS) -> None:
         assert len(env_names) == len(set(env_names)), (container["name"], env_names)
         mounts = {m["name"] for m in container.get("volumeMounts", [])}
         assert mounts <= {v["name"] for v in spec.get("volumes", [])}
+    assert osl_hooks_weakens_security(pod) == []
+    if restricted:
+        assert pss.violations(pod) == []
 
 
 def restricted_violations(container: dict, pod_spec: dict) -> list[str]:
-    """Where a container breaks the 'restricted' Pod Security Standard (container-level controls).
+    """Where one container breaks the 'restricted' Pod Security Standard (tests/pss.py), given its pod's spec."""
+    return pss.container_problems(container, pod_spec.get("securityContext") or {})
 
-    https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted
-    """
-    sc = container.get("securityContext") or {}
-    psc = pod_spec.get("securityContext") or {}
-    problems = []
-    if sc.get("privileged"):
-        problems.append("privileged")
-    if sc.get("allowPrivilegeEscalation") is not False:
-        problems.append("allowPrivilegeEscalation must be false")
-    if sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is not True:
-        problems.append("runAsNonRoot must be true")
-    if sc.get("runAsUser", psc.get("runAsUser")) == 0:
-        problems.append("runAsUser 0")
-    capabilities = sc.get("capabilities") or {}
-    if "ALL" not in (capabilities.get("drop") or []):
-        problems.append("capabilities must drop ALL")
-    if set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}:
-        problems.append("capabilities add more than NET_BIND_SERVICE")
-    seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
-    if seccomp not in ("RuntimeDefault", "Localhost"):
-        problems.append("seccompProfile must be RuntimeDefault or Localhost")
-    return problems
+
+def osl_hooks_weakens_security(pod: dict) -> list[str]:
+    """The restricted-standard violations of the pod's osl-hooks init container that its notebook container
+    does not have: osl-hooks copies the notebook container's securityContext and only ever tightens it."""
+    spec = pod["spec"]
+    notebook = set(restricted_violations(container(pod), spec))
+    init = [c for c in spec.get("initContainers", []) if c["name"] == "osl-hooks"]
+    return sorted(set(restricted_violations(init[0], spec)) - notebook) if init else []
 
 
 def container(pod: dict, name: str = "notebook") -> dict:
@@ -235,7 +230,7 @@ def test_restricted_checker_flags_kubespawners_default_container():
     """KubeSpawner's own notebook container is not 'restricted' by default: the checker must say so."""
     c = kube_config()
     _, pod = spawn_pod(c, hub_user("support-default"))
-    assert "capabilities must drop ALL" in restricted_violations(container(pod), pod["spec"])
+    assert "securityContext.capabilities.drop: must include ALL" in restricted_violations(container(pod), pod["spec"])
 
 
 def test_spawn_pod_matches_kubespawner_start():

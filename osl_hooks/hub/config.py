@@ -87,6 +87,7 @@ class OSLHooks(LoggingConfigurable):
             ]
 
         Keys:
+
         - name (required): letters, digits, '.', '_', '-'; also the default kernel name (osl-<name>).
         - mode (required): 'baked' (use the image's copy), 'synced' (copied into the home once, kept
           there; users can change it), 'user' (the user builds it at `target`).
@@ -96,8 +97,10 @@ class OSLHooks(LoggingConfigurable):
         - display_name: the kernel's name in the launcher (default: name).
         - kernel: False for no kernel; a kernelspec name; or a dict with name, display_name, env.
         - setup_scripts: scripts for this env (see `setup_scripts`); they run with the env activated.
+
         Who gets it (all users when no selector is given; `users` and `groups` widen each other,
         `profiles` and `profile_options` narrow the result):
+
         - users: JupyterHub user names.
         - groups: JupyterHub group names.
         - profiles: KubeSpawner profile slugs (the profile the user chose, or the default one).

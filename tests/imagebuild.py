@@ -1,0 +1,137 @@
+"""A Dockerfile's steps without Docker: parse it (dockerfile-parse), copy its COPY sources and run its RUN steps
+in a build sandbox (bubblewrap, as root), in order, with the Dockerfile's ENV.
+
+What stands in for what:
+- the base image is the host's root, read-only, with the paths the Dockerfile writes (`writable`) bound to a
+  temporary directory (`root`), so what the build leaves behind can be inspected afterwards;
+- the base image's own tools are provided by the test (`tools`: executables put on the PATH, e.g. a Python
+  venv standing in for the image's conda Python, and a `mamba` that builds genuine envs from a local channel);
+- the base image's ENV (PATH, ...) is `base_env`.
+Not emulated: layers, image sizes, pulling the base image; nothing here talks to a registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockerfile_parse import DockerfileParser
+
+
+@dataclass(frozen=True)
+class Step:
+    instruction: str  # RUN or COPY
+    value: str  # the instruction's text, continuation lines joined
+    line: int  # 1-based, where it starts in the Dockerfile
+    env: dict[str, str]  # ENV and ARG values in effect
+    user: str
+    shell: tuple[str, ...]
+
+
+def build_steps(dockerfile: Path) -> list[Step]:
+    """The COPY and RUN steps of a single-stage Dockerfile, with the ENV, USER and SHELL each runs under."""
+    parser = DockerfileParser(path=str(dockerfile))
+    shell: tuple[str, ...] = ("/bin/sh", "-c")
+    user = "0"
+    steps = []
+    for item, context in zip(parser.structure, parser.context_structure, strict=True):
+        instruction = item["instruction"]
+        if instruction == "SHELL":
+            shell = tuple(json.loads(item["value"]))
+        elif instruction == "USER":
+            user = item["value"]
+        elif instruction in ("RUN", "COPY"):
+            env = {**context.args, **context.envs}
+            steps.append(Step(instruction, item["value"], item["startline"] + 1, env, user, shell))
+    return steps
+
+
+def copy_arguments(step: Step) -> tuple[list[str], str]:
+    """(sources, destination) of a COPY step (no flags such as --chown are used in the recipe)."""
+    words = step.value.split()
+    if any(w.startswith("--") for w in words):
+        raise ValueError(f"line {step.line}: COPY flags are not emulated: {step.value}")
+    return words[:-1], words[-1]
+
+
+@dataclass
+class BuildSandbox:
+    root: Path  # host directory holding what the build writes at the `writable` paths
+    context: Path  # the build context (docker build's last argument)
+    writable: tuple[str, ...] = ("/opt", "/tmp", "/etc/osl-hooks", "/usr/local/bin")
+    base_env: dict[str, str] = field(default_factory=dict)
+
+    def host_path(self, image_path: str) -> Path:
+        if not any(image_path == w or image_path.startswith(w.rstrip("/") + "/") for w in self.writable):
+            raise ValueError(f"{image_path} is not a path this sandbox lets the build write")
+        return self.root / image_path.lstrip("/")
+
+    def copy(self, step: Step) -> None:
+        """COPY as Docker does it: a directory source copies its contents; several sources need a directory."""
+        sources, destination = copy_arguments(step)
+        into_directory = destination.endswith("/") or len(sources) > 1
+        target = self.host_path(destination)
+        for source in sources:
+            path = self.context / source
+            if path.is_dir():
+                shutil.copytree(path, target, symlinks=True, dirs_exist_ok=True)
+            elif into_directory:
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target / path.name)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+
+    def command(self, argv: list[str], env: dict[str, str], user: str = "0") -> list[str]:
+        args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+        for path in self.writable:
+            host = self.host_path(path)
+            host.mkdir(parents=True, exist_ok=True)
+            if not os.path.isdir(path):
+                args += _with_mount_point(path)
+            args += ["--bind", str(host), path]
+        args += ["--unshare-pid", "--unshare-ipc", "--die-with-parent", "--clearenv", "--chdir", "/"]
+        for key, value in {**self.base_env, **env}.items():
+            args += ["--setenv", key, value]
+        if user not in ("0", "root"):
+            args += ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--"]
+        return args + argv
+
+    def run(self, step: Step, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run a RUN step (shell form) as Docker would: `SHELL + [text]`, with the ENV in effect."""
+        return self.execute([*step.shell, step.value], step.env, step.user, timeout)
+
+    def execute(
+        self, argv: list[str], env: dict[str, str] | None = None, user: str = "0", timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(argv, env or {}, user),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def _with_mount_point(path: str) -> list[str]:
+    """A mount point for `path` where the read-only host has none: its parent becomes a tmpfs holding the
+    host's entries (bound read-only, links as links) plus the new, empty directory."""
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{parent} does not exist on this machine: cannot make {path} writable")
+    args = ["--tmpfs", parent]
+    for name in sorted(os.listdir(parent)):
+        entry = os.path.join(parent, name)
+        if os.path.islink(entry):
+            args += ["--symlink", os.readlink(entry), entry]
+        else:
+            args += ["--ro-bind", entry, entry]
+    return args + ["--dir", path]
+
+
+def available() -> bool:
+    return shutil.which("bwrap") is not None and os.geteuid() == 0
