@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import string
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,19 +34,29 @@ class Step:
     shell: tuple[str, ...]
 
 
-def build_steps(dockerfile: Path) -> list[Step]:
-    """The COPY and RUN steps of a single-stage Dockerfile, with the ENV, USER and SHELL each runs under."""
-    parser = DockerfileParser(path=str(dockerfile))
+def build_steps(dockerfile: Path, build_args: dict[str, str] | None = None, stage: int = 0) -> list[Step]:
+    """The COPY and RUN steps of one stage (counted from 0) of a Dockerfile, with the ENV, ARG, USER and SHELL
+    each runs under. ARG and ENV references in COPY are substituted, as Docker does."""
+    parser = DockerfileParser(path=str(dockerfile), build_args=build_args or {})
     shell: tuple[str, ...] = ("/bin/sh", "-c")
     user = "0"
     steps = []
+    current = -1
     for item, context in zip(parser.structure, parser.context_structure, strict=True):
         instruction = item["instruction"]
-        if instruction == "SHELL":
+        if instruction == "FROM":
+            current += 1
+        if current != stage:
+            continue
+        if instruction == "COPY":
+            env = {**context.args, **context.envs}
+            value = string.Template(item["value"]).safe_substitute(env)
+            steps.append(Step(instruction, value, item["startline"] + 1, env, user, shell))
+        elif instruction == "SHELL":
             shell = tuple(json.loads(item["value"]))
         elif instruction == "USER":
             user = item["value"]
-        elif instruction in ("RUN", "COPY"):
+        elif instruction == "RUN":
             env = {**context.args, **context.envs}
             steps.append(Step(instruction, item["value"], item["startline"] + 1, env, user, shell))
     return steps
@@ -115,6 +127,53 @@ class BuildSandbox:
             timeout=timeout,
             stdin=subprocess.DEVNULL,
         )
+
+
+# The ENV of a Jupyter Docker Stacks base image, as far as the recipes rely on it.
+JUPYTER_BASE_ENV = {
+    "PATH": "/opt/conda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "CONDA_DIR": "/opt/conda",
+    "NB_USER": "jovyan",
+    "NB_UID": "1000",
+    "NB_GID": "100",
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+    # No package index here: pip finds osl-hooks' dependencies already installed (the venv sees this
+    # machine's site-packages) and builds it with the setuptools present.
+    "PIP_NO_INDEX": "1",
+    "PIP_NO_BUILD_ISOLATION": "0",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "OSL_HOOKS_ENVBUILD_CACHE": "/tmp/osl-hooks-envbuild",
+}
+
+
+def stand_in_jupyter_base(sandbox: BuildSandbox, repo: Path) -> None:
+    """/opt/conda of a Jupyter base image: a venv of this machine's Python and packages, with the `mamba`
+    stand-in (tests/mamba_standin.py) that builds genuine envs from osl-hooks' local demo channel."""
+    made = sandbox.execute([sys.executable, "-m", "venv", "--system-site-packages", "/opt/conda"])
+    if made.returncode != 0:
+        raise RuntimeError(f"could not make the stand-in /opt/conda: {made.stderr}")
+    mamba = sandbox.host_path("/opt/conda/bin/mamba")
+    mamba.write_text(
+        "#!/opt/conda/bin/python\nimport sys\n"
+        f"sys.path[:0] = [{str(repo)!r}, {str(repo / 'tests')!r}]\n"
+        "from mamba_standin import main\nsys.exit(main())\n"
+    )
+    mamba.chmod(0o755)
+
+
+def run_stage(sandbox: BuildSandbox, steps: list[Step]) -> list[str]:
+    """Every step in order (COPY copies, RUN runs); the stdout of each RUN step. Fails on the first error."""
+    outputs = []
+    for step in steps:
+        if step.instruction == "COPY":
+            sandbox.copy(step)
+            continue
+        result = sandbox.run(step)
+        if result.returncode != 0:
+            raise AssertionError(f"Dockerfile line {step.line}: {step.value}\n{result.stdout}{result.stderr}")
+        outputs.append(result.stdout)
+    return outputs
 
 
 def _with_mount_point(path: str) -> list[str]:

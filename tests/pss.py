@@ -11,22 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-# Baseline: capabilities a container may add (restricted narrows this to NET_BIND_SERVICE).
-BASELINE_CAPABILITIES = {
-    "AUDIT_WRITE",
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "MKNOD",
-    "NET_BIND_SERVICE",
-    "SETFCAP",
-    "SETGID",
-    "SETPCAP",
-    "SETUID",
-    "SYS_CHROOT",
-}
 SAFE_SYSCTLS = {
     "kernel.shm_rmid_forced",
     "net.ipv4.ip_local_port_range",
@@ -89,6 +73,8 @@ def _pod_level(pod: dict[str, Any], spec: dict[str, Any], psc: dict[str, Any]) -
             problems.append(f"spec.securityContext.sysctls: {sysctl.get('name')} is not a safe sysctl")
     if psc.get("runAsUser") == 0:
         problems.append("spec.securityContext.runAsUser: must not be 0")
+    if psc.get("runAsNonRoot") is False:
+        problems.append("spec.securityContext.runAsNonRoot: must be true or unset")
     for key, value in (pod.get("metadata", {}).get("annotations") or {}).items():
         if key.startswith("container.apparmor.security.beta.kubernetes.io/") and not (
             value == "runtime/default" or value.startswith("localhost/")
@@ -118,6 +104,7 @@ def container_problems(container: dict[str, Any], psc: dict[str, Any]) -> list[s
     """The controls one container breaks, given the pod's securityContext (for the pod-or-container rules)."""
     sc = container.get("securityContext") or {}
     problems = []
+    # Baseline allows adding a few default capabilities; restricted allows only NET_BIND_SERVICE (checked below).
     if sc.get("privileged"):
         problems.append("securityContext.privileged: must be false")
     if (sc.get("windowsOptions") or {}).get("hostProcess"):

@@ -36,6 +36,7 @@ VALUE_SETS = {
     "post_start": [VALUES, HELM / "osl-hooks-values-post-start.yaml"],
     "wrap": [VALUES, HELM / "osl-hooks-values-wrap.yaml"],
     "pods_log": [VALUES, HELM / "osl-hooks-values-pods-log.yaml"],
+    "env_images": [VALUES, HELM / "osl-hooks-values-env-images.yaml"],
 }
 Z2JH = Path(os.environ.get("OSL_HOOKS_Z2JH_DIR", REPO.parent / "shared" / "z2jh"))
 
@@ -232,7 +233,13 @@ def test_values_give_working_pods(name, options, image, envs):
     c = z2jh_config(values)
     user = hub_user("nina", ["power-users"] if options.get("profile") == "gis" else [])
     spawner, pod = spawn_pod(c, user, options)
-    validate_pod(pod, restricted=True)
+    image_volumes = [v["image"]["reference"] for v in pod["spec"]["volumes"] if "image" in v]
+    if name == "env_images" and options.get("profile") == "gis":
+        assert image_volumes == ["registry.example.org/envs/gis:2024.1"]
+        validate_pod(pod, ("1.33", "1.37"), restricted=True)  # image volumes: Kubernetes 1.33 and later
+    else:
+        assert image_volumes == []
+        validate_pod(pod, restricted=True)
     delivery = expected_delivery(name, options)
     assert pod["metadata"]["annotations"]["osl-hooks/delivery"] == delivery
     assert spawner.start_timeout == values["singleuser"]["startTimeout"]

@@ -16,11 +16,10 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
+import imagebuild as ib
 import pytest
-from imagebuild import BuildSandbox, available, build_steps, copy_arguments
 from podsandbox import PodSandbox
 from podsandbox import available as pod_sandbox_available
 
@@ -29,30 +28,22 @@ RECIPE = REPO / "examples" / "image"
 DOCKERFILE = RECIPE / "Dockerfile"
 SCRIPTS = [RECIPE / "check-envs.sh", *sorted((RECIPE / "setup.d").iterdir())]
 
-# The base image's ENV as far as the recipe relies on it (quay.io/jupyter/*-notebook images).
-BASE_ENV = {
-    "PATH": "/opt/conda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "CONDA_DIR": "/opt/conda",
-    "NB_USER": "jovyan",
-    "NB_UID": "1000",
-    "NB_GID": "100",
-    "HOME": "/root",
-    "LANG": "C.UTF-8",
-    # No package index here: pip finds osl-hooks' dependencies already installed (the venv sees this
-    # machine's site-packages) and builds it with the setuptools present.
-    "PIP_NO_INDEX": "1",
-    "PIP_NO_BUILD_ISOLATION": "0",
-    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    "OSL_HOOKS_ENVBUILD_CACHE": "/tmp/osl-hooks-envbuild",
-}
-
 
 def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["hadolint", "--no-color", str(path)], capture_output=True, text=True)
 
 
-def test_hadolint_passes():
-    result = hadolint(DOCKERFILE)
+# Every Dockerfile in examples/: the notebook image, an env image, the hub image.
+DOCKERFILES = sorted((REPO / "examples").glob("*/Dockerfile"))
+
+
+def test_the_recipes_are_all_here():
+    assert {p.parent.name for p in DOCKERFILES} == {"image", "env-image", "hub-image"}
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_hadolint_passes(dockerfile):
+    result = hadolint(dockerfile)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -68,8 +59,9 @@ def test_scripts_pass_shellcheck():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_copy_source_is_in_the_build_context():
-    copies = [copy_arguments(s) for s in build_steps(DOCKERFILE) if s.instruction == "COPY"]
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_every_copy_source_is_in_the_build_context(dockerfile):
+    copies = [ib.copy_arguments(s) for s in ib.build_steps(dockerfile) if s.instruction == "COPY"]
     assert copies, "the recipe copies nothing?"
     missing = [source for sources, _ in copies for source in sources if not (REPO / source).exists()]
     assert missing == []
@@ -122,34 +114,14 @@ def test_check_envs_refuses_envs_over_the_budget(tmp_path):
 # -- the steps, run --------------------------------------------------------------------------------------
 
 
-def stand_in_base_image(sandbox: BuildSandbox) -> None:
-    """/opt/conda: a Python venv (this machine's Python and packages) with the `mamba` stand-in."""
-    made = sandbox.execute([sys.executable, "-m", "venv", "--system-site-packages", "/opt/conda"])
-    assert made.returncode == 0, made.stderr
-    mamba = sandbox.host_path("/opt/conda/bin/mamba")
-    mamba.write_text(
-        "#!/opt/conda/bin/python\nimport sys\n"
-        f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]\n"
-        "from mamba_standin import main\nsys.exit(main())\n"
-    )
-    mamba.chmod(0o755)
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The recipe's steps run in order; returns (sandbox, the output of every RUN step)."""
-    if not available():
+    if not ib.available():
         pytest.skip("needs bubblewrap and root")
-    sandbox = BuildSandbox(root=tmp_path_factory.mktemp("image-root"), context=REPO, base_env=BASE_ENV)
-    stand_in_base_image(sandbox)
-    outputs = []
-    for step in build_steps(DOCKERFILE):
-        if step.instruction == "COPY":
-            sandbox.copy(step)
-            continue
-        result = sandbox.run(step)
-        assert result.returncode == 0, f"Dockerfile line {step.line}: {step.value}\n{result.stdout}{result.stderr}"
-        outputs.append(result.stdout)
+    sandbox = ib.BuildSandbox(root=tmp_path_factory.mktemp("image-root"), context=REPO, base_env=ib.JUPYTER_BASE_ENV)
+    ib.stand_in_jupyter_base(sandbox, REPO)
+    outputs = ib.run_stage(sandbox, ib.build_steps(DOCKERFILE))
     return sandbox, outputs
 
 
@@ -206,3 +178,47 @@ def test_the_built_image_starts_a_pod_without_relocation_fallback(built, tmp_pat
         assert env["source"].encode() not in library
     assert (home / "notebooks").is_dir()  # the setup script ran
     shutil.rmtree(home / ".local")
+
+
+# -- the env image recipe (OSLHooks.env_images) ---------------------------------------------------------
+
+ENV_IMAGE = REPO / "examples" / "env-image" / "Dockerfile"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ib.available() and pod_sandbox_available()), reason="needs bubblewrap, setpriv and root")
+def test_env_image_is_a_baked_env_that_a_pod_syncs_from_its_image_volume(tmp_path, monkeypatch):
+    """The build stage run for real; the final stage's `COPY --from=build SRC /` makes SRC the image's root,
+    mounted where the KubeSpawner pod mounts the image volume, and the init container's command syncs it."""
+    from test_hub_support import container, env_of, hub_user, kube_config, no_kubeconfig, spawn_pod, validate_pod
+
+    import osl_hooks.hub
+
+    sandbox = ib.BuildSandbox(root=tmp_path / "build", context=REPO, base_env=ib.JUPYTER_BASE_ENV)
+    ib.stand_in_jupyter_base(sandbox, REPO)
+    ib.run_stage(sandbox, ib.build_steps(ENV_IMAGE, {"ENV_NAME": "gis"}, stage=0))
+    [final] = ib.build_steps(ENV_IMAGE, {"ENV_NAME": "gis"}, stage=1)
+    flag, source, destination = final.value.split()
+    assert (flag, destination) == ("--from=build", "/")
+    image_root = sandbox.host_path(source.rstrip("/"))
+    assert (image_root / ".osl-hooks-manifest.jsonl").is_file() and (image_root / "conda-meta").is_dir()
+
+    no_kubeconfig(monkeypatch)
+    c = kube_config(
+        environments=[{"name": "gis", "mode": "synced", "source": "/opt/osl/synced-environments/gis"}],
+        env_images={"gis": "registry.example/envs/gis:2024.1"},
+    )
+    osl_hooks.hub.install(c)
+    _, pod = spawn_pod(c, hub_user("eve"), {})
+    validate_pod(pod, ("1.33", "1.37"))
+    init = container(pod, "osl-hooks")
+    [mount] = [m for m in init["volumeMounts"] if m["mountPath"] == "/opt/osl/synced-environments/gis"]
+    assert mount["readOnly"] is True
+    home = tmp_path / "volume"
+    home.mkdir()
+    pod_sandbox = PodSandbox(home=home, mounts={mount["mountPath"]: image_root}, env=env_of(init))
+    result = pod_sandbox.run(init["command"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Synced gis" in result.stdout
+    library = (home / ".local/envs/gis/lib/libgeodemo.so").read_bytes()
+    assert b"/home/jovyan/.local/envs/gis/share/geodemo" in library

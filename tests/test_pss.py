@@ -83,6 +83,10 @@ BAD = {
         lambda p: (p["spec"]["securityContext"].update(runAsNonRoot=True), init_sc(p).update(runAsNonRoot=False)),
         "(osl-hooks).securityContext.runAsNonRoot",
     ),
+    "runAsNonRoot false in the pod": (
+        lambda p: p["spec"]["securityContext"].update(runAsNonRoot=False),
+        "spec.securityContext.runAsNonRoot: must be true or unset",
+    ),
     "runAsUser 0 in the container": (
         lambda p: init_sc(p).update(runAsUser=0),
         "(osl-hooks).securityContext.runAsUser",

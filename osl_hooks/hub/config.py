@@ -36,6 +36,7 @@ from ..plan import (
     PlanError,
     plan_schema,
 )
+from .env_images import env_image_problems
 
 DELIVERIES = ("post_start", "init_container", "wrap")
 """How `osl-hooks start` is run for a spawn (see docs/hub.md for which to choose)."""
@@ -212,6 +213,21 @@ class OSLHooks(LoggingConfigurable):
         'init_container' delivery. The hub then needs 'get' on pods/log, which z2jh does not grant:
         apply helm/osl-hooks-pods-log-rbac.yaml. Without it, the page shows the init container's state and
         termination message, which the hub can always read.
+        """,
+    ).tag(config=True)
+
+    env_images = Dict(
+        help="""
+        Environments shipped in their own OCI image, mounted read-only at the env's ``source`` in the notebook
+        container and the init container (the ``image`` volume source of Kubernetes 1.33 and later). An env can
+        then be updated without rebuilding the notebook image, and several profiles can share one env image.
+        Env name to an image reference, or to a dict with reference, pull_policy ('Always', 'IfNotPresent',
+        'Never') and sub_path (the env's directory inside the image, when it is not the image's root)::
+
+            c.OSLHooks.env_images = {
+                "gis": "registry.example.org/envs/gis:2024.1",
+                "radar": {"reference": "registry.example.org/envs/radar:3", "pull_policy": "IfNotPresent"},
+            }
         """,
     ).tag(config=True)
 
@@ -505,6 +521,7 @@ def check_config(config: Config) -> CheckedConfig:
                 problem,
             )
             problems.items.append(f"{SECTION}.{problem}")
+    problems.items.extend(env_image_problems(hooks.env_images, [e for e in hooks.environments if isinstance(e, dict)]))
     return CheckedConfig(hooks, rules, tuple(s for _, s in scripts), problems.items, [])
 
 

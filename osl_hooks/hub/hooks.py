@@ -28,6 +28,7 @@ from traitlets.config import Config
 from ..plan import PLAN_ENV_VAR
 from . import delivery as dv
 from .config import AUTO, CheckedConfig, OSLHooks, effective_config, is_kubespawner, validate_config
+from .env_images import mount_env_images
 from .planner import Planner, SpawnContext, group_names
 from .progress import OSLHooksSpawnerMixin, spawn_error, with_progress
 
@@ -124,6 +125,7 @@ class OSLHooksRuntime:
         plan_json = self.planner.plan_json(ctx, home)
         delivery = self.kube_delivery(ctx)
         hooks = self.hooks
+        mount_env_images(pod, container, hooks.env_images, plan_json)  # before the init container copies mounts
         try:
             if delivery == "init_container":
                 dv.apply_init_container(
