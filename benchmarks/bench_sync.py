@@ -10,8 +10,9 @@ is a symlink switched from version to version, as an image update replaces the i
 versions are cached in the work directory (keyed by the package list), so a second run builds nothing.
 
 Each round, in this order (so machine noise hits osl-hooks and its reference alike):
-1. cold first sync: `cp -a`, `rsync -a`, rsync with osl-hooks' own options and variants of them, and
-   `osl-hooks start`, each into a fresh directory;
+1. cold first sync: `cp -a`, `rsync -a`, `osl-hooks start`, and rsync with osl-hooks' own options and
+   variants of them, each into a fresh directory, after `sync` (so no copy pays for the write-back of the
+   one before), in an order rotated from round to round;
 2. restart with nothing new: `osl-hooks start` as a whole process, and the engine's own work in-process
    (plan loading and `start()`, after imports), next to `rsync -a`'s no-change re-sync, on the env and on
    an env grown 4x (its site-packages four times over);
@@ -73,6 +74,7 @@ class Bench:
         self.image = self.runs / "image"  # symlink to the version being "the image"
         self.source = self.image / "envs" / "bench"  # the path every plan names
         self.samples: dict[str, list[float]] = {}
+        self.rounds = 1
         # osl-hooks runs as an installed package would: with its bytecode compiled, not recompiled each time.
         self.environ = dict(os.environ, PYTHONPYCACHEPREFIX=str(workdir / "pycache"))
         self.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -166,16 +168,24 @@ class Bench:
     def round(self, i: int) -> None:
         self.use("v0")
         source = f"{self.source}/"
-        self.timed("cold cp -a", ["cp", "-a", source, str(self.runs / f"cp{i}")])
         rsync_copy = self.runs / f"rsync{i}"
-        self.timed("cold rsync -a", ["rsync", "-a", source, f"{rsync_copy}/"])
+        plan = self.plan(f"r{i}")
+        cold = [
+            ("cold cp -a", ["cp", "-a", source, str(self.runs / f"cp{i}")]),
+            ("cold rsync -a", ["rsync", "-a", source, f"{rsync_copy}/"]),
+            ("cold osl-hooks", self.start(plan)),
+        ]
         for n, (label, extra) in enumerate(RSYNC_VARIANTS.items()):
             options = (
                 [o for o in RSYNC_OPTIONS if o != "--info=progress2"] if extra is None else [*RSYNC_OPTIONS, *extra]
             )
-            self.timed(f"cold rsync, {label}", ["rsync", *options, source, f"{self.runs / f'variant{i}-{n}'}/"])
-        plan = self.plan(f"r{i}")
-        self.timed("cold osl-hooks", self.start(plan))
+            cold.append((f"cold rsync, {label}", ["rsync", *options, source, f"{self.runs / f'variant{i}-{n}'}/"]))
+        # Each round in another order, each copy after the previous one's writes have reached the disk:
+        # otherwise whichever copy comes first pays for the write-back of the one before.
+        shift = i * len(cold) // max(self.rounds, 1)
+        for key, command in cold[shift:] + cold[:shift]:
+            os.sync()
+            self.timed(key, command)
 
         self.timed("no change rsync -a 1x", ["rsync", "-a", source, f"{rsync_copy}/"])
         self.timed("no change osl-hooks 1x", self.start(plan))
@@ -187,10 +197,13 @@ class Bench:
 
         for label, _ in UPDATES:
             self.use(label)
+            os.sync()
             self.timed(f"update {label} rsync -a", ["rsync", "-a", source, f"{rsync_copy}/"])
+            os.sync()
             self.timed(f"update {label} osl-hooks", self.start(plan))
 
     def run(self, rounds: int) -> None:
+        self.rounds = rounds
         if self.runs.exists():
             shutil.rmtree(self.runs)
         self.runs.mkdir(parents=True)

@@ -84,6 +84,7 @@ class EntryLines(Mapping[str, Entry]):
     def __init__(self, lines: list[bytes]):
         self.lines = sorted(lines)  # sorted already when written by `Manifest.dump`: a linear check
         self._parsed: dict[str, tuple[Entry, str | None]] = {}
+        self._differing: tuple[EntryLines, list[str]] | None = None
 
     def parse(self, line: bytes) -> str:
         """Parse one line (once) and return its path."""
@@ -128,9 +129,14 @@ class EntryLines(Mapping[str, Entry]):
                 self.parse(line)
         return self._parsed
 
-    @cached_property
-    def line_set(self) -> frozenset[bytes]:
-        return frozenset(self.lines)
+    def differing(self, other: EntryLines) -> list[str]:
+        """The paths whose lines differ between `self` and `other`, sorted (kept: an update asks twice)."""
+        if self._differing is None or self._differing[0] is not other:
+            mine, theirs = frozenset(self.lines), frozenset(other.lines)
+            paths = {self.parse(line) for line in mine - theirs}
+            paths.update(other.parse(line) for line in theirs - mine)
+            self._differing = (other, sorted(paths))
+        return self._differing[1]
 
 
 class LineOwners(Mapping[str, str]):
@@ -244,9 +250,7 @@ def differing_paths(base: Manifest, theirs: Manifest) -> list[str]:
     """
     old, new = base.entries, theirs.entries
     if isinstance(old, EntryLines) and isinstance(new, EntryLines):
-        paths = {old.parse(line) for line in old.line_set - new.line_set}
-        paths.update(new.parse(line) for line in new.line_set - old.line_set)
-        return sorted(paths)
+        return old.differing(new)
     return sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
 
 

@@ -8,9 +8,12 @@ env that looks finished.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import secrets
+import select
 import shutil
 import subprocess
 import tempfile
@@ -49,7 +52,8 @@ RSYNC_UPDATE_OPTIONS = (
     *_RSYNC_COMMON,
 )
 
-_PROGRESS = re.compile(rb"^\s*([\d,]+)\s+(\d+)%")
+PROGRESS_READ_INTERVAL = 0.1  # seconds; the status file shows progress every 0.5 s
+_PROGRESS = re.compile(rb"\s*([\d,]+)\s+(\d+)%")  # matched at the start of a line
 
 
 class SyncError(Exception):
@@ -84,10 +88,8 @@ def copy_tree(source: str | os.PathLike[str], destination: str | os.PathLike[str
         )
         assert process.stdout is not None
         try:
-            for line in _lines(process.stdout):
-                match = _PROGRESS.match(line)
-                if match:
-                    yield Progress(int(match.group(1).replace(b",", b"")))
+            for done in _latest_progress(process):
+                yield Progress(done)
         except BaseException:
             process.kill()
             process.wait()
@@ -152,12 +154,51 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, onerror=make_writable_and_retry)
 
 
-def _lines(stream) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
-    """rsync ends progress lines with carriage returns; split on both CR and LF."""
+def _latest_progress(process: subprocess.Popen) -> Iterator[int]:
+    """The bytes done, from the latest progress line in each read of rsync's output.
+
+    rsync reports after every file (tens of thousands of lines for a big env), ending each line with a
+    carriage return. Reading each line as it comes would wake this process for every file, competing with
+    rsync for the CPU, so rsync's output is read at most every `PROGRESS_READ_INTERVAL` (a larger pipe holds
+    what it writes meanwhile), and only the latest complete line of each read is parsed.
+    """
     buffer = b""
-    for chunk in iter(lambda: stream.read1(65536), b""):
+    for chunk in _paced_reads(process):
         buffer += chunk
-        *lines, buffer = re.split(rb"[\r\n]", buffer)
-        yield from (line for line in lines if line)
-    if buffer:
-        yield buffer
+        end = max(buffer.rfind(b"\r"), buffer.rfind(b"\n"))
+        if end < 0:
+            continue
+        complete, buffer = buffer[:end], buffer[end + 1 :]
+        match = _PROGRESS.match(complete, max(complete.rfind(b"\r"), complete.rfind(b"\n")) + 1)
+        if match:
+            yield int(match.group(1).replace(b",", b""))
+    match = _PROGRESS.match(buffer)
+    if match:
+        yield int(match.group(1).replace(b",", b""))
+
+
+def _paced_reads(process: subprocess.Popen) -> Iterator[bytes]:
+    """Everything the process writes to stdout, in reads at most every interval (or as it comes, when the
+    kernel cannot tell this process that rsync exited: no pidfd)."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    try:
+        exited = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        yield from iter(lambda: process.stdout.read1(1 << 16), b"")  # type: ignore[union-attr]
+        return
+    try:
+        with contextlib.suppress(OSError, AttributeError):  # Linux only; best effort
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        os.set_blocking(fd, False)
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                select.select([exited], [], [], PROGRESS_READ_INTERVAL)  # returns at once when rsync exits
+                continue
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        os.close(exited)
