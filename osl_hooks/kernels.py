@@ -38,6 +38,17 @@ class KernelError(Exception):
     """A kernel could not be registered; the message names the env and the cause."""
 
 
+class UsersOwnKernel(KernelError):
+    """The user made a kernel with the name osl-hooks would use: theirs is kept, never replaced."""
+
+    def __init__(self, path: Path, env_name: str):
+        super().__init__(
+            f"You have your own kernel {path.name!r} in {path.parent}; it is kept as it is, so the kernel for "
+            f"{env_name} is not registered (rename or delete {path} to get it)"
+        )
+        self.path = path
+
+
 @dataclass(frozen=True)
 class RegisteredKernel:
     name: str
@@ -132,10 +143,7 @@ class KernelRegistry:
         existing_dir = self.kernels_dir / kernel.name
         existing = _read_spec(existing_dir)
         if existing_dir.exists() and (existing is None or METADATA_KEY not in existing.get("metadata", {})):
-            raise KernelError(
-                f"a kernel named {kernel.name!r} already exists in {self.kernels_dir} and was not created by "
-                "osl-hooks; it is left alone (rename it, or give this env another kernel name)"
-            )
+            raise UsersOwnKernel(existing_dir, env_name)
         env = activation_env(prefix, env_name)
         env.update(kernel.env)
         spec = {

@@ -103,6 +103,7 @@ class Reporter:
         self._log = open(log_path, "a", encoding="utf-8", buffering=1)
         self._last_write = 0.0
         self._last_print = 0.0
+        self._write_failed = False
 
     def env(self, name: str, mode: str) -> EnvStatus:
         self.envs[name] = EnvStatus(name, mode)
@@ -149,7 +150,7 @@ class Reporter:
     def log(self, line: str) -> None:
         """A line for the log and stdout only (setup scripts' output)."""
         with self._lock:
-            self._log.write(line + "\n")
+            self._to_log(line)
             print(line, file=self.out, flush=True)
 
     def finish(self, state: str, message: str) -> None:
@@ -157,7 +158,10 @@ class Reporter:
             self._status["state"] = state
             self._status["finished_at"] = _iso(time.time())
         self._event("error" if state == "failed" else "info", message, None, final=True)
-        self._log.close()
+        try:
+            self._log.close()
+        except OSError:
+            pass
         self._write_termination_message(message)
 
     def _write_termination_message(self, message: str) -> None:
@@ -199,14 +203,25 @@ class Reporter:
     def _emit(self, line: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         with self._lock:
-            self._log.write(f"{stamp} {line}\n")
+            self._to_log(f"{stamp} {line}")
             print(f"osl-hooks {stamp} {line}", file=self.out, flush=True)
+
+    def _to_log(self, line: str) -> None:
+        try:
+            self._log.write(line + "\n")
+        except (OSError, ValueError):  # a full home (or a log closed at the end) must not stop the start
+            pass
 
     def _write(self) -> None:
         with self._lock:
             self._status["environments"] = {name: asdict(s) for name, s in self.envs.items()}
             text = json.dumps(self._status, indent=1)
-        self.home.write_text(self.state_dir / STATUS_FILE, text, "status file")
+        try:
+            self.home.write_text(self.state_dir / STATUS_FILE, text, "status file")
+        except OSError as e:  # a full home must not stop the start; stdout still tells the story
+            if not self._write_failed:
+                print(f"osl-hooks: cannot write {self.state_dir / STATUS_FILE}: {e}", file=self.out, flush=True)
+            self._write_failed = True
         self._last_write = time.monotonic()
 
 

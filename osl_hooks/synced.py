@@ -15,8 +15,12 @@ changed).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import secrets
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +29,7 @@ from pathlib import Path
 import psutil
 
 from . import relocate, update
+from .faultpoints import point
 from .homepaths import Home
 from .manifest import (
     MANIFEST_FILE,
@@ -44,7 +49,14 @@ from .sync import SyncError, copy_tree, new_staging_dir, remove_tree, stale_stag
 
 
 class Fallback(Exception):
-    """The env cannot be copied into the home; the user gets the image's copy. The message says why."""
+    """The env cannot be copied into the home; the user gets the image's copy. The message says why.
+
+    `fingerprint` is set when the cause stays until the image or the plan changes (so it is said once).
+    """
+
+    def __init__(self, reason: str, fingerprint: str | None = None):
+        super().__init__(reason)
+        self.fingerprint = fingerprint
 
 
 class EnvProblem(Exception):
@@ -53,7 +65,13 @@ class EnvProblem(Exception):
 
 @dataclass
 class SyncState:
-    """The files in `<state_dir>/envs/` that remember one env's syncs."""
+    """The files in `<state_dir>/envs/` that remember one env's syncs.
+
+    The record (`NAME.json`) is the commit point: it names the base manifest it goes with
+    (`NAME.base.GENERATION.jsonl`), which is written completely before the record is renamed into place.
+    A kill in between leaves a base that no record names, which is ignored and removed; so the record and
+    its base change together, in one rename.
+    """
 
     home: Home
     directory: Path
@@ -64,7 +82,8 @@ class SyncState:
         return self.directory / f"{self.name}.json"
 
     @property
-    def base_file(self) -> Path:
+    def legacy_base_file(self) -> Path:
+        """Where records written before generations kept their base (still read, never written)."""
         return self.directory / f"{self.name}.base.jsonl"
 
     @property
@@ -75,19 +94,43 @@ class SyncState:
     def conflicts_dir(self) -> Path:
         return self.directory / "conflicts" / self.name
 
+    def base_files(self) -> list[Path]:
+        """Every base manifest of this env on disk, current or stray."""
+        pattern = re.compile(rf"^{re.escape(self.name)}\.base\.[0-9a-f]{{16}}\.jsonl$")
+        found = [p for p in self.directory.glob(f"{self.name}.base.*.jsonl") if pattern.match(p.name)]
+        return found + [self.legacy_base_file] if self.legacy_base_file.exists() else found
+
+    def base_file(self, record: dict | None) -> Path:
+        name = record.get("base") if record else None
+        if isinstance(name, str) and any(p.name == name for p in self.base_files()):
+            return self.directory / name
+        return self.legacy_base_file
+
     def forget(self) -> None:
         """Drop everything remembered about this env's syncs (its next sync is a first copy)."""
-        for path in (self.record_file, self.base_file, self.pending_file):
+        self.record_file.unlink(missing_ok=True)
+        point("state:record-forgotten")
+        for path in [self.pending_file, *self.base_files()]:
             path.unlink(missing_ok=True)
         if self.conflicts_dir.is_dir():
             remove_tree(self.conflicts_dir)
 
     def record(self) -> dict | None:
-        return _read_json(self.record_file)
+        """The record of the last completed sync; drops what an interrupted save left behind."""
+        record = _read_json(self.record_file)
+        if record is not None:
+            pending = _read_json(self.pending_file)
+            if pending is not None and pending.get("source_id") == record.get("source_id"):
+                self.pending_file.unlink(missing_ok=True)  # the update it describes was recorded
+            self._remove_stray_bases(self.base_file(record))
+        return record
 
-    def base(self) -> Manifest | None:
+    def base(self, record: dict) -> Manifest | None:
+        path = self.base_file(record)
+        if not _is_regular_file(path):
+            return None
         try:
-            return load(self.base_file)
+            return load(path)
         except ManifestError:
             return None
 
@@ -95,27 +138,43 @@ class SyncState:
         data = _read_json(self.pending_file)
         return set(data.get("paths", [])) if data else set()
 
-    def begin(self, paths: list[str]) -> None:
-        self.home.write_text(self.pending_file, json.dumps({"paths": paths}), "sync state")
+    def begin(self, paths: list[str], theirs: Manifest) -> None:
+        self.home.write_text(self.pending_file, json.dumps({"source_id": theirs.id, "paths": paths}), "sync state")
+        point("update:pending-written")
 
     def save(self, env: Environment, target: Path, theirs: Manifest, overrides: dict, conflicts: list[str]) -> None:
-        """Record a completed sync: the base manifest first, then the record that points at it."""
+        """Record a completed sync: a new base manifest first, then the record that names it (the commit)."""
         self.home.makedirs(self.directory, "state_dir")
-        self.home.check(self.base_file, "sync state")
-        theirs.save_as(self.base_file)
-        record = {
-            "source": env.source,
-            "source_id": theirs.id,
-            "target": str(target),
-            "built_prefix": theirs.built_prefix,
-            "synced_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "files": theirs.files,
-            "bytes": theirs.bytes,
-            "overrides": {p: list(s) if s else None for p, s in overrides.items()},
-            "conflicts": sorted(conflicts),
-        }
-        self.home.write_text(self.record_file, json.dumps(record, indent=1), "sync state")
+        base = self.home.check(self.directory / f"{self.name}.base.{secrets.token_hex(8)}.jsonl", "sync state")
+        try:
+            theirs.save_as(base)
+            point("state:base-saved")
+            record = {
+                "source": env.source,
+                "source_id": theirs.id,
+                "target": str(target),
+                "base": base.name,
+                "built_prefix": theirs.built_prefix,
+                "synced_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "files": theirs.files,
+                "bytes": theirs.bytes,
+                "overrides": {p: list(s) if s else None for p, s in overrides.items()},
+                "conflicts": sorted(conflicts),
+            }
+            self.home.write_text(self.record_file, json.dumps(record, indent=1), "sync state")
+        except BaseException:
+            base.unlink(missing_ok=True)
+            raise
+        point("state:record-saved")
         self.pending_file.unlink(missing_ok=True)
+        point("state:pending-removed")
+        self._remove_stray_bases(base)
+
+    def _remove_stray_bases(self, current: Path) -> None:
+        for path in self.base_files():
+            if path != current:
+                path.unlink(missing_ok=True)
+                point("state:stray-base-removed")
 
 
 class EnvSync:
@@ -154,7 +213,7 @@ class EnvSync:
                 self.report.info(f"{self.target} is missing: making a fresh copy of {self.env.name}", self.env.name)
             self.first_copy(theirs)
             return self.target
-        base = self.state.base() if record else None
+        base = self.state.base(record) if record else None
         if base is None:
             self.full_comparison(theirs)
         else:
@@ -200,15 +259,21 @@ class EnvSync:
     # -- first copy ----------------------------------------------------------------------------------
 
     def first_copy(self, theirs: Manifest) -> None:
-        """rsync into a staging directory, relocate there, then rename into place."""
+        """rsync into a staging directory, relocate there, record the sync, then rename into place.
+
+        The record is written before the rename, so the rename is the commit point: a kill before it
+        leaves a record of a copy that is not there (the next start makes a fresh copy), a kill after it
+        a recorded, complete copy.
+        """
         built_prefix = theirs.built_prefix
         assert built_prefix is not None  # settled by _image_manifest
         try:
             relocate.check(self.source, theirs.prefix_files, built_prefix, str(self.target))
         except relocate.RelocationError as e:
-            raise Fallback(f"it cannot be moved to {self.target}: {e}") from None
+            raise Fallback(str(e), f"{theirs.id} {self.target}") from None
         self._check_space(theirs.disk_bytes)
         staging = new_staging_dir(self.target)
+        point("first-copy:staging-made")
         started = time.monotonic()
         total = theirs.bytes
         name = self.env.name
@@ -216,18 +281,23 @@ class EnvSync:
         try:
             for step in copy_tree(self.source, staging):
                 self.report.progress(name, step.bytes_done, total, self._describe_progress)
+            point("first-copy:copied")
             changed = relocate.relocate(staging, theirs.prefix_files, built_prefix, str(self.target))
             rewritten = {
                 f.path: update.file_stat(staging / f.path) for f in theirs.prefix_files if (staging / f.path).is_file()
             }
             overrides = update.stat_overrides(theirs, theirs.entries.get, set(), rewritten)
+            self.state.save(self.env, self.target, theirs, overrides, [])
             os.rename(staging, self.target)
         except BaseException as e:
             remove_tree(staging)
-            if isinstance(e, (SyncError, relocate.RelocationError)):
-                raise EnvProblem(str(e)) from None
+            self.state.forget()
+            if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+                raise Fallback(self._out_of_space(theirs.disk_bytes)) from None
+            if isinstance(e, (SyncError, relocate.RelocationError, OSError)):
+                raise Fallback(f"copying it failed: {e}") from None
             raise
-        self.state.save(self.env, self.target, theirs, overrides, [])
+        point("first-copy:renamed")
         seconds = time.monotonic() - started
         self.report.info(f"Synced {name}: {human_bytes(total)} in {seconds:.1f} s ({changed} files relocated)", name)
 
@@ -238,6 +308,16 @@ class EnvSync:
     def _free_bytes(self) -> int:
         """Free space on the volume that holds (or will hold) the target."""
         return psutil.disk_usage(_existing_ancestor(self.target)).free
+
+    def _out_of_space(self, needed_bytes: int) -> str:
+        """Why a copy ran out of room, and what to free, in one sentence (the half-made copy is gone)."""
+        needed = int(needed_bytes * (1 + self.margin_fraction)) + self.margin_bytes
+        short = needed - self._free_bytes()
+        amount = f"at least {human_bytes(short)}" if short > 0 else "some space"
+        return (
+            f"your home ran out of space while copying it (it needs about {human_bytes(needed)}); free {amount} "
+            "in your home, for example files or envs you no longer use, and restart to get your own copy"
+        )
 
     def _check_space(self, needed_bytes: int) -> None:
         free = self._free_bytes()
@@ -277,9 +357,10 @@ class EnvSync:
         }
         changes = update.Changes(user_packages=user_packages)
         for path in sorted(theirs.entries):
-            owner = theirs.packages.owners.get(path)
-            if ours[path] is None and owner not in user_packages:
-                changes.copy.append(path)
+            if ours[path] is None:
+                owned_by_user = theirs.packages.owners.get(path) in user_packages
+                (changes.kept_for_packages if owned_by_user else changes.copy).append(path)
+        update.withhold_package_dirs(changes, theirs)
         relocated = {f.path: f for f in theirs.prefix_files}
         built_prefix = theirs.built_prefix
         assert built_prefix is not None  # settled by _image_manifest
@@ -309,13 +390,13 @@ class EnvSync:
         name = self.env.name
         needed = sum(theirs.entries[p].size for p in changes.copy)
         self._check_space_for_update(needed)
-        self.state.begin(changes.copy + changes.delete)
+        self.state.begin(changes.copy + changes.delete, theirs)
         started = time.monotonic()
 
         def save_conflict(path: str) -> None:
             update.save_image_version(self.source, self.home.check(self.state.conflicts_dir, "sync state"), path)
 
-        temp_dir = self.state.directory / "transfer"
+        temp_dir = self.state.directory / "transfer"  # rsync's, only while it runs (see update.apply)
         if temp_dir.is_dir():
             remove_tree(temp_dir)  # what a killed update was writing
         self.home.makedirs(temp_dir, "sync state")
@@ -323,11 +404,18 @@ class EnvSync:
             rewritten = update.apply(
                 changes, self.source, self.target, theirs, str(self.target), save_conflict, temp_dir
             )
+            overrides = update.stat_overrides(theirs, left, set(changes.copy), rewritten)
+            conflicts = sorted(set(old_conflicts) | set(changes.conflicts))
+            self.state.save(self.env, self.target, theirs, overrides, conflicts)
         except (SyncError, relocate.RelocationError, OSError) as e:
-            raise EnvProblem(f"updating {self.target} failed: {e}; it will be retried at the next start") from None
-        overrides = update.stat_overrides(theirs, left, set(changes.copy), rewritten)
-        conflicts = sorted(set(old_conflicts) | set(changes.conflicts))
-        self.state.save(self.env, self.target, theirs, overrides, conflicts)
+            if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+                e = f"your home ran out of space (free at least {human_bytes(needed)} in it)"
+            raise EnvProblem(
+                f"updating {self.target} failed: {e}; your copy works as it is, and the update is "
+                "retried at the next start"
+            ) from None
+        finally:
+            remove_tree(temp_dir, missing_ok=True)
         seconds = time.monotonic() - started
         summary = f"Updated {name} from the image in {seconds:.1f} s: {len(changes.copy)} files added or changed"
         summary += f", {len(changes.delete)} removed"
@@ -376,11 +464,21 @@ def _disk_usage(root: Path) -> int:
 
 
 def _read_json(path: Path) -> dict | None:
+    if not _is_regular_file(path):
+        return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _is_regular_file(path: Path) -> bool:
+    """True for a regular file: a FIFO or device where a state file should be is never opened (it could block)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _existing_ancestor(path: Path) -> Path:
