@@ -16,7 +16,7 @@ from .manifest import MANIFEST_FILE, bake
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, PlanError, load_plan, plan_schema
 from .runner import Outcome, reset, start
 from .status import human_bytes, read_status
-from .synced import sync_records
+from .syncstate import sync_records
 
 
 def main(argv: list[str] | None = None) -> int:

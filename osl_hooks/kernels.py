@@ -21,6 +21,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .faultpoints import point
+from .homepaths import Home
 from .plan import Kernel
 
 METADATA_KEY = "osl_hooks"
@@ -163,6 +165,7 @@ class KernelRegistry:
                 shutil.copyfile(logo, spec_dir / logo.name)
             self.kernels_dir.mkdir(parents=True, exist_ok=True)
             destination = self._install(spec_dir, kernel.name)
+        point("kernel:installed")
         return RegisteredKernel(kernel.name, kernel.display_name, destination, changed=True)
 
     def remove(self, name: str) -> None:
@@ -172,12 +175,13 @@ class KernelRegistry:
         if spec_dir.is_symlink() or spec is None or METADATA_KEY not in spec.get("metadata", {}):
             raise KernelError(f"refusing to remove kernel {name!r}: it was not created by osl-hooks")
         shutil.rmtree(spec_dir)
+        point("kernel:removed")
 
 
 def _read_spec(spec_dir: Path) -> dict | None:
     if spec_dir.is_symlink():
         return None
     try:
-        return json.loads((spec_dir / "kernel.json").read_text(encoding="utf-8"))
+        return json.loads(Home.read_text(spec_dir / "kernel.json"))
     except (OSError, ValueError):
         return None

@@ -10,8 +10,6 @@ what was said, keyed by what it was about, with a fingerprint of the cause (e.g.
 from __future__ import annotations
 
 import json
-import os
-import stat
 from pathlib import Path
 
 from .homepaths import Home
@@ -27,9 +25,7 @@ class Notices:
 
     def _read(self) -> dict[str, str]:
         try:
-            if not stat.S_ISREG(os.stat(self.path).st_mode):
-                return {}
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(Home.read_text(self.path))
         except (OSError, ValueError):
             return {}
         return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}

@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .faultpoints import point
+
 SCANNED_DIRS = ("bin",)
 SCANNED_FILES = ("pyvenv.cfg",)
 MAX_SCANNED_FILE = 1 << 20
@@ -160,3 +162,4 @@ def _rewrite(path: Path, data: bytes) -> None:
         f.write(data)
         f.truncate()
     os.chmod(path, mode)
+    point("relocate:rewritten")

@@ -22,15 +22,18 @@ from pathlib import Path
 from typing import IO
 
 from .condarc import CondarcError, ensure_envs_dirs
+from .faultpoints import point
 from .homepaths import Home, UnsafePath
 from .kernels import KernelError, KernelRegistry, UsersOwnKernel, has_ipykernel
 from .lock import LockTimeout, StartLock
 from .notices import Notices
 from .plan import Environment, Kernel, Plan, Script
+from .redact import secret_values
 from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
 from .status import Reporter, ScriptStatus
 from .sync import remove_tree
-from .synced import EnvProblem, EnvSync, Fallback, SyncState
+from .synced import EnvProblem, EnvSync, Fallback
+from .syncstate import SyncState
 
 USER_KERNEL_PREFIX = "osl-user-"
 
@@ -109,9 +112,11 @@ def remove_leftovers(home: Home, state_dir: Path) -> None:
         for path in directory.glob(pattern) if directory.is_dir() else []:
             if path.is_file() and not path.is_symlink():
                 path.unlink(missing_ok=True)
+                point("leftovers:temp-file-removed")
     transfer = state_dir / "envs" / "transfer"
     if transfer.is_dir() and not transfer.is_symlink():
         remove_tree(transfer)
+        point("leftovers:transfer-removed")
 
 
 class Start:
@@ -120,12 +125,15 @@ class Start:
         self.home = home
         self.report = reporter
         self.state_dir = Path(plan.state_dir)
-        self.kernels = KernelRegistry(home.check(plan.jupyter_data_dir, "jupyter_data_dir"))
+        self.kernels = KernelRegistry(plan.jupyter_data_dir)  # checked where it is written (a link out: a warning)
         self.markers = MarkerStore(
             self.state_dir / "scripts", lambda path, text: home.write_text(path, text, "state file")
         )
         self.registered: set[str] = set()
         self.notices = Notices(home, self.state_dir)
+        for env in plan.environments:
+            if env.kernel is not None:
+                reporter.redact.add(secret_values(env.kernel.env))
 
     def run(self) -> Outcome:
         started = time.monotonic()
@@ -156,12 +164,15 @@ class Start:
             if discard:
                 self.report.info(f"Deleting your copy of {name} in {target}", name)
                 remove_tree(target)
+                point("reset:deleted")
             else:
                 backups = self.home.makedirs(self.state_dir / "backups", "state_dir")
                 backup = backups / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
                 os.rename(target, backup)
+                point("reset:moved-aside")
                 self.report.info(f"Your copy of {name} was moved to {backup}", name)
         SyncState(self.home, self.state_dir / "envs", name).forget()
+        point("reset:forgotten")
         self.prepare(env)
         return self._conclude(f"Reset {name} to the image's version", f"Reset {name}, with warnings (see above)")
 

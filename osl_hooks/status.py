@@ -21,7 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .faultpoints import point
 from .homepaths import Home
+from .redact import Redactor, secret_values
 
 STATUS_FILE = "status.json"
 LOG_FILE = "start.log"
@@ -61,7 +63,7 @@ class ScriptStatus:
 def read_status(state_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The last status a start wrote, or None if there is none (or it cannot be read)."""
     try:
-        return json.loads(Path(state_dir, STATUS_FILE).read_text(encoding="utf-8"))
+        return json.loads(Home.read_text(Path(state_dir, STATUS_FILE)))
     except (OSError, ValueError):
         return None
 
@@ -97,9 +99,12 @@ class Reporter:
         }
         self.envs: dict[str, EnvStatus] = {}
         self.problems = 0  # warnings and errors so far: any makes the start "degraded"
-        log_path = home.check(state_dir / LOG_FILE, "start log")
-        if log_path.exists():
+        self.redact = Redactor(secret_values(os.environ))
+        log_path = state_dir / LOG_FILE
+        if os.path.lexists(log_path):  # a link is moved aside itself: nothing is written through it
             os.replace(log_path, state_dir / f"{LOG_FILE}.1")
+            point("log:rotated")
+        home.check(log_path, "start log")
         self._log = open(log_path, "a", encoding="utf-8", buffering=1)
         self._last_write = 0.0
         self._last_print = 0.0
@@ -149,6 +154,7 @@ class Reporter:
 
     def log(self, line: str) -> None:
         """A line for the log and stdout only (setup scripts' output)."""
+        line = self.redact(line)
         with self._lock:
             self._to_log(line)
             print(line, file=self.out, flush=True)
@@ -189,6 +195,7 @@ class Reporter:
     def _event(self, level: str, message: str, env: str | None, final: bool = False) -> None:
         if level != "info" and not final:
             self.problems += 1
+        message = self.redact(message)
         with self._lock:
             self._status["events"].append(
                 {"time": _iso(time.time()), "level": level, "env": env, "message": message, "final": final}

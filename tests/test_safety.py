@@ -36,7 +36,7 @@ def test_symlinked_envs_dir_pointing_outside_is_refused(home, outside, source_en
     assert result.outcome == Outcome.DEGRADED
     assert result.env("geo")["state"] == "fallback" and result.env("geo")["effective_mode"] == "baked"
     [error] = result.env("geo")["warnings"]
-    assert f"through the symlink {home / '.local/envs'} -> {outside}" in error
+    assert f"the symlink {home / '.local/envs'} -> {outside} leads outside the home" in error
     assert "outside the home" in error
     assert tree_snapshot(outside) == before
 
