@@ -10,11 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+from .imagecheck import parse_user, unreadable_paths
+from .lock import is_held
 from .manifest import MANIFEST_FILE, bake
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, PlanError, load_plan, plan_schema
 from .runner import Outcome, reset, start
 from .status import human_bytes, read_status
-from .synced import sync_records
+from .syncstate import sync_records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         "--compile",
         action="store_true",
         help="compile the envs' Python bytecode first, with each env's own python (else only reported)",
+    )
+    bake_cmd.add_argument(
+        "--notebook-user",
+        default="1000:100",
+        metavar="UID[:GID]",
+        help="the user starts run as, who must be able to read every file (default: 1000:100)",
     )
 
     reset_cmd = commands.add_parser(
@@ -106,11 +114,27 @@ def _bake(args: argparse.Namespace) -> int:
     if args.built_prefix and len(args.paths) > 1:
         print("osl-hooks bake: --built-prefix applies to one env; give one PATH", file=sys.stderr)
         return Outcome.INVALID
+    try:
+        user = parse_user(args.notebook_user)
+    except ValueError:
+        print(f"osl-hooks bake: --notebook-user {args.notebook_user!r} is not UID or UID:GID", file=sys.stderr)
+        return Outcome.INVALID
     for path in args.paths:
         if not Path(path, "conda-meta").is_dir() and not Path(path, "bin").is_dir():
             print(f"osl-hooks bake: {path} does not look like an env (no conda-meta/ or bin/)", file=sys.stderr)
             return Outcome.INVALID
-        _bake_bytecode(Path(path), args.compile)
+        _bake_bytecode(Path(path), args.compile)  # first: the check below covers the bytecode it writes too
+        unreadable = unreadable_paths(path, user)
+        if unreadable:
+            shown = "".join(f"\n  {p}" for p in unreadable[:20])
+            more = f"\n  ... and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
+            print(
+                f"osl-hooks bake: the notebook user ({args.notebook_user}) cannot read {len(unreadable)} path(s) in "
+                f"{path}, so every start would fail to copy it:{shown}{more}\n"
+                f"Fix it in the image build, before baking: chmod -R a+rX {path}",
+                file=sys.stderr,
+            )
+            return Outcome.FAILED
         started = time.monotonic()
         manifest = bake(path, args.built_prefix)
         print(
@@ -172,6 +196,9 @@ def _plan(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir or Path(os.environ.get("HOME", "~"), DEFAULT_STATE_DIR)).expanduser()
     status = read_status(state_dir)
+    if status and status.get("state") == "running" and not is_held(state_dir / "start.lock"):
+        # No start holds the lock, so the one that wrote "running" died without ending its status (SIGKILL).
+        status.update(state="interrupted", message="the start was killed before it finished")
     records = sync_records(state_dir)
     if status is None and not records:
         print(f"no start has been recorded in {state_dir}")

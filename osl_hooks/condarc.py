@@ -25,7 +25,7 @@ def ensure_envs_dirs(home: Home, condarc: Path, envs_dirs: list[str]) -> str:
     home.check(condarc, "~/.condarc")
     text = ""
     if condarc.exists():
-        text = condarc.read_text(encoding="utf-8")
+        text = home.read_text(condarc)
         try:
             config = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:

@@ -10,8 +10,11 @@ rename, which replaces a link rather than writing through it.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+from .faultpoints import point
 
 
 class UnsafePath(Exception):
@@ -33,10 +36,10 @@ class Home:
         real = Path(os.path.realpath(path))
         if real != self.real and self.real not in real.parents:
             link = self._first_link(path)
-            via = f" through the symlink {link} -> {os.readlink(link)}" if link else ""
+            via = f"the symlink {link} -> {os.readlink(link)}" if link else f"{path}"
             raise UnsafePath(
-                f"{what}: {path} leads to {real}{via}, outside the home {self.path}; "
-                "osl-hooks never writes outside the home volume (remove or fix the link)"
+                f"{what}: {via} leads outside the home {self.path}; osl-hooks never writes outside the "
+                "home volume (remove or fix the link)"
             )
         return path
 
@@ -47,19 +50,34 @@ class Home:
         return self.check(path, what)
 
     def write_text(self, path: str | os.PathLike[str], text: str, what: str, mode: int = 0o644) -> Path:
-        """Atomically replace `path` with `text`: readers see the old or the new file, never half of one."""
-        path = self.check(path, what)
+        """Atomically replace `path` with `text`: readers see the old or the new file, never half of one.
+
+        Only the directory must be inside the home: a link at `path` itself is replaced, never written through.
+        """
+        path = Path(path)
         self.makedirs(path.parent, what)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             os.chmod(tmp, mode)
+            point(f"write:{what}:temp-written")
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        point(f"write:{what}:replaced")
         return path
+
+    @staticmethod
+    def read_text(path: str | os.PathLike[str]) -> str:
+        """A state or config file's text; a FIFO, device or directory in its place raises OSError at once
+        (opening a FIFO for reading would wait forever for a writer)."""
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(f"{path} is not a regular file")
+            return f.read().decode("utf-8")
 
     def _first_link(self, path: Path) -> Path | None:
         """The first symlink on the way from the home to `path`, to name it in the message."""

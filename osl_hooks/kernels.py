@@ -21,6 +21,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .faultpoints import point
+from .homepaths import Home
 from .plan import Kernel
 
 METADATA_KEY = "osl_hooks"
@@ -36,6 +38,17 @@ env -0
 
 class KernelError(Exception):
     """A kernel could not be registered; the message names the env and the cause."""
+
+
+class UsersOwnKernel(KernelError):
+    """The user made a kernel with the name osl-hooks would use: theirs is kept, never replaced."""
+
+    def __init__(self, path: Path, env_name: str):
+        super().__init__(
+            f"You have your own kernel {path.name!r} in {path.parent}; it is kept as it is, so the kernel for "
+            f"{env_name} is not registered (rename or delete {path} to get it)"
+        )
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -132,10 +145,7 @@ class KernelRegistry:
         existing_dir = self.kernels_dir / kernel.name
         existing = _read_spec(existing_dir)
         if existing_dir.exists() and (existing is None or METADATA_KEY not in existing.get("metadata", {})):
-            raise KernelError(
-                f"a kernel named {kernel.name!r} already exists in {self.kernels_dir} and was not created by "
-                "osl-hooks; it is left alone (rename it, or give this env another kernel name)"
-            )
+            raise UsersOwnKernel(existing_dir, env_name)
         env = activation_env(prefix, env_name)
         env.update(kernel.env)
         spec = {
@@ -155,6 +165,7 @@ class KernelRegistry:
                 shutil.copyfile(logo, spec_dir / logo.name)
             self.kernels_dir.mkdir(parents=True, exist_ok=True)
             destination = self._install(spec_dir, kernel.name)
+        point("kernel:installed")
         return RegisteredKernel(kernel.name, kernel.display_name, destination, changed=True)
 
     def remove(self, name: str) -> None:
@@ -164,12 +175,13 @@ class KernelRegistry:
         if spec_dir.is_symlink() or spec is None or METADATA_KEY not in spec.get("metadata", {}):
             raise KernelError(f"refusing to remove kernel {name!r}: it was not created by osl-hooks")
         shutil.rmtree(spec_dir)
+        point("kernel:removed")
 
 
 def _read_spec(spec_dir: Path) -> dict | None:
     if spec_dir.is_symlink():
         return None
     try:
-        return json.loads((spec_dir / "kernel.json").read_text(encoding="utf-8"))
+        return json.loads(Home.read_text(spec_dir / "kernel.json"))
     except (OSError, ValueError):
         return None

@@ -329,8 +329,21 @@ def _schema_problems(data: Any) -> list[str]:
     except ValueError as first:  # fastjsonschema's JsonSchemaException, or the generated module's own
         import jsonschema
 
-        problems = sorted(_describe(e) for e in jsonschema.Draft7Validator(plan_schema()).iter_errors(data))
+        errors = jsonschema.Draft7Validator(plan_schema()).iter_errors(data)
+        problems = sorted({_describe(inner) for e in errors for inner in _innermost(e)})
         return problems or [str(first)]
+
+
+def _innermost(error: Any) -> list[Any]:
+    """A kernel given as an object is meant to be one: explain what is wrong inside it (kernel.env.X), not
+    only that it is neither false nor a kernel."""
+    if error.validator in ("not", "required") and not isinstance(error.instance, dict):
+        return []  # mode rules seen through a non-object: its own type error says what is wrong
+    if error.validator == "oneOf" and isinstance(error.instance, dict) and error.context:
+        inside = [e for e in error.context if e.relative_schema_path[0] == 0]
+        if inside:
+            return [deeper for e in inside for deeper in _innermost(e)]
+    return [error]
 
 
 def _describe(error: Any) -> str:

@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .faultpoints import point
+
 SCANNED_DIRS = ("bin",)
 SCANNED_FILES = ("pyvenv.cfg",)
 MAX_SCANNED_FILE = 1 << 20
@@ -81,19 +83,18 @@ def check(root: str | os.PathLike[str], files: list[PrefixFile], old_prefix: str
     old, new = old_prefix.encode(), new_prefix.encode()
     if len(new) <= len(old):
         return
-    too_small = []
+    too_small: list[tuple[str, int]] = []
     for f in files:
         if f.mode == "binary" and Path(root, f.path).is_file():
-            try:
-                _replace_binary(Path(root, f.path).read_bytes(), old, new, f.placeholder_length)
-            except RelocationError:
-                too_small.append(f.path)
+            room = _room(Path(root, f.path).read_bytes(), old, f.placeholder_length)
+            if room is not None and room < len(new):
+                too_small.append((f.path, room))
     if too_small:
+        path, room = min(too_small, key=lambda item: item[1])
         raise RelocationError(
-            f"{len(too_small)} binary file(s) (e.g. {too_small[0]}) have room for a prefix of at most "
-            f"{len(old_prefix)} characters (the length of {old_prefix}, or of the placeholder conda recorded); "
-            f"{new_prefix} has {len(new_prefix)}. Bake the env at a prefix at least as long as its target, "
-            "or at its target path itself (then nothing needs rewriting)."
+            f"{len(too_small)} binary file(s) such as {path} have room for a prefix of at most {room} characters, "
+            f"and {new_prefix} has {len(new)}. Bake the env at a prefix at least as long as its target, or at its "
+            "target path"
         )
 
 
@@ -145,6 +146,13 @@ def _replace_binary(data: bytes, old: bytes, new: bytes, placeholder_length: int
     return pattern.sub(replace, data)
 
 
+def _room(data: bytes, old: bytes, placeholder_length: int) -> int | None:
+    """The longest prefix every string of `old` in a binary can take (None: it holds no such string)."""
+    spare = max(placeholder_length - len(old), 0)
+    nuls = [len(m.group(1)) for m in re.finditer(re.escape(old) + rb"[^\0]*?(\0+)", data)]
+    return len(old) + min(min(nuls) - 1, spare) if nuls else None
+
+
 def _rewrite(path: Path, data: bytes) -> None:
     """Replace the file's content in place, keeping its mode (a fresh copy is ours to change)."""
     mode = path.stat().st_mode
@@ -154,3 +162,4 @@ def _rewrite(path: Path, data: bytes) -> None:
         f.write(data)
         f.truncate()
     os.chmod(path, mode)
+    point("relocate:rewritten")

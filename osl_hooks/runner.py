@@ -22,14 +22,18 @@ from pathlib import Path
 from typing import IO
 
 from .condarc import CondarcError, ensure_envs_dirs
+from .faultpoints import point
 from .homepaths import Home, UnsafePath
-from .kernels import KernelError, KernelRegistry, has_ipykernel
+from .kernels import KernelError, KernelRegistry, UsersOwnKernel, has_ipykernel
 from .lock import LockTimeout, StartLock
+from .notices import Notices
 from .plan import Environment, Kernel, Plan, Script
+from .redact import secret_values
 from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
 from .status import Reporter, ScriptStatus
 from .sync import remove_tree
-from .synced import EnvProblem, EnvSync, Fallback, SyncState
+from .synced import EnvProblem, EnvSync, Fallback
+from .syncstate import SyncState
 
 USER_KERNEL_PREFIX = "osl-user-"
 
@@ -74,10 +78,45 @@ def _in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start
         home = Home(plan.home)
         state_dir = home.makedirs(plan.state_dir, "state_dir")
         with StartLock(state_dir / "start.lock", plan.lock_timeout):
-            return action(Start(plan, home, Reporter(home, state_dir, out)))
+            remove_leftovers(home, state_dir)
+            report = Reporter(home, state_dir, out)
+            try:
+                return action(Start(plan, home, report))
+            except BaseException as e:
+                # Whatever stops the start, the status file ends: `osl-hooks status` never shows a dead
+                # start as running. (Only SIGKILL escapes this; the status command checks the lock for that.)
+                report.finish("failed", f"Start failed: {_describe(e)}")
+                if isinstance(e, Exception):
+                    return Outcome.FAILED
+                raise
     except (UnsafePath, LockTimeout, OSError) as e:
         print(f"osl-hooks: start failed: {e}", file=out, flush=True)
         return Outcome.FAILED
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, (UnsafePath, OSError, StartFailed)):
+        return str(error)
+    if isinstance(error, (KeyboardInterrupt, SystemExit)):
+        return "it was interrupted"
+    return f"unexpected error {type(error).__name__}: {error} (please report this to your admin)"
+
+
+def remove_leftovers(home: Home, state_dir: Path) -> None:
+    """What killed starts leave: half-written state files and rsync's transfer directory.
+
+    Called with the lock held, when no other start can be writing them.
+    """
+    places = [(state_dir, ".*.tmp"), (state_dir / "envs", ".*.tmp"), (state_dir / "scripts", ".*.tmp")]
+    for directory, pattern in [*places, (home.path, ".condarc.*.tmp")]:
+        for path in directory.glob(pattern) if directory.is_dir() else []:
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+                point("leftovers:temp-file-removed")
+    transfer = state_dir / "envs" / "transfer"
+    if transfer.is_dir() and not transfer.is_symlink():
+        remove_tree(transfer)
+        point("leftovers:transfer-removed")
 
 
 class Start:
@@ -86,11 +125,15 @@ class Start:
         self.home = home
         self.report = reporter
         self.state_dir = Path(plan.state_dir)
-        self.kernels = KernelRegistry(home.check(plan.jupyter_data_dir, "jupyter_data_dir"))
+        self.kernels = KernelRegistry(plan.jupyter_data_dir)  # checked where it is written (a link out: a warning)
         self.markers = MarkerStore(
             self.state_dir / "scripts", lambda path, text: home.write_text(path, text, "state file")
         )
         self.registered: set[str] = set()
+        self.notices = Notices(home, self.state_dir)
+        for env in plan.environments:
+            if env.kernel is not None:
+                reporter.redact.add(secret_values(env.kernel.env))
 
     def run(self) -> Outcome:
         started = time.monotonic()
@@ -121,12 +164,15 @@ class Start:
             if discard:
                 self.report.info(f"Deleting your copy of {name} in {target}", name)
                 remove_tree(target)
+                point("reset:deleted")
             else:
                 backups = self.home.makedirs(self.state_dir / "backups", "state_dir")
                 backup = backups / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
                 os.rename(target, backup)
+                point("reset:moved-aside")
                 self.report.info(f"Your copy of {name} was moved to {backup}", name)
         SyncState(self.home, self.state_dir / "envs", name).forget()
+        point("reset:forgotten")
         self.prepare(env)
         return self._conclude(f"Reset {name} to the image's version", f"Reset {name}, with warnings (see above)")
 
@@ -186,19 +232,34 @@ class Start:
         """Bring a synced env into the home; returns its prefix and the mode the user gets."""
         margins = (self.plan.disk_margin_fraction, self.plan.disk_margin_bytes)
         try:
-            return EnvSync(env, self.home, self.state_dir, self.report, margins).run(), "synced"
+            prefix = EnvSync(env, self.home, self.state_dir, self.report, margins).run()
         except Fallback as e:
-            return self.fall_back(env, str(e))
+            return self.fall_back(env, str(e), e.fingerprint)
+        except UnsafePath as e:
+            return self.fall_back(env, f"its place in your home is not safe to write: {e}")
+        self.notices.resolved(f"fallback:{env.name}")
+        return prefix, "synced"
 
-    def fall_back(self, env: Environment, reason: str) -> tuple[Path, str]:
-        """Use the image's copy of a synced env instead, and say what that means for the user."""
+    def fall_back(self, env: Environment, reason: str, fingerprint: str | None = None) -> tuple[Path, str]:
+        """Use the image's copy of a synced env instead, and say what that means for the user.
+
+        A cause that stays until the image changes (`fingerprint`) is said in full once, then in a line.
+        """
         assert env.source is not None
         self.report.envs[env.name].state = "fallback"
+        key = f"fallback:{env.name}"
+        if fingerprint and self.notices.already_said(key, fingerprint):
+            self.report.info(
+                f"Using the image's copy of {env.name} again: it still cannot be moved into your home", env.name
+            )
+            return Path(env.source), "baked"
         self.report.warning(
-            f"{env.name} is not copied into your home because {reason}. You get the image's copy instead: "
-            "it works, but packages you install into it are lost at the next restart.",
+            f"{env.name} is not copied into your home because {reason.rstrip('.')}. You get the image's copy "
+            "instead: it works, but packages you install into it are lost at the next restart.",
             env.name,
         )
+        if fingerprint:
+            self.notices.said(key, fingerprint)
         return Path(env.source), "baked"
 
     # -- kernels -------------------------------------------------------------------------------------
@@ -208,12 +269,20 @@ class Start:
         if not has_ipykernel(prefix):
             self.report.info(f"{env_name} has no ipykernel, so no kernel is registered for it", env_name)
             return
+        key = f"user-kernel:{kernel.name}"
         try:
             self.home.check(self.kernels.kernels_dir / kernel.name, "kernel directory")
             registered = self.kernels.register(env_name, mode, prefix, kernel)
+        except UsersOwnKernel as e:
+            # The user's choice, not a problem: said once, and the start is not degraded for it.
+            if not self.notices.already_said(key, str(e.path)):
+                self.report.info(str(e), env_name)
+                self.notices.said(key, str(e.path))
+            return
         except (KernelError, UnsafePath, OSError) as e:
             self.report.warning(f"Kernel for {env_name}: {e}", env_name)
             return
+        self.notices.resolved(key)
         if env_name in self.report.envs:
             self.report.envs[env_name].kernel = kernel.name
         if registered.changed:
@@ -237,8 +306,13 @@ class Start:
     def register_user_envs(self) -> None:
         """Kernels for the envs the user built in envs_dir themselves."""
         managed = {e.target for e in self.plan.environments if e.target}
-        envs_dir = self.home.check(self.plan.envs_dir, "envs_dir")
-        for prefix in sorted(envs_dir.iterdir()) if envs_dir.is_dir() else []:
+        try:
+            envs_dir = self.home.check(self.plan.envs_dir, "envs_dir")
+            prefixes = sorted(envs_dir.iterdir()) if envs_dir.is_dir() else []
+        except (UnsafePath, OSError) as e:
+            self.report.warning(f"Your own envs are not looked for: {e}")
+            return
+        for prefix in prefixes:
             if str(prefix) in managed or prefix.name.startswith(".") or not prefix.is_dir():
                 continue
             if not has_ipykernel(prefix):

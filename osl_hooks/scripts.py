@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .homepaths import Home
 from .plan import Script
 
 KILL_GRACE_SECONDS = 5.0
@@ -77,7 +78,7 @@ class MarkerStore:
         if run.entry.run == "always":
             return None
         try:
-            marker = json.loads(self._marker(run).read_text(encoding="utf-8"))
+            marker = json.loads(Home.read_text(self._marker(run)))
         except (OSError, ValueError):
             return None
         if run.entry.run == "once":

@@ -21,7 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .faultpoints import point
 from .homepaths import Home
+from .redact import Redactor, secret_values
 
 STATUS_FILE = "status.json"
 LOG_FILE = "start.log"
@@ -61,7 +63,7 @@ class ScriptStatus:
 def read_status(state_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The last status a start wrote, or None if there is none (or it cannot be read)."""
     try:
-        return json.loads(Path(state_dir, STATUS_FILE).read_text(encoding="utf-8"))
+        return json.loads(Home.read_text(Path(state_dir, STATUS_FILE)))
     except (OSError, ValueError):
         return None
 
@@ -97,12 +99,16 @@ class Reporter:
         }
         self.envs: dict[str, EnvStatus] = {}
         self.problems = 0  # warnings and errors so far: any makes the start "degraded"
-        log_path = home.check(state_dir / LOG_FILE, "start log")
-        if log_path.exists():
+        self.redact = Redactor(secret_values(os.environ))
+        log_path = state_dir / LOG_FILE
+        if os.path.lexists(log_path):  # a link is moved aside itself: nothing is written through it
             os.replace(log_path, state_dir / f"{LOG_FILE}.1")
+            point("log:rotated")
+        home.check(log_path, "start log")
         self._log = open(log_path, "a", encoding="utf-8", buffering=1)
         self._last_write = 0.0
         self._last_print = 0.0
+        self._write_failed = False
 
     def env(self, name: str, mode: str) -> EnvStatus:
         self.envs[name] = EnvStatus(name, mode)
@@ -148,8 +154,9 @@ class Reporter:
 
     def log(self, line: str) -> None:
         """A line for the log and stdout only (setup scripts' output)."""
+        line = self.redact(line)
         with self._lock:
-            self._log.write(line + "\n")
+            self._to_log(line)
             print(line, file=self.out, flush=True)
 
     def finish(self, state: str, message: str) -> None:
@@ -157,7 +164,10 @@ class Reporter:
             self._status["state"] = state
             self._status["finished_at"] = _iso(time.time())
         self._event("error" if state == "failed" else "info", message, None, final=True)
-        self._log.close()
+        try:
+            self._log.close()
+        except OSError:
+            pass
         self._write_termination_message(message)
 
     def _write_termination_message(self, message: str) -> None:
@@ -185,6 +195,7 @@ class Reporter:
     def _event(self, level: str, message: str, env: str | None, final: bool = False) -> None:
         if level != "info" and not final:
             self.problems += 1
+        message = self.redact(message)
         with self._lock:
             self._status["events"].append(
                 {"time": _iso(time.time()), "level": level, "env": env, "message": message, "final": final}
@@ -199,14 +210,25 @@ class Reporter:
     def _emit(self, line: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         with self._lock:
-            self._log.write(f"{stamp} {line}\n")
+            self._to_log(f"{stamp} {line}")
             print(f"osl-hooks {stamp} {line}", file=self.out, flush=True)
+
+    def _to_log(self, line: str) -> None:
+        try:
+            self._log.write(line + "\n")
+        except (OSError, ValueError):  # a full home (or a log closed at the end) must not stop the start
+            pass
 
     def _write(self) -> None:
         with self._lock:
             self._status["environments"] = {name: asdict(s) for name, s in self.envs.items()}
             text = json.dumps(self._status, indent=1)
-        self.home.write_text(self.state_dir / STATUS_FILE, text, "status file")
+        try:
+            self.home.write_text(self.state_dir / STATUS_FILE, text, "status file")
+        except OSError as e:  # a full home must not stop the start; stdout still tells the story
+            if not self._write_failed:
+                print(f"osl-hooks: cannot write {self.state_dir / STATUS_FILE}: {e}", file=self.out, flush=True)
+            self._write_failed = True
         self._last_write = time.monotonic()
 
 

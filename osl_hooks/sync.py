@@ -144,10 +144,12 @@ def stale_staging_dirs(target: Path) -> list[Path]:
     return [p for p in target.parent.glob(pattern) if p.is_dir() and not p.is_symlink()]
 
 
-def remove_tree(path: Path) -> None:
+def remove_tree(path: Path, missing_ok: bool = False) -> None:
     """Remove a tree osl-hooks created, making read-only directories writable on the way."""
 
-    def make_writable_and_retry(function, failed_path, _excinfo):  # type: ignore[no-untyped-def]
+    def make_writable_and_retry(function, failed_path, excinfo):  # type: ignore[no-untyped-def]
+        if missing_ok and isinstance(excinfo[1], FileNotFoundError):
+            return
         os.chmod(os.path.dirname(failed_path), 0o700)
         function(failed_path)
 

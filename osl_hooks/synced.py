@@ -7,23 +7,21 @@
 - **The record of the last sync is missing or damaged**: a safe full comparison that adds what is missing,
   keeps every file that exists, and removes nothing.
 
-The state of a synced env lives in `<state_dir>/envs/`: `NAME.json` (the sync record), `NAME.base.jsonl`
-(the image's manifest as last synced), `NAME.pending.json` (while an update runs: what it is writing, so
-an interrupted update can be finished safely), and `conflicts/NAME/` (the image's versions of files the user
-changed).
+What is remembered between syncs is `osl_hooks.syncstate`.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import relocate, update
+from .faultpoints import point
 from .homepaths import Home
 from .manifest import (
     MANIFEST_FILE,
@@ -41,81 +39,22 @@ from .packages import record_name, record_paths
 from .plan import Environment
 from .status import Reporter, human_bytes
 from .sync import SyncError, copy_tree, new_staging_dir, remove_tree, stale_staging_dirs
+from .syncstate import SyncState
 
 
 class Fallback(Exception):
-    """The env cannot be copied into the home; the user gets the image's copy. The message says why."""
+    """The env cannot be copied into the home; the user gets the image's copy. The message says why.
+
+    `fingerprint` is set when the cause stays until the image or the plan changes (so it is said once).
+    """
+
+    def __init__(self, reason: str, fingerprint: str | None = None):
+        super().__init__(reason)
+        self.fingerprint = fingerprint
 
 
 class EnvProblem(Exception):
     """Something about one env that stops it from being prepared as planned."""
-
-
-@dataclass
-class SyncState:
-    """The files in `<state_dir>/envs/` that remember one env's syncs."""
-
-    home: Home
-    directory: Path
-    name: str
-
-    @property
-    def record_file(self) -> Path:
-        return self.directory / f"{self.name}.json"
-
-    @property
-    def base_file(self) -> Path:
-        return self.directory / f"{self.name}.base.jsonl"
-
-    @property
-    def pending_file(self) -> Path:
-        return self.directory / f"{self.name}.pending.json"
-
-    @property
-    def conflicts_dir(self) -> Path:
-        return self.directory / "conflicts" / self.name
-
-    def forget(self) -> None:
-        """Drop everything remembered about this env's syncs (its next sync is a first copy)."""
-        for path in (self.record_file, self.base_file, self.pending_file):
-            path.unlink(missing_ok=True)
-        if self.conflicts_dir.is_dir():
-            remove_tree(self.conflicts_dir)
-
-    def record(self) -> dict | None:
-        return _read_json(self.record_file)
-
-    def base(self) -> Manifest | None:
-        try:
-            return load(self.base_file)
-        except ManifestError:
-            return None
-
-    def pending(self) -> set[str]:
-        data = _read_json(self.pending_file)
-        return set(data.get("paths", [])) if data else set()
-
-    def begin(self, paths: list[str]) -> None:
-        self.home.write_text(self.pending_file, json.dumps({"paths": paths}), "sync state")
-
-    def save(self, env: Environment, target: Path, theirs: Manifest, overrides: dict, conflicts: list[str]) -> None:
-        """Record a completed sync: the base manifest first, then the record that points at it."""
-        self.home.makedirs(self.directory, "state_dir")
-        self.home.check(self.base_file, "sync state")
-        theirs.save_as(self.base_file)
-        record = {
-            "source": env.source,
-            "source_id": theirs.id,
-            "target": str(target),
-            "built_prefix": theirs.built_prefix,
-            "synced_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "files": theirs.files,
-            "bytes": theirs.bytes,
-            "overrides": {p: list(s) if s else None for p, s in overrides.items()},
-            "conflicts": sorted(conflicts),
-        }
-        self.home.write_text(self.record_file, json.dumps(record, indent=1), "sync state")
-        self.pending_file.unlink(missing_ok=True)
 
 
 class EnvSync:
@@ -139,6 +78,7 @@ class EnvSync:
         for stale in stale_staging_dirs(self.target):
             self.report.info(f"Removing {stale.name}, left by an interrupted start", self.env.name)
             remove_tree(stale)
+            point("first-copy:stale-staging-removed")
         record = self.state.record()
         exists = os.path.lexists(self.target)
         if exists and self._unchanged(record, read_id(self.source / MANIFEST_FILE)):
@@ -154,7 +94,7 @@ class EnvSync:
                 self.report.info(f"{self.target} is missing: making a fresh copy of {self.env.name}", self.env.name)
             self.first_copy(theirs)
             return self.target
-        base = self.state.base() if record else None
+        base = self.state.base(record) if record else None
         if base is None:
             self.full_comparison(theirs)
         else:
@@ -200,15 +140,21 @@ class EnvSync:
     # -- first copy ----------------------------------------------------------------------------------
 
     def first_copy(self, theirs: Manifest) -> None:
-        """rsync into a staging directory, relocate there, then rename into place."""
+        """rsync into a staging directory, relocate there, record the sync, then rename into place.
+
+        The record is written before the rename, so the rename is the commit point: a kill before it
+        leaves a record of a copy that is not there (the next start makes a fresh copy), a kill after it
+        a recorded, complete copy.
+        """
         built_prefix = theirs.built_prefix
         assert built_prefix is not None  # settled by _image_manifest
         try:
             relocate.check(self.source, theirs.prefix_files, built_prefix, str(self.target))
         except relocate.RelocationError as e:
-            raise Fallback(f"it cannot be moved to {self.target}: {e}") from None
+            raise Fallback(str(e), f"{theirs.id} {self.target}") from None
         self._check_space(theirs.disk_bytes)
         staging = new_staging_dir(self.target)
+        point("first-copy:staging-made")
         started = time.monotonic()
         total = theirs.bytes
         name = self.env.name
@@ -216,18 +162,23 @@ class EnvSync:
         try:
             for step in copy_tree(self.source, staging):
                 self.report.progress(name, step.bytes_done, total, self._describe_progress)
+            point("first-copy:copied")
             changed = relocate.relocate(staging, theirs.prefix_files, built_prefix, str(self.target))
             rewritten = {
                 f.path: update.file_stat(staging / f.path) for f in theirs.prefix_files if (staging / f.path).is_file()
             }
             overrides = update.stat_overrides(theirs, theirs.entries.get, set(), rewritten, candidates=())
+            self.state.save(self.env, self.target, theirs, overrides, [])
             os.rename(staging, self.target)
         except BaseException as e:
             remove_tree(staging)
-            if isinstance(e, (SyncError, relocate.RelocationError)):
-                raise EnvProblem(str(e)) from None
+            self.state.forget()
+            if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+                raise Fallback(self._out_of_space(theirs.disk_bytes)) from None
+            if isinstance(e, (SyncError, relocate.RelocationError, OSError)):
+                raise Fallback(f"copying it failed: {e}") from None
             raise
-        self.state.save(self.env, self.target, theirs, overrides, [])
+        point("first-copy:renamed")
         seconds = time.monotonic() - started
         self.report.info(f"Synced {name}: {human_bytes(total)} in {seconds:.1f} s ({changed} files relocated)", name)
 
@@ -239,6 +190,16 @@ class EnvSync:
         """Free space on the volume that holds (or will hold) the target, for the user (psutil's disk_usage)."""
         volume = os.statvfs(_existing_ancestor(self.target))
         return volume.f_bavail * volume.f_frsize
+
+    def _out_of_space(self, needed_bytes: int) -> str:
+        """Why a copy ran out of room, and what to free, in one sentence (the half-made copy is gone)."""
+        needed = int(needed_bytes * (1 + self.margin_fraction)) + self.margin_bytes
+        short = needed - self._free_bytes()
+        amount = f"at least {human_bytes(short)}" if short > 0 else "some space"
+        return (
+            f"your home ran out of space while copying it (it needs about {human_bytes(needed)}); free {amount} "
+            "in your home, for example files or envs you no longer use, and restart to get your own copy"
+        )
 
     def _check_space(self, needed_bytes: int) -> None:
         free = self._free_bytes()
@@ -282,9 +243,10 @@ class EnvSync:
         }
         changes = update.Changes(user_packages=user_packages)
         for path in sorted(theirs.entries):
-            owner = theirs.packages.owners.get(path)
-            if ours[path] is None and owner not in user_packages:
-                changes.copy.append(path)
+            if ours[path] is None:
+                owned_by_user = theirs.packages.owners.get(path) in user_packages
+                (changes.kept_for_packages if owned_by_user else changes.copy).append(path)
+        update.withhold_package_dirs(changes, theirs)
         relocated = {f.path: f for f in theirs.prefix_files}
         built_prefix = theirs.built_prefix
         assert built_prefix is not None  # settled by _image_manifest
@@ -315,13 +277,13 @@ class EnvSync:
         name = self.env.name
         needed = sum(theirs.entries[p].size for p in changes.copy)
         self._check_space_for_update(needed)
-        self.state.begin(changes.copy + changes.delete)
+        self.state.begin(changes.copy + changes.delete, theirs)
         started = time.monotonic()
 
         def save_conflict(path: str) -> None:
             update.save_image_version(self.source, self.home.check(self.state.conflicts_dir, "sync state"), path)
 
-        temp_dir = self.state.directory / "transfer"
+        temp_dir = self.state.directory / "transfer"  # rsync's, only while it runs (see update.apply)
         if temp_dir.is_dir():
             remove_tree(temp_dir)  # what a killed update was writing
         self.home.makedirs(temp_dir, "sync state")
@@ -329,11 +291,18 @@ class EnvSync:
             rewritten = update.apply(
                 changes, self.source, self.target, theirs, str(self.target), save_conflict, temp_dir
             )
+            overrides = update.stat_overrides(theirs, left, set(changes.copy), rewritten, candidates)
+            conflicts = sorted(set(old_conflicts) | set(changes.conflicts))
+            self.state.save(self.env, self.target, theirs, overrides, conflicts)
         except (SyncError, relocate.RelocationError, OSError) as e:
-            raise EnvProblem(f"updating {self.target} failed: {e}; it will be retried at the next start") from None
-        overrides = update.stat_overrides(theirs, left, set(changes.copy), rewritten, candidates)
-        conflicts = sorted(set(old_conflicts) | set(changes.conflicts))
-        self.state.save(self.env, self.target, theirs, overrides, conflicts)
+            if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+                e = f"your home ran out of space (free at least {human_bytes(needed)} in it)"
+            raise EnvProblem(
+                f"updating {self.target} failed: {e}; your copy works as it is, and the update is "
+                "retried at the next start"
+            ) from None
+        finally:
+            remove_tree(temp_dir, missing_ok=True)
         seconds = time.monotonic() - started
         summary = f"Updated {name} from the image in {seconds:.1f} s: {len(changes.copy)} files added or changed"
         summary += f", {len(changes.delete)} removed"
@@ -354,39 +323,6 @@ class EnvSync:
                 f"your home has {human_bytes(free)} free, not enough for the update of {self.env.name} "
                 f"({human_bytes(needed_bytes)}); your copy is kept as it is"
             )
-
-
-def sync_records(state_dir: Path) -> dict[str, dict]:
-    """What `osl-hooks status` shows per synced env: the sync record, with the bytes the copy uses now."""
-    records = {}
-    for path in sorted((state_dir / "envs").glob("*.json")):
-        record = _read_json(path)
-        if record is None or path.name.endswith(".pending.json"):
-            continue
-        target = Path(record.get("target", ""))
-        record["bytes_on_volume"] = _disk_usage(target) if target.is_dir() else None
-        record["conflicts_dir"] = str(state_dir / "envs" / "conflicts" / path.stem)
-        records[path.stem] = record
-    return records
-
-
-def _disk_usage(root: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-            except OSError:
-                continue
-    return total
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _existing_ancestor(path: Path) -> Path:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .faultpoints import point
 from .manifest import Entry, Manifest, changed_paths, entry_on_disk
 from .packages import record_name, record_paths
 from .relocate import relocate
@@ -89,7 +90,34 @@ def decide(base: Manifest, theirs: Manifest, overrides: dict[str, Stat], target:
                 changes.delete.append(path)
         elif now is not None or path in theirs.entries:
             changes.conflicts.append(path)
+    withhold_package_dirs(changes, theirs)
     return changes
+
+
+def withhold_package_dirs(changes: Changes, theirs: Manifest) -> None:
+    """Directories belong to packages too: one the image has only for files of a package the user owns
+    (`pkg-1.5.dist-info/` when the user upgraded pkg to 2.0) is not created either; an empty dist-info
+    directory breaks `importlib.metadata` and pip."""
+    if not changes.kept_for_packages:
+        return
+    withheld = _ancestors(changes.kept_for_packages)
+    needed = _ancestors(p for p in changes.copy if theirs.entries[p].kind != "d")
+    dropped = [p for p in changes.copy if p in withheld and p not in needed and theirs.entries[p].kind == "d"]
+    if dropped:
+        changes.kept_for_packages += dropped
+        changes.copy = [p for p in changes.copy if p not in set(dropped)]
+
+
+def _ancestors(paths) -> set[str]:  # type: ignore[no-untyped-def]
+    """Every directory above the given relative paths."""
+    found: set[str] = set()
+    for path in paths:
+        while "/" in path:
+            path = path.rsplit("/", 1)[0]
+            if path in found:
+                break
+            found.add(path)
+    return found
 
 
 def apply(
@@ -108,15 +136,19 @@ def apply(
     """
     for path in changes.delete:
         (target / path).unlink(missing_ok=True)
+        point("update:unlinked")
     for path in sorted(changes.remove_dirs, key=lambda p: p.count("/"), reverse=True):
         try:
             (target / path).rmdir()
         except OSError:
             pass  # the user keeps files in it: the directory stays
+        point("update:dir-removed")
     for path in changes.conflicts:
         save_conflict(path)
+        point("update:conflict-saved")
     if changes.copy:
         copy_files(source, target, changes.copy, temp_dir)
+        point("update:copied")
     copied = set(changes.copy)
     to_rewrite = [f for f in theirs.prefix_files if f.path in copied]
     assert theirs.built_prefix is not None  # settled when the image's manifest was read

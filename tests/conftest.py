@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +38,10 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def run_start(home: Path):
-    """Run `osl-hooks start` in-process for `home` with a plan given as a dict (home filled in)."""
+def run_start_in():
+    """Run `osl-hooks start` in-process for a home with a plan given as a dict (home filled in)."""
 
-    def run(plan: dict) -> StartResult:
+    def run(home: Path, plan: dict) -> StartResult:
         data = {"version": 1, "home": str(home), **plan}
         out = io.StringIO()
         # Tests run as root in CI; the sandbox tests (test_sandbox.py) run the same start as uid 1000.
@@ -47,6 +50,12 @@ def run_start(home: Path):
         return StartResult(outcome, out.getvalue(), status)
 
     return run
+
+
+@pytest.fixture
+def run_start(home: Path, run_start_in):
+    """Run `osl-hooks start` in-process for `home`."""
+    return lambda plan: run_start_in(home, plan)
 
 
 def tree_snapshot(root: Path) -> dict[str, tuple]:
@@ -100,3 +109,16 @@ def all_files(root: Path):
             path = Path(dirpath, name)
             if not path.is_symlink():
                 yield path
+
+
+@contextmanager
+def mounted_tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A directory on its own small filesystem (a home that can really fill up)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)

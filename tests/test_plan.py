@@ -66,7 +66,7 @@ def test_plan_round_trips_through_json():
         ({"name": "a", "mode": "synced", "source": "/opt/a", "sorce": 1}, "'sorce' was unexpected"),
         (
             {"name": "a", "mode": "synced", "source": "/opt/a", "kernel": {"name": "Bad Name"}},
-            "environments[0].kernel: must be false or an object",
+            "environments[0].kernel.name: 'Bad Name' is not a kernelspec name",
         ),
         (
             {"name": "a", "mode": "synced", "source": "/opt/a", "setup_scripts": [{"path": "/x", "run": "daily"}]},

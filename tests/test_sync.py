@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import all_files, tree_snapshot
+from conftest import all_files, mounted_tmpfs, tree_snapshot
 
 from osl_hooks.demo.envbuild import CONDA_PLACEHOLDER, build_conda_env, demo_packages
 from osl_hooks.runner import Outcome
@@ -110,13 +110,8 @@ def test_binary_that_cannot_take_a_longer_prefix_falls_back_before_copying(home,
 @pytest.fixture
 def small_home(tmp_path):
     """A home on its own 8 MB filesystem."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    path = tmp_path / "small-home"
-    path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(path)], check=True)
-    yield path
-    subprocess.run(["umount", str(path)], check=True)
+    with mounted_tmpfs(tmp_path / "small-home", "8m") as path:
+        yield path
 
 
 def test_env_too_big_for_the_home_falls_back_to_the_image(python_image, small_home):

@@ -193,7 +193,8 @@ def test_user_deletes_the_env_and_gets_a_fresh_copy(scenario):
 
 
 def test_corrupt_stored_manifest_loses_nothing(scenario):
-    (scenario.home / ".local/state/osl-hooks/envs/py.base.jsonl").write_text("{garbage\n")
+    envs_state = scenario.home / ".local/state/osl-hooks/envs"
+    (envs_state / json.loads((envs_state / "py.json").read_text())["base"]).write_text("{garbage\n")
     mine = scenario.target / "my-notes.txt"
     mine.write_text("keep me")
     edited = scenario.target / "share/geodemo/geodemo.ini"

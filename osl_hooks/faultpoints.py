@@ -1,0 +1,46 @@
+"""Named points between the engine's own writes, where tests kill a start for real.
+
+A start must survive being killed anywhere: the next start finishes or undoes what it was doing. To prove
+that, the engine calls `point(NAME)` right after each write, rename and unlink that changes the home, and
+the fault-finding tests (tests/test_faults_kill.py) run `osl-hooks start` with
+
+- `OSL_HOOKS_FAULT_LIST=FILE`: every point reached is appended to FILE (one name a line), to enumerate them;
+- `OSL_HOOKS_FAULT_AT=NAME[:N]`: the process SIGKILLs itself the N-th time (default 1) it reaches NAME
+  (point names contain ':' themselves; a trailing ':N' with digits is the count).
+
+Without either variable `point` does nothing but one dictionary test, so it can stay in production code.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+FAULT_AT_ENV_VAR = "OSL_HOOKS_FAULT_AT"
+FAULT_LIST_ENV_VAR = "OSL_HOOKS_FAULT_LIST"
+
+_hits: dict[str, int] = {}
+
+
+def _target() -> tuple[str, int] | None:
+    spec = os.environ.get(FAULT_AT_ENV_VAR)
+    if not spec:
+        return None
+    name, _, count = spec.rpartition(":")
+    return (name, int(count)) if name and count.isdigit() else (spec, 1)
+
+
+_TARGET = _target()
+_LIST = os.environ.get(FAULT_LIST_ENV_VAR)
+
+
+def point(name: str) -> None:
+    """A place where a kill must leave the home in a state the next start can finish or undo."""
+    if _TARGET is None and _LIST is None:
+        return
+    _hits[name] = _hits.get(name, 0) + 1
+    if _LIST is not None:
+        with open(_LIST, "a", encoding="utf-8") as f:
+            f.write(name + "\n")
+    if _TARGET == (name, _hits[name]):
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,214 @@
+"""SIGKILL at every commit point of a first copy, an image update and a reset, on a genuine conda env.
+
+The engine marks each of its own writes, renames and unlinks with `faultpoints.point(NAME)`. A first run
+of each operation lists the points it reaches (`OSL_HOOKS_FAULT_LIST`); then, for every hit, a fresh
+`osl-hooks start` (or `reset`) in a subprocess is killed right there (`OSL_HOOKS_FAULT_AT=NAME:N`), and
+the next start must end exactly as an uninterrupted run: the same file hashes and modes as a reference
+copy, no leftovers in the env or state directories, the status file finished, exit 0; and a later image
+update after it must find no false conflicts.
+
+The image is one path (a symlink) that points at image v1 or v2, both baked for that path, so an image
+update is switching the link, and relocated files embed the same prefix in every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import tree_snapshot
+
+from osl_hooks.demo.envbuild import build_conda_env, demo_packages
+from osl_hooks.faultpoints import FAULT_AT_ENV_VAR, FAULT_LIST_ENV_VAR
+from osl_hooks.manifest import bake
+from osl_hooks.sync import STAGING_PREFIX
+
+pytestmark = pytest.mark.slow
+
+STATUS_POINTS = ("write:status file:",)  # written on a timer too: a kill run may not reach the n-th write
+
+
+class Lab:
+    """One fixed home path, one image path switched between versions, and references to compare with."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.image = root / "image/geo"
+        self.home = root / "home"
+        self.target = self.home / ".local/envs/geo"
+        self.state = self.home / ".local/state/osl-hooks"
+        self.versions = {}
+        self.kills = 0
+        self.image.parent.mkdir(parents=True)
+        for version in ("1.0", "2.0"):
+            build_conda_env(self.image, demo_packages(version))
+            built = root / f"image/geo-{version}"
+            self.image.rename(built)
+            bake(built, built_prefix=str(self.image))
+            self.versions[version] = built
+        script = root / "image/setup.sh"
+        script.write_text("#!/bin/sh\necho set up\n")
+        script.chmod(0o755)
+        self.plan = root / "plan.json"
+        environments = [{"name": "geo", "mode": "synced", "source": str(self.image)}]
+        self.plan.write_text(
+            json.dumps(
+                {
+                    "version": 1,
+                    "home": str(self.home),
+                    "environments": environments,
+                    "setup_scripts": [{"path": str(script), "run": "once"}],
+                }
+            )
+        )
+        self.use("1.0")
+        self.fresh_home()
+        assert self.run("start").returncode == 0
+        self.reference = {"1.0": tree_snapshot(self.target)}
+        self.synced_v1 = root / "synced-v1"
+        shutil.copytree(self.home, self.synced_v1, symlinks=True)  # keeps mtimes: a copy of the same state
+        self.use("2.0")
+        self.fresh_home()
+        assert self.run("start").returncode == 0
+        self.reference["2.0"] = tree_snapshot(self.target)
+        assert self.reference["1.0"] != self.reference["2.0"]
+
+    def use(self, version: str) -> None:
+        if self.image.is_symlink():
+            self.image.unlink()
+        self.image.symlink_to(self.versions[version])
+
+    def fresh_home(self, like: Path | None = None) -> None:
+        if self.home.exists():
+            shutil.rmtree(self.home)
+        if like is None:
+            self.home.mkdir()
+        else:
+            shutil.copytree(like, self.home, symlinks=True)
+
+    def run(self, *args: str, fault: str | None = None, listing: Path | None = None) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k not in (FAULT_AT_ENV_VAR, FAULT_LIST_ENV_VAR)}
+        if fault:
+            env[FAULT_AT_ENV_VAR] = fault
+        if listing:
+            env[FAULT_LIST_ENV_VAR] = str(listing)
+        command = [sys.executable, "-m", "osl_hooks.cli", *args, "--allow-root", "--plan", str(self.plan)]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    def points(self, *args: str) -> list[str]:
+        """Every point the operation reaches, as NAME:N (the N-th hit of NAME)."""
+        listing = self.root / "points.txt"
+        listing.unlink(missing_ok=True)
+        assert self.run(*args, listing=listing).returncode == 0
+        counts: Counter[str] = Counter()
+        hits = []
+        for name in listing.read_text().splitlines():
+            counts[name] += 1
+            hits.append(f"{name}:{counts[name]}")
+        return hits
+
+    def leftovers(self) -> list[str]:
+        """Anything a finished start should not leave in the env's directory or the state directory."""
+        found = [p.name for p in self.target.parent.iterdir() if p.name.startswith(STAGING_PREFIX)]
+        found += [str(p) for p in self.state.rglob("*.tmp")]
+        found += [str(p) for p in self.state.glob("envs/*") if p.name not in self.expected_state_files()]
+        return found
+
+    def expected_state_files(self) -> set[str]:
+        record = json.loads((self.state / "envs/geo.json").read_text())
+        return {"geo.json", record["base"]}
+
+    def check_finished(self, result: subprocess.CompletedProcess, version: str) -> None:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "WARNING" not in result.stdout and "ERROR" not in result.stdout, result.stdout
+        status = json.loads((self.state / "status.json").read_text())
+        assert status["state"] == "ok" and status["finished_at"]
+        assert tree_snapshot(self.target) == self.reference[version]
+        assert self.leftovers() == []
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Lab:
+    return Lab(tmp_path_factory.mktemp("kill"))
+
+
+def kill_and_recover(lab: Lab, args: tuple[str, ...], hit: str) -> subprocess.CompletedProcess | None:
+    """Kill the operation at `hit`; return the next start's result (None if the kill run never got there)."""
+    killed = lab.run(*args, fault=hit)
+    if killed.returncode != -9:
+        assert hit.startswith(STATUS_POINTS), f"{hit}: not reached ({killed.returncode}) {killed.stdout}"
+        return None
+    lab.kills += 1
+    return lab.run("start")
+
+
+def assert_killed_everywhere(lab: Lab, hits: list[str]) -> None:
+    assert lab.kills >= sum(1 for h in hits if not h.startswith(STATUS_POINTS)), (lab.kills, hits)
+
+
+def test_kill_at_every_point_of_a_first_copy(lab):
+    lab.use("1.0")
+    lab.fresh_home()
+    hits = lab.points("start")
+    assert len(hits) >= 15, hits
+    lab.kills = 0
+    for hit in hits:
+        lab.use("1.0")
+        lab.fresh_home()
+        rerun = kill_and_recover(lab, ("start",), hit)
+        if rerun is None:
+            continue
+        lab.check_finished(rerun, "1.0")
+        lab.use("2.0")
+        lab.check_finished(lab.run("start"), "2.0")  # the image update after it: no false conflict
+    assert_killed_everywhere(lab, hits)
+
+
+def test_kill_at_every_point_of_an_image_update(lab):
+    lab.fresh_home(like=lab.synced_v1)
+    lab.use("2.0")
+    hits = lab.points("start")
+    assert len(hits) >= 15, hits
+    lab.kills = 0
+    for hit in hits:
+        lab.fresh_home(like=lab.synced_v1)
+        lab.use("2.0")
+        rerun = kill_and_recover(lab, ("start",), hit)
+        if rerun is None:
+            continue
+        lab.check_finished(rerun, "2.0")
+        lab.use("1.0")
+        lab.check_finished(lab.run("start"), "1.0")
+    assert_killed_everywhere(lab, hits)
+
+
+def test_kill_at_every_point_of_a_reset(lab):
+    lab.use("1.0")
+    lab.fresh_home(like=lab.synced_v1)
+    (lab.target / "my-notes.txt").write_text("mine")
+    hits = lab.points("reset", "geo")
+    assert len(hits) >= 15, hits
+    lab.kills = 0
+    for hit in hits:
+        lab.use("1.0")
+        lab.fresh_home(like=lab.synced_v1)
+        (lab.target / "my-notes.txt").write_text("mine")
+        rerun = kill_and_recover(lab, ("reset", "geo"), hit)
+        if rerun is None:
+            continue
+        backups = list((lab.state / "backups").glob("geo-*/my-notes.txt")) if (lab.state / "backups").is_dir() else []
+        kept = (lab.target / "my-notes.txt").exists()
+        assert kept or [b.read_text() for b in backups] == ["mine"], f"{hit}: the user's copy is lost"
+        if kept:  # killed before the copy was moved aside: the reset did not happen, nothing else changed
+            (lab.target / "my-notes.txt").unlink()
+        assert rerun.returncode == 0, rerun.stdout
+        lab.check_finished(rerun if not kept else lab.run("start"), "1.0")
+        lab.use("2.0")
+        lab.check_finished(lab.run("start"), "2.0")
+    assert_killed_everywhere(lab, hits)
