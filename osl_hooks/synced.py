@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import json
 import os
 import time
 from collections.abc import Callable
