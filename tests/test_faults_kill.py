@@ -37,7 +37,7 @@ STATUS_POINTS = ("write:status file:",)  # written on a timer too: a kill run ma
 class Lab:
     """One fixed home path, one image path switched between versions, and references to compare with."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, plan_extra: dict | None = None):
         self.root = root
         self.image = root / "image/geo"
         self.home = root / "home"
@@ -64,6 +64,7 @@ class Lab:
                     "home": str(self.home),
                     "environments": environments,
                     "setup_scripts": [{"path": str(script), "run": "once"}],
+                    **(plan_extra or {}),
                 }
             )
         )
