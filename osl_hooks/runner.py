@@ -325,7 +325,9 @@ class Start:
 
     def remove_stale_kernels(self) -> None:
         try:
-            owned = self.kernels.owned() if self.home.check(self.kernels.kernels_dir, "kernels directory") else {}
+            self.home.check(self.kernels.kernels_dir, "kernels directory")
+            self.kernels.remove_leftovers()
+            owned = self.kernels.owned()
         except (UnsafePath, OSError) as e:
             self.report.warning(str(e))
             return
