@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -26,6 +27,7 @@ from .homepaths import Home
 from .plan import Kernel
 
 METADATA_KEY = "osl_hooks"
+STAGING_PREFIX = ".osl-hooks-staging-"  # a valid kernel name jupyter_client installs; hidden from users
 ACTIVATION_TIMEOUT = 60.0
 _SHELL_NOISE = {"_", "SHLVL", "PWD", "OLDPWD"}
 _ACTIVATE = r"""
@@ -134,6 +136,8 @@ class KernelRegistry:
         if not self.kernels_dir.is_dir():
             return found
         for spec_dir in self.kernels_dir.iterdir():
+            if spec_dir.name.startswith(STAGING_PREFIX):
+                continue
             spec = _read_spec(spec_dir)
             if spec is not None and METADATA_KEY in spec.get("metadata", {}):
                 found[spec_dir.name] = spec["metadata"][METADATA_KEY]
@@ -164,9 +168,28 @@ class KernelRegistry:
             for logo in Path(prefix, "share", "jupyter", "kernels", "python3").glob("logo-*"):
                 shutil.copyfile(logo, spec_dir / logo.name)
             self.kernels_dir.mkdir(parents=True, exist_ok=True)
-            destination = self._install(spec_dir, kernel.name)
+            self.remove_leftovers()
+            token = secrets.token_hex(4)
+            staged = Path(self._install(spec_dir, f"{STAGING_PREFIX}{kernel.name}-{token}"))
+        point("kernel:staged")
+        # jupyter_client replaces a kernel by deleting it and copying the new one in; a kill in between would
+        # leave a half kernel that looks like the user's. Renames instead: a kill leaves the old kernel, or
+        # none (registered again by the next start), never half of one.
+        old = self.kernels_dir / f"{STAGING_PREFIX}{kernel.name}-{token}-old"
+        if existing_dir.exists():
+            os.rename(existing_dir, old)
+            point("kernel:old-moved-aside")
+        os.rename(staged, existing_dir)
         point("kernel:installed")
-        return RegisteredKernel(kernel.name, kernel.display_name, destination, changed=True)
+        if old.exists():
+            shutil.rmtree(old)
+        return RegisteredKernel(kernel.name, kernel.display_name, os.fspath(existing_dir), changed=True)
+
+    def remove_leftovers(self) -> None:
+        """Kernel directories a killed start was installing or replacing (hidden, osl-hooks' own names)."""
+        for path in self.kernels_dir.glob(f"{STAGING_PREFIX}*") if self.kernels_dir.is_dir() else []:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
 
     def remove(self, name: str) -> None:
         """Remove one of osl-hooks' own kernels (never a symlink, never one it did not create)."""

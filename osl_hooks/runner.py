@@ -14,6 +14,7 @@ or a setup script with `on_failure: fail`.
 from __future__ import annotations
 
 import enum
+import errno
 import os
 import sys
 import time
@@ -95,6 +96,8 @@ def _in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return f"your home is full ({error.filename or 'writing the state'}); free some space in it and restart"
     if isinstance(error, (UnsafePath, OSError, StartFailed)):
         return str(error)
     if isinstance(error, (KeyboardInterrupt, SystemExit)):
@@ -322,7 +325,9 @@ class Start:
 
     def remove_stale_kernels(self) -> None:
         try:
-            owned = self.kernels.owned() if self.home.check(self.kernels.kernels_dir, "kernels directory") else {}
+            self.home.check(self.kernels.kernels_dir, "kernels directory")
+            self.kernels.remove_leftovers()
+            owned = self.kernels.owned()
         except (UnsafePath, OSError) as e:
             self.report.warning(str(e))
             return
@@ -370,7 +375,14 @@ class Start:
             )
         )
         if result.state == "ok":
-            self.markers.record_success(run, digest)
+            try:
+                self.markers.record_success(run, digest)
+            except OSError as e:
+                self.report.warning(
+                    f"Setup script {run.label} ran, but that could not be remembered ({e.strerror}); "
+                    "it runs again at the next start",
+                    run.env_name,
+                )
             self.report.info(f"Setup script {run.label} finished in {result.seconds:.1f} s", run.env_name)
             return
         message = f"Setup script {run.label} {result.reason}"

@@ -11,8 +11,10 @@ Three readers, three outputs, one source of truth:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import sys
 import threading
 import time
@@ -205,7 +207,7 @@ class Reporter:
         prefix = {"info": "", "warning": "WARNING: ", "error": "ERROR: "}[level]
         self._emit(prefix + message)
         if final or level != "info" or time.monotonic() - self._last_write >= PROGRESS_WRITE_INTERVAL:
-            self._write()
+            self._write(final)
 
     def _emit(self, line: str) -> None:
         stamp = time.strftime("%H:%M:%S")
@@ -219,17 +221,37 @@ class Reporter:
         except (OSError, ValueError):  # a full home (or a log closed at the end) must not stop the start
             pass
 
-    def _write(self) -> None:
+    def _write(self, final: bool = False) -> None:
         with self._lock:
             self._status["environments"] = {name: asdict(s) for name, s in self.envs.items()}
             text = json.dumps(self._status, indent=1)
         try:
             self.home.write_text(self.state_dir / STATUS_FILE, text, "status file")
         except OSError as e:  # a full home must not stop the start; stdout still tells the story
+            if final and e.errno == errno.ENOSPC and self._overwrite_in_place(text):
+                return
             if not self._write_failed:
                 print(f"osl-hooks: cannot write {self.state_dir / STATUS_FILE}: {e}", file=self.out, flush=True)
             self._write_failed = True
         self._last_write = time.monotonic()
+
+    def _overwrite_in_place(self, text: str) -> bool:
+        """The home is full: the status must still end, so the old file's own blocks take the final status
+        (not atomic: a reader at that very moment may find it unreadable, never "running" forever)."""
+        path = self.state_dir / STATUS_FILE
+        brief = dict(self._status, events=self._status["events"][-3:])
+        for attempt in (text, json.dumps(brief)):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    if not stat.S_ISREG(os.fstat(fd).st_mode):
+                        return False
+                    f.truncate(0)
+                    f.write(attempt)
+                return True
+            except OSError:
+                continue
+        return False
 
 
 def _iso(t: float) -> str:

@@ -122,3 +122,12 @@ def mounted_tmpfs(path: Path, size: str) -> Iterator[Path]:
         yield path
     finally:
         subprocess.run(["umount", str(path)], check=True)
+
+
+def fill_to(directory: Path, free_bytes: int) -> Path:
+    """Leave exactly `free_bytes` (rounded to the filesystem's blocks) free on the volume of `directory`."""
+    filler = directory / "filler.bin"
+    st = os.statvfs(directory)
+    with open(filler, "wb") as f:
+        f.write(b"\0" * max(st.f_bavail * st.f_frsize - free_bytes, 0))
+    return filler

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import mounted_tmpfs
+from conftest import fill_to, mounted_tmpfs
 from test_update import Scenario
 
 from osl_hooks.demo.envbuild import PLACEHOLDER, build_conda_env, demo_packages
@@ -193,16 +193,6 @@ def test_a_killed_start_is_not_shown_as_running(scenario):
 def tmpfs_home(tmp_path):
     with mounted_tmpfs(tmp_path / "tmpfs-home", "32m") as path:
         yield path
-
-
-def fill_to(directory: Path, free_bytes: int) -> Path:
-    """Leave exactly `free_bytes` (rounded to the filesystem's blocks) free on the volume of `directory`."""
-    filler = directory / "filler.bin"
-    st = os.statvfs(directory)
-    with open(filler, "wb") as f:
-        f.truncate(0)
-        f.write(b"\0" * max(st.f_bavail * st.f_frsize - free_bytes, 0))
-    return filler
 
 
 def test_disk_full_after_the_check_falls_back_cleans_up_and_recovers(image, tmpfs_home, run_start_in):

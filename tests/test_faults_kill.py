@@ -37,7 +37,7 @@ STATUS_POINTS = ("write:status file:",)  # written on a timer too: a kill run ma
 class Lab:
     """One fixed home path, one image path switched between versions, and references to compare with."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, plan_extra: dict | None = None):
         self.root = root
         self.image = root / "image/geo"
         self.home = root / "home"
@@ -64,6 +64,7 @@ class Lab:
                     "home": str(self.home),
                     "environments": environments,
                     "setup_scripts": [{"path": str(script), "run": "once"}],
+                    **(plan_extra or {}),
                 }
             )
         )
@@ -212,3 +213,28 @@ def test_kill_at_every_point_of_a_reset(lab):
         lab.use("2.0")
         lab.check_finished(lab.run("start"), "2.0")
     assert_killed_everywhere(lab, hits)
+
+
+def test_kill_while_a_kernel_is_replaced_never_leaves_half_a_kernel(python_image, tmp_path):
+    """jupyter_client replaces a kernel by delete-then-copy; osl-hooks stages it and renames instead."""
+    home = tmp_path / "home"
+    home.mkdir()
+    plan = tmp_path / "plan.json"
+    kernels = home / ".local/share/jupyter/kernels"
+
+    def run(display_name: str, fault: str | None = None) -> subprocess.CompletedProcess:
+        environment = {"name": "py", "mode": "baked", "source": str(python_image / "envs/py")}
+        environment["kernel"] = {"display_name": display_name}
+        plan.write_text(json.dumps({"version": 1, "home": str(home), "environments": [environment]}))
+        env = {k: v for k, v in os.environ.items() if k != FAULT_AT_ENV_VAR}
+        env.update({FAULT_AT_ENV_VAR: fault} if fault else {})
+        command = [sys.executable, "-m", "osl_hooks.cli", "start", "--allow-root", "--plan", str(plan)]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    assert run("Py 0").returncode == 0
+    for n, point in enumerate(["kernel:staged", "kernel:old-moved-aside", "kernel:installed"], start=1):
+        assert run(f"Py {n}", fault=point).returncode == -9, point
+        rerun = run(f"Py {n}")
+        assert rerun.returncode == 0 and "your own kernel" not in rerun.stdout, rerun.stdout
+        assert json.loads((kernels / "osl-py/kernel.json").read_text())["display_name"] == f"Py {n}"
+        assert sorted(p.name for p in kernels.iterdir()) == ["osl-py"], point

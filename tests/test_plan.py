@@ -27,27 +27,28 @@ def test_minimal_plan_gets_documented_defaults():
     assert resolved.jupyter_data_dir == "/home/jovyan/.local/share/jupyter"
 
 
-def test_plan_round_trips_through_json():
-    plan = Plan.from_dict(
+FULL_PLAN = {
+    "version": 1,
+    "home": "/home/jovyan",
+    "environments": [
         {
-            "version": 1,
-            "home": "/home/jovyan",
-            "environments": [
-                {
-                    "name": "geo",
-                    "mode": "synced",
-                    "source": "/opt/e/geo",
-                    "target": "~/envs/geo",
-                    "kernel": {"display_name": "Geo", "env": {"X": "1"}},
-                    "setup_scripts": [{"path": "/etc/osl/geo.sh", "run": "once", "on_failure": "fail", "timeout": 5}],
-                },
-                {"name": "tools", "mode": "baked", "source": "/opt/conda", "kernel": False},
-                {"name": "mine", "mode": "user"},
-            ],
-            "discover_user_envs": True,
-            "setup_scripts": [{"path": "/etc/osl/setup.d"}],
-        }
-    )
+            "name": "geo",
+            "mode": "synced",
+            "source": "/opt/e/geo",
+            "target": "~/envs/geo",
+            "kernel": {"display_name": "Geo", "env": {"X": "1"}},
+            "setup_scripts": [{"path": "/etc/osl/geo.sh", "run": "once", "on_failure": "fail", "timeout": 5}],
+        },
+        {"name": "tools", "mode": "baked", "source": "/opt/conda", "kernel": False},
+        {"name": "mine", "mode": "user"},
+    ],
+    "discover_user_envs": True,
+    "setup_scripts": [{"path": "/etc/osl/setup.d"}],
+}
+
+
+def test_plan_round_trips_through_json():
+    plan = Plan.from_dict(FULL_PLAN)
     again = parse_plan(plan.to_json())
     assert again == plan
     assert again.environments[1].kernel is None

@@ -15,31 +15,13 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_plan import FULL_PLAN
 
 from osl_hooks.cli import main
 from osl_hooks.plan import Plan, PlanError, parse_plan
 from osl_hooks.runner import Outcome, start
 
-VALID = {
-    "version": 1,
-    "home": "/home/jovyan",
-    "envs_dir": ".local/envs",
-    "environments": [
-        {
-            "name": "geo",
-            "mode": "synced",
-            "source": "/opt/osl/envs/geo",
-            "kernel": {"display_name": "Geo", "env": {"X": "1"}},
-            "setup_scripts": [{"path": "/etc/osl/geo.sh", "run": "once", "on_failure": "continue", "timeout": 5}],
-        },
-        {"name": "base", "mode": "baked", "source": "/opt/conda", "kernel": False},
-        {"name": "mine", "mode": "user", "target": "~/envs/mine"},
-    ],
-    "discover_user_envs": True,
-    "setup_scripts": [{"path": "/etc/osl/setup.d"}],
-    "disk_margin_fraction": 0.05,
-    "lock_timeout": 10,
-}
+VALID = {**FULL_PLAN, "envs_dir": ".local/envs", "disk_margin_fraction": 0.05, "lock_timeout": 10}
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=20),
