@@ -227,6 +227,8 @@ def check_location(problem: str, section: dict[str, Any]) -> None:
     trait, rest = where["trait"], where["rest"]
     assert trait in section, f"names {trait!r}, which the configuration did not set: {problem!r}"
     value = section[trait]
+    if isinstance(value, str):
+        value = [value]  # traitlets takes a string for a List trait as a list of that one string
     item = ITEM.match(rest)
     if trait in ("environments", "setup_scripts") and item:
         index = int(item["index"])
