@@ -49,7 +49,7 @@ def test_hadolint_passes(dockerfile):
 
 def test_hadolint_catches_a_typo_in_a_run_step(tmp_path):
     broken = tmp_path / "Dockerfile"
-    broken.write_text(DOCKERFILE.read_text().replace('osl-hooks bake "${OSL_ENVS}"/*', 'osl-hooks bake "${OSL_ENVS}/*'))
+    broken.write_text(DOCKERFILE.read_text().replace('bake --compile "${OSL_ENVS}"/*', 'bake --compile "${OSL_ENVS}/*'))
     result = hadolint(broken)
     assert result.returncode != 0 and "SC1072" in result.stdout  # ShellCheck: unterminated quoted string
 

@@ -719,7 +719,8 @@ def _check_timeouts(config: Config, spawner_class: type, checked: CheckedConfig,
     """
     name = spawner_class.__name__
     scripts = list(checked.setup_scripts) + [s for r in checked.rules for s in r.plan_entry.get("setup_scripts", [])]
-    total = sum(float(s.get("timeout", 0)) for s in scripts)
+    # A timeout that is not a number is reported as a problem already; it adds nothing here.
+    total = sum(t for s in scripts if isinstance(t := s.get("timeout"), (int, float)) and not isinstance(t, bool))
     for delivery in sorted(set(deliveries)):
         trait, default = ("http_timeout", 30) if delivery == "wrap" else ("start_timeout", 60)
         timeout = effective_config(config, spawner_class, trait, default)

@@ -33,7 +33,8 @@ def normalise(value: Any) -> dict[str, Any]:
 
 def env_image_problems(env_images: Mapping[str, Any], environments: Iterable[Mapping[str, Any]]) -> list[str]:
     """What is wrong with ``OSLHooks.env_images``, given the plan entries of the configured environments."""
-    by_name = {env.get("name"): env for env in environments}
+    # Only the envs with a usable name: a bad one is reported with OSLHooks.environments.
+    by_name = {env["name"]: env for env in environments if isinstance(env.get("name"), str)}
     problems = []
     for name, value in env_images.items():
         where = f"OSLHooks.env_images[{name!r}]"
