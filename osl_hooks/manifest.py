@@ -280,32 +280,48 @@ def read_id(path: str | os.PathLike[str]) -> str | None:
 def load(path: str | os.PathLike[str]) -> Manifest:
     """Read a manifest file written by `Manifest.dump`; raise `ManifestError` if it is damaged.
 
-    Reads the whole file and checks it, but parses only the header: entries are parsed when used.
+    Reads the whole file and checks it, but parses only the header: entries are parsed when used. Manifests
+    of version 1 (one line of parallel lists, written by osl-hooks 0.1) are still read, so that the base a
+    user's last sync kept, or an env image baked by an older osl-hooks, is not mistaken for a damaged one.
     """
     try:
         with open(path, "rb") as f:
             header = json.loads(f.readline())
             body = f.read()
-        if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
-            raise ManifestError(f"{path}: not an osl-hooks manifest of version {FORMAT_VERSION}")
-        if zlib.crc32(body) != header["entries_crc32"]:
-            raise ManifestError(f"{path}: its entries do not match its checksum (damaged)")
-        entries = EntryLines(body.splitlines())
+        version = header.get("version") if header.get("format") == FORMAT else None
+        if version == FORMAT_VERSION:
+            if zlib.crc32(body) != header["entries_crc32"]:
+                raise ManifestError(f"{path}: its entries do not match its checksum (damaged)")
+            entries: Mapping[str, Entry] = EntryLines(body.splitlines())
+            owners: Mapping[str, str] = LineOwners(entries)
+        elif version == 1:
+            entries, owners = _version_1_entries(path, header, body)
+        else:
+            raise ManifestError(f"{path}: not an osl-hooks manifest of version {FORMAT_VERSION} (or 1)")
         manifest = Manifest(
             entries,
             header["bytes"],
             header["disk_bytes"],
             header["built_prefix"],
             [PrefixFile(p, m, n) for p, m, n in header["prefix_files"]],
-            PackageIndex(header["packages"], LineOwners(entries)),
+            PackageIndex(header["packages"], owners),
             header["baked"],
         )
-        # Checked through entries_crc32, not recomputed.
+        # Checked through the entries' checksum, not recomputed (the id's definition is the same in both versions).
         manifest.__dict__.update(id=str(header["id"]), files=int(header["files"]))
         manifest.file = Path(path)
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
         raise ManifestError(f"{path}: cannot be read ({e})") from None
     return manifest
+
+
+def _version_1_entries(path: str | os.PathLike[str], header: dict, body: bytes) -> tuple[dict, dict]:
+    """Entries and owners of a version 1 manifest: one JSON line of parallel lists, checked by sha256."""
+    entries_line = body.split(b"\n", 1)[0]
+    if hashlib.sha256(entries_line).hexdigest() != header["entries_sha256"]:
+        raise ManifestError(f"{path}: its entries do not match its checksum (damaged)")
+    lists = json.loads(entries_line)
+    return dict(zip(lists["paths"], map(Entry._make, lists["entries"]), strict=True)), lists["owners"]
 
 
 def scan_tree(root: str | os.PathLike[str], digests: bool = False) -> Manifest:
