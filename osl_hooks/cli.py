@@ -13,7 +13,7 @@ from pathlib import Path
 from .manifest import MANIFEST_FILE, bake
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, PlanError, load_plan, plan_schema
 from .runner import Outcome, reset, start
-from .status import human_bytes, read_status
+from .status import human_bytes, read_status, report_failure_without_home
 from .synced import sync_records
 
 
@@ -83,7 +83,7 @@ def _start(args: argparse.Namespace) -> int:
     try:
         outcome = start(load_plan(args.plan), allow_root=args.allow_root)
     except PlanError as e:
-        print(f"osl-hooks: {e}", file=sys.stderr)
+        report_failure_without_home(f"Invalid {e.source}: " + "; ".join(e.problems), sys.stderr)
         return Outcome.INVALID
     if outcome == Outcome.DEGRADED and (args.degraded_ok or command):
         outcome = Outcome.OK

@@ -83,7 +83,7 @@ def test_progress_reaches_the_user_in_order_then_the_env_runs(demo):
         r"^Registered kernel Python \(demo env\)$",
         r"^Synced geo: ",
         r"^Running setup script 10-hello\.sh$",
-        r"^Ready in \d+\.\d s$",
+        r"^Your environments are ready \(\d+\.\d s\)$",
     ]
     positions = [index_of(texts, pattern) for pattern in order]
     assert positions == sorted(positions), texts
@@ -118,8 +118,12 @@ def test_failed_start_says_why(demo):
     assert events[-1].get("failed"), events[-1]
     assert events[-1]["message"] == (
         "Spawn failed: Your environments could not be prepared. Start failed: Setup script 10-hello.sh exited "
-        "with code 1"
+        "with code 1. The full log is in ~/.local/state/osl-hooks/start.log."
     )
+    # the failing script's last output lines are on the page, with its event
+    assert any(
+        "10-hello.sh exited with code 1 (last output:" in m and "fails on purpose" in m for m in messages(events)
+    ), messages(events)
     assert "the demo setup script fails on purpose" in demo.log_text(), "the admin finds the details in the hub log"
 
 

@@ -27,11 +27,13 @@ from traitlets.config import Config
 
 from ..plan import PLAN_ENV_VAR
 from . import delivery as dv
-from .config import AUTO, CheckedConfig, OSLHooks, effective_config, is_kubespawner, validate_config
+from .checks import validate_config
+from .config import AUTO, OSLHooks
 from .planner import Planner, SpawnContext, group_names
-from .progress import OSLHooksSpawnerMixin, spawn_error, with_progress
+from .selection import CheckedConfig
+from .spawner import OSLHooksSpawnerMixin, spawn_error, with_progress
+from .spawner_config import effective_config, is_kubespawner
 
-DELIVERY_ANNOTATION = "osl-hooks/delivery"
 _CHAINED_FROM = "_osl_hooks_chained_from"
 
 
@@ -155,7 +157,7 @@ class OSLHooksRuntime:
                     )
         except dv.DeliveryError as e:
             raise spawn_error(f"osl-hooks cannot prepare this server: {e}") from None
-        pod.metadata.annotations = {**(pod.metadata.annotations or {}), DELIVERY_ANNOTATION: delivery}
+        pod.metadata.annotations = {**(pod.metadata.annotations or {}), dv.DELIVERY_ANNOTATION: delivery}
         self.log.debug(
             "osl-hooks: %s for %s (profile %s, %s), %.1f ms",
             delivery,
