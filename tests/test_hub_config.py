@@ -267,10 +267,19 @@ def test_every_problem_is_reported_at_once(tmp_path):
 
 
 def test_the_real_hub_refuses_to_start(tmp_path):
-    (tmp_path / "jupyterhub_config.py").write_text(
-        SIMPLE
-        + 'c.OSLHooks.environments = [{"name": "py", "mode": "copy"}]\nimport osl_hooks.hub\nosl_hooks.hub.install(c)\n'
+    """The real `jupyterhub` command stops with every problem once, one line each, in index order, and no
+    traceback: an env with its own problem does not hide a duplicate of its name."""
+    body = SIMPLE + textwrap.dedent(
+        """
+        c.OSLHooks.setup_scripts = [{"path": "/s", "run": "sometimes"}]
+        c.OSLHooks.environments = [
+            {"name": "py", "mode": "synced", "source": "/opt/py"},
+            {"name": "r", "mode": "synced", "source": "relative"},
+            {"name": "py", "mode": "copy", "source": "/opt/py2"},
+        ]
+        """
     )
+    (tmp_path / "jupyterhub_config.py").write_text(body + "import osl_hooks.hub\nosl_hooks.hub.install(c)\n")
     import osl_hooks
 
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(__import__("pathlib").Path(osl_hooks.__file__).parent.parent)}
@@ -283,7 +292,15 @@ def test_the_real_hub_refuses_to_start(tmp_path):
         timeout=60,
     )
     assert result.returncode != 0
-    assert "OSLHooks.environments[0].mode: 'copy' is not one of 'baked', 'synced', 'user'" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    problems = [line.strip()[2:] for line in result.stderr.splitlines() if line.strip().startswith("- OSLHooks.")]
+    assert problems == [
+        "OSLHooks.setup_scripts[0].run: 'sometimes' is not one of 'always', 'once', 'on_change'",
+        "OSLHooks.environments[1].source: 'relative' is not an absolute path in the image (the single-user "
+        "container's filesystem)",
+        "OSLHooks.environments[2].mode: 'copy' is not one of 'baked', 'synced', 'user'",
+        "OSLHooks.environments[2].name: 'py' is already used by environments[0]",
+    ]
     assert not (tmp_path / "jupyterhub.sqlite").exists()  # stopped before anything was set up
 
 

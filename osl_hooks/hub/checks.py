@@ -78,10 +78,14 @@ def script_entry(value: Any, hooks: OSLHooks, where: str, problems: Problems) ->
         "run": value.get("run", hooks.script_run),
         "on_failure": value.get("on_failure", hooks.script_on_failure),
     }
+    # Reported here, in the configuration's words; the plan check then sees a valid value (the problem
+    # stops the hub anyway), so it reports the entry's other problems and not this one a second time.
     if entry["run"] not in SCRIPT_RUN:
         problems.add(f"{where}.run", _one_of(entry["run"], SCRIPT_RUN))
+        entry["run"] = SCRIPT_RUN[0]
     if entry["on_failure"] not in SCRIPT_ON_FAILURE:
         problems.add(f"{where}.on_failure", _one_of(entry["on_failure"], SCRIPT_ON_FAILURE))
+        entry["on_failure"] = SCRIPT_ON_FAILURE[0]
     return entry
 
 
@@ -228,7 +232,38 @@ def check_config(config: Config) -> CheckedConfig:
                 problem,
             )
             problems.items.append(f"{SECTION}.{problem}")
+    _check_names_of_unparsed_envs(hooks.environments, {rule.index for rule in rules}, problems)
     return CheckedConfig(hooks, rules, tuple(s for _, s in scripts), problems.items, [])
+
+
+def _check_names_of_unparsed_envs(environments: list[Any], parsed: set[int], problems: Problems) -> None:
+    """Duplicate env names the sample plan could not see, because one of the two envs has problems of its own
+    (the plan check covers pairs of envs that both parsed): found now, not at the next restart."""
+    first: dict[str, int] = {}
+    for index, value in enumerate(environments):
+        name = value.get("name") if isinstance(value, dict) else None
+        if not isinstance(name, str):
+            continue
+        earlier = first.setdefault(name.lower(), index)
+        if earlier != index and not {earlier, index} <= parsed:
+            problems.add(f"environments[{index}].name", f"{name!r} is already used by environments[{earlier}]")
+
+
+def in_order(problems: list[str], settings: Iterable[str] = ()) -> list[str]:
+    """Each problem once, by setting (in `settings` order, the order the config file sets them; others in the
+    order first reported), then by index."""
+    position = {name: i for i, name in enumerate(settings)}
+    first = {p: i for i, p in reversed(list(enumerate(problems)))}
+
+    def key(problem: str) -> tuple[int, int, int]:
+        m = re.match(rf"{SECTION}\.(\w+)(?:\[(\d+)\])?", problem)
+        setting, index = (m[1], int(m[2]) if m[2] else -1) if m else ("", -1)
+        return position.setdefault(setting, len(position)), index, first[problem]
+
+    unique = list(dict.fromkeys(problems))
+    for problem in unique:
+        key(problem)
+    return sorted(unique, key=key)
 
 
 def plan_data(
@@ -257,7 +292,7 @@ def validate_config(config: Config, spawner_class: type) -> CheckedConfig:
     checked = check_config(config)
     check_spawner_config(config, spawner_class, checked)
     if checked.problems:
-        raise OSLHooksConfigError(checked.problems)
+        raise OSLHooksConfigError(in_order(checked.problems, config_section(config)))
     for warning in checked.warnings:
         checked.hooks.log.warning("osl-hooks: %s", warning)
     return checked

@@ -37,11 +37,11 @@ KERNEL_KEYS = ("name", "display_name", "env")
 SECTION = "OSLHooks"
 
 
-class OSLHooksConfigError(SystemExit, ValueError):
+class OSLHooksConfigError(SystemExit):
     """The ``c.OSLHooks`` configuration cannot be used; `problems` lists each as 'OSLHooks.trait: why'.
 
-    A SystemExit, so that raised while JupyterHub loads its config file it stops the hub with the
-    problems, one line each, and no traceback (traitlets reports other exceptions with a traceback).
+    A SystemExit, not an Exception: raised while JupyterHub loads its config file, it stops the hub with
+    the problems, one line each, and no traceback (JupyterHub logs any Exception with its traceback).
     """
 
     def __init__(self, problems: list[str]):
