@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     return _status(args)
 
 
+INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
+
+
 def _start(args: argparse.Namespace) -> int:
     command = args.server_command[1:] if args.server_command[:1] == ["--"] else args.server_command
     try:
@@ -85,6 +88,12 @@ def _start(args: argparse.Namespace) -> int:
     except PlanError as e:
         report_failure_without_home(f"Invalid {e.source}: " + "; ".join(e.problems), sys.stderr)
         return Outcome.INVALID
+    except KeyboardInterrupt:
+        # SIGINT: JupyterHub stopping a local server it gave up on (start_timeout); a sentence, no traceback
+        report_failure_without_home(
+            "Start interrupted: the server was stopped while its environments were prepared", sys.stdout
+        )
+        return INTERRUPTED
     if outcome == Outcome.DEGRADED and (args.degraded_ok or command):
         outcome = Outcome.OK
     if command and outcome == Outcome.OK:

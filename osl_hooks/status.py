@@ -226,7 +226,9 @@ class Reporter:
             self._status["message"] = event.message
             self._status["progress"] = None
         self._emit(event)
-        if event.final or event.level != "info" or time.monotonic() - self._last_write >= PROGRESS_WRITE_INTERVAL:
+        # Every step is in the file as soon as it begins (what a reader shows when the start is cut short);
+        # only the frequent copy progress is throttled.
+        if event.kind != "copy-progress" or time.monotonic() - self._last_write >= PROGRESS_WRITE_INTERVAL:
             self._write()
 
     def _emit(self, event: Event) -> None:

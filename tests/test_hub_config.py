@@ -354,12 +354,23 @@ def test_callable_profile_list_only_warns(tmp_path, caplog):
     assert "profile slugs named in c.OSLHooks cannot be checked" in caplog.text
 
 
-def test_script_timeouts_beyond_http_timeout_warn(tmp_path, caplog):
+def test_script_timeouts_beyond_start_timeout_warn(tmp_path, caplog):
+    """Local spawners: start() waits for the engine, so start_timeout is the limit (not http_timeout)."""
     load(tmp_path, SIMPLE + 'c.OSLHooks.setup_scripts = [{"path": "/s", "timeout": 600}]')
     assert (
-        "timeouts add up to 600 s, more than SimpleLocalProcessSpawner.http_timeout (30 s), which the 'wrap' "
-        "delivery runs under" in caplog.text
+        "timeouts add up to 600 s, more than SimpleLocalProcessSpawner.start_timeout (60 s), which the 'wrap' "
+        "delivery runs under: a slow script would make the spawn time out; raise it (e.g. c.Spawner.start_timeout = 660)"
+        in caplog.text
     )
+    caplog.clear()
+    load(tmp_path, SIMPLE + f"c.OSLHooks.environments = [{PY}, {PY.replace('py', 'r')}]\nc.Spawner.start_timeout = 120")
+    assert (
+        "the first start here may take 270 s (2 synced env(s) to copy, 0 s of setup script timeouts): raise it "
+        "(e.g. c.Spawner.start_timeout = 300)" in caplog.text
+    )
+    caplog.clear()
+    load(tmp_path, SIMPLE + f"c.OSLHooks.environments = [{PY}]\nc.Spawner.start_timeout = 300")
+    assert "osl-hooks" not in caplog.text  # the documented setting holds the work
 
 
 def test_kube_timeouts_follow_the_delivery(tmp_path, caplog):
@@ -371,4 +382,8 @@ def test_kube_timeouts_follow_the_delivery(tmp_path, caplog):
     )
     assert "more than KubeSpawner.start_timeout (300 s), which the 'init_container' delivery runs under" in caplog.text
     assert "more than KubeSpawner.http_timeout (30 s), which the 'wrap' delivery runs under" in caplog.text
-    assert "the first sync of an env runs within KubeSpawner.http_timeout (30 s)" in caplog.text
+    caplog.clear()
+    load(tmp_path, KUBE + f'c.OSLHooks.profile_delivery = {{"legacy": "wrap"}}\nc.OSLHooks.environments = [{PY}]')
+    assert (
+        "with the 'wrap' delivery the first sync of an env runs within KubeSpawner.http_timeout (30 s)" in caplog.text
+    )

@@ -47,6 +47,12 @@ def deliberate_failure(spawner: Any) -> str | None:
     return failure_message(pod, name)
 
 
+def last_messages(spawner: Any) -> list[str]:
+    """The messages the current spawn has shown so far, oldest first."""
+    journal = getattr(spawner, JOURNAL_ATTR, None)
+    return [e["message"] for e in journal.events] if journal is not None else []
+
+
 # -- the journal of a spawn ---------------------------------------------------------------------------
 
 

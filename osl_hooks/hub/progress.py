@@ -15,6 +15,8 @@ in status.json) are shown as the raw lines they are, without percentages (`raw_e
 
 from __future__ import annotations
 
+import calendar
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -115,3 +117,39 @@ class EventProgress:
         width = (ENVS_LAST - FIRST) / len(self.envs)
         index = self.envs.index(env)
         return FIRST + index * width, FIRST + (index + 1) * width
+
+
+def still_running(events: Sequence[dict[str, Any]], now: float | None = None) -> tuple[str | None, float | None]:
+    """What a start that has not finished was doing at its last typed event, and for how many seconds."""
+    last = next((e for e in reversed(events) if is_typed(e)), None)
+    if last is None or last.get("final"):
+        return None, None
+    kind = last["kind"]
+    if kind in ("script-begin",):
+        what = f"the setup script {last.get('script')}"
+    elif kind in ("env-begin", "copy-progress"):
+        what = f"preparing {last.get('env')}"
+        if last.get("bytes_total"):
+            what += f" ({min(int(last.get('bytes_done') or 0) / int(last['bytes_total']), 1.0):.0%} copied)"
+    elif kind == "start":
+        what = "the start of the preparation"
+    else:
+        what = f"the step after: {last['message']}"
+    since = None
+    try:
+        since = max((now or time.time()) - calendar.timegm(time.strptime(last["time"], "%Y-%m-%dT%H:%M:%SZ")), 0.0)
+    except (KeyError, ValueError):
+        pass
+    return what, since
+
+
+def timeout_sentence(events: Sequence[dict[str, Any]], timeout: float, setting: str) -> str:
+    """The sentence for a start the spawner's timeout cut short: what was still running, which setting to raise."""
+    what, since = still_running(events)
+    still = ""
+    if what:
+        still = f" Still running: {what}" + (f", for {since:.0f} s" if since is not None else "") + "."
+    return (
+        f"Your environments were not ready within {setting} ({timeout:g} s).{still} "
+        f"Ask your JupyterHub admin to raise {setting}."
+    )

@@ -18,14 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pwd
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from ..plan import Plan
-from .kube_progress import deliberate_failure, kube_progress, read_logs_setting
+from .kube_progress import deliberate_failure, kube_progress, last_messages, read_logs_setting
 from .local_progress import STATUS_POLL_SECONDS, failure_sentence, local_progress, read_status_async
-from .spawner_checks import is_kubespawner
+from .progress import timeout_sentence
+from .spawner_config import is_kubespawner
+
+TIMEOUT_MARGIN = 2.0  # seconds before JupyterHub's own start_timeout that osl-hooks ends a start with its sentence
 
 
 class OSLHooksSpawnerMixin:
@@ -34,14 +38,30 @@ class OSLHooksSpawnerMixin:
     _osl_hooks_plan: Plan | None = None  # set by the pre_spawn hook when it wraps a local server command
 
     async def start(self) -> Any:
+        """The spawner's start, then (local spawners) the engine's, within `start_timeout`.
+
+        JupyterHub gives `start()` `start_timeout` seconds and then shows the user a bare "Spawn failed";
+        osl-hooks ends a moment before it, with a sentence saying what was still running and which setting
+        to raise.
+        """
+        deadline = time.monotonic() + self._osl_hooks_budget()
         if is_kubespawner(type(self)):
-            return await self._osl_hooks_kube_start()
+            return await self._osl_hooks_kube_start(deadline)
         result = await super().start()  # type: ignore[misc]
         if self._osl_hooks_local():
-            await self._osl_hooks_wait()
+            try:
+                await asyncio.wait_for(self._osl_hooks_wait(), max(deadline - time.monotonic(), 0.1))
+            except asyncio.TimeoutError:
+                status = await read_status_async(await self._osl_hooks_state())
+                events = (status or {}).get("events", []) + [(status or {}).get("progress") or {}]
+                raise spawn_error(timeout_sentence(events, self.start_timeout, "c.Spawner.start_timeout")) from None
         return result
 
-    async def _osl_hooks_kube_start(self) -> Any:
+    def _osl_hooks_budget(self) -> float:
+        timeout = float(self.start_timeout)  # type: ignore[attr-defined]
+        return timeout - min(TIMEOUT_MARGIN, timeout / 20)
+
+    async def _osl_hooks_kube_start(self, deadline: float) -> Any:
         """KubeSpawner's start, ended early with the engine's sentence when osl-hooks failed on purpose.
 
         KubeSpawner keeps waiting for the pod while Kubernetes retries a failed init container, until
@@ -56,6 +76,9 @@ class OSLHooksSpawnerMixin:
                 message = deliberate_failure(self)
                 if message:
                     raise spawn_error(message)
+                if time.monotonic() >= deadline:
+                    shown = [{"kind": "note", "message": m} for m in last_messages(self)[-1:]]
+                    raise spawn_error(timeout_sentence(shown, self.start_timeout, "c.KubeSpawner.start_timeout"))
         finally:
             if not start.done():
                 start.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,7 +35,7 @@ def check_spawner_config(config: Config, spawner_class: type, checked: CheckedCo
                     )
         if not effective_config(config, spawner_class, "cmd"):
             problems.add("delivery", f"'wrap' needs the server command, but {name}.cmd is empty")
-        _check_timeouts(config, spawner_class, checked, ["wrap"])
+        _check_timeouts(config, spawner_class, checked, ["wrap"], local=True)
         return
 
     profile_list = effective_config(config, spawner_class, "profile_list", [])
@@ -112,32 +113,49 @@ def check_spawner_config(config: Config, spawner_class: type, checked: CheckedCo
     _check_timeouts(config, spawner_class, checked, uses)
 
 
-def _check_timeouts(config: Config, spawner_class: type, checked: CheckedConfig, deliveries: Iterable[str]) -> None:
-    """Warn when the start may outlast the timeout it runs under.
+FIRST_COPY_SECONDS = 120  # room for one synced env's first copy (a few GB; longer when many users start at once)
+SERVER_SECONDS = 30  # room for the server itself to start
 
-    init_container and post_start run before the pod is ready: they count against start_timeout.
-    wrap runs after the spawner has reported the server started (KubeSpawner: the container is running;
-    local spawners: the process exists), so it counts against http_timeout, JupyterHub's wait for the
-    server to answer.
+
+def timeout_trait(delivery: str, local: bool) -> tuple[str, float]:
+    """The spawner setting (and its JupyterHub default) a delivery's start runs under.
+
+    init_container and post_start run before the pod is ready, and local spawners' start() waits for the
+    engine (`OSLHooksSpawnerMixin`): start_timeout. wrap on KubeSpawner runs once the container is running,
+    after start() returned: http_timeout, JupyterHub's wait for the server to answer.
     """
-    name = spawner_class.__name__
+    if delivery == "wrap" and not local:
+        return "http_timeout", 30
+    return "start_timeout", 60
+
+
+def work_seconds(checked: CheckedConfig) -> tuple[float, int, float]:
+    """(setup scripts' timeouts, synced envs, the time a first start may need) for the largest plan."""
     scripts = list(checked.setup_scripts) + [s for r in checked.rules for s in r.plan_entry.get("setup_scripts", [])]
     total = sum(float(s.get("timeout", 0)) for s in scripts)
+    synced = sum(1 for r in checked.rules if r.plan_entry["mode"] == "synced")
+    return total, synced, total + FIRST_COPY_SECONDS * synced + SERVER_SECONDS
+
+
+def _check_timeouts(
+    config: Config, spawner_class: type, checked: CheckedConfig, deliveries: Iterable[str], local: bool = False
+) -> None:
+    """Warn when the configured work may outlast the timeout it runs under, naming the setting and a value."""
+    name = spawner_class.__name__
+    scripts, synced, needed = work_seconds(checked)
     for delivery in sorted(set(deliveries)):
-        trait, default = ("http_timeout", 30) if delivery == "wrap" else ("start_timeout", 60)
+        trait, default = timeout_trait(delivery, local)
         timeout = effective_config(config, spawner_class, trait, default)
-        if timeout and total > timeout:
+        suggestion = f"c.{'KubeSpawner' if not local else 'Spawner'}.{trait} = {math.ceil(needed / 60) * 60}"
+        if timeout and scripts > timeout:
             checked.warnings.append(
-                f"the setup scripts' timeouts add up to {total:.0f} s, more than {name}.{trait} ({timeout} s), "
-                f"which the {delivery!r} delivery runs under: a slow script would make the spawn time out"
+                f"the setup scripts' timeouts add up to {scripts:.0f} s, more than {name}.{trait} ({timeout} s), "
+                f"which the {delivery!r} delivery runs under: a slow script would make the spawn time out; "
+                f"raise it (e.g. {suggestion})"
             )
-        if (
-            delivery == "wrap"
-            and timeout
-            and timeout < 120
-            and any(r.plan_entry["mode"] == "synced" for r in checked.rules)
-        ):
+        elif timeout and synced and timeout < needed:
             checked.warnings.append(
-                f"with the 'wrap' delivery the first sync of an env runs within {name}.http_timeout ({timeout} s); "
-                "copying a large env can take longer: raise it (e.g. c.Spawner.http_timeout = 300)"
+                f"with the {delivery!r} delivery the first sync of an env runs within {name}.{trait} ({timeout} s); "
+                f"the first start here may take {needed:.0f} s ({synced} synced env(s) to copy, "
+                f"{scripts:.0f} s of setup script timeouts): raise it (e.g. {suggestion})"
             )
