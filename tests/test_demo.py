@@ -191,7 +191,11 @@ def test_spawn_page_shows_osl_hooks_progress(demo, browser):
     sign_in(browser, demo, "bob")
     wait_for_text(browser, r"Syncing python: .* MB of .* MB \(\d+%\)")
     assert "/hub/spawn-pending/bob" in browser.current_url
+    # osl-hooks' spawn page (c.JupyterHub.template_paths): the event log is open, every step a line in it
+    assert browser.execute_script("return document.getElementById('progress-details').open") is True
     browser.save_screenshot(str(ARTIFACTS / "spawn-progress.png"))
+    # while the server itself starts (95%), a clock shows the page is alive
+    wait_for_text(browser, r"Starting your notebook server… still working \(\d+ s\)", timeout=180)
     wait_for_text(browser, r"Launcher", timeout=180)  # then JupyterLab, with the env's kernel
     text = wait_for_text(browser, r"Python \(demo env\)")
     assert "/user/bob/lab" in browser.current_url
@@ -202,7 +206,12 @@ def test_spawn_page_shows_osl_hooks_progress(demo, browser):
 def test_spawn_page_shows_a_readable_error(demo, browser):
     sign_in(browser, demo, FAILING_USER)
     text = wait_for_text(browser, r"Spawn failed: ")
+    text = wait_for_text(browser, r"Your server could not start")
     assert "Your environments could not be prepared. Start failed: Setup script 10-hello.sh exited with code 1" in text
+    assert "Your server is starting up" not in text  # JupyterHub's heading, replaced
+    assert "the demo setup script fails on purpose" in text  # the failing script's last output lines
+    assert "~/.local/state/osl-hooks/start.log" in text  # where the whole log is
+    assert browser.execute_script("return document.getElementById('progress-details').open") is True
     assert "SpawnException" not in text and "500" not in text
     browser.save_screenshot(str(ARTIFACTS / "spawn-failed.png"))
 

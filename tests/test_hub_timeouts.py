@@ -8,14 +8,9 @@ not a bare "Spawn failed: ", and the hub log has no traceback from osl-hooks.
 from __future__ import annotations
 
 import shutil
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
-from localhub import Hub
-
-BIN = Path(sys.executable).parent
+from localhub import Hub, wrap_hub_config
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,22 +25,9 @@ def test_a_start_cut_short_by_start_timeout_says_what_was_running(tmp_path):
     slow.parent.mkdir()
     slow.write_text("#!/bin/sh\necho 'waiting for the licence server'\nsleep 120\n")
     slow.chmod(0o755)
-    hub = Hub.with_config(
-        tmp_path,
-        textwrap.dedent(f"""
-        c.JupyterHub.spawner_class = "simple"
-        c.SimpleLocalProcessSpawner.home_dir_template = {str(homes / "{username}")!r}
-        c.Spawner.cmd = [{str(BIN / "jupyterhub-singleuser")!r}]
-        c.Spawner.args = ["--allow-root"]  # CI runs as root
-        c.Spawner.start_timeout = 10
-        c.Spawner.http_timeout = 300  # not the limit with local spawners: start() waits for the engine
-        c.OSLHooks.setup_scripts = [{{"path": {str(slow)!r}, "timeout": 100}}]
-        c.OSLHooks.command = [{str(BIN / "osl-hooks")!r}]
-        c.OSLHooks.allow_root = True  # only because this throwaway server runs as root
-        import osl_hooks.hub
-        osl_hooks.hub.install(c)
-        """),
-    )
+    osl = f'c.OSLHooks.setup_scripts = [{{"path": {str(slow)!r}, "timeout": 100}}]'
+    # http_timeout is not the limit with local spawners: start() waits for the engine
+    hub = Hub.with_config(tmp_path, wrap_hub_config(homes, osl, start_timeout=10, http_timeout=300))
     try:
         # at hub start: the configured work does not fit the timeout it runs under
         hub.wait_for(lambda: "osl-hooks: the setup scripts' timeouts" in hub.log_text(), 30, "the timeout warning")

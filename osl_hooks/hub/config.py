@@ -200,6 +200,15 @@ class OSLHooks(LoggingConfigurable):
         """,
     ).tag(config=True)
 
+    spawn_page = Bool(
+        True,
+        help="""
+        Use osl-hooks' spawn page (it extends JupyterHub's own spawn_pending.html through
+        c.JupyterHub.template_paths): the event log open, a failed start with its own heading, the failing
+        step and where the start's log is, and a clock while the server itself starts.
+        """,
+    ).tag(config=True)
+
     @validate("delivery")
     def _validate_delivery(self, proposal: Any) -> str:
         if proposal.value not in (AUTO, *DELIVERIES):
