@@ -305,7 +305,8 @@ def storm(hub: Hub, users: list[str], timeout: float) -> Storm:
     sampler.start()
     requested = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(len(users)) as pool:
-        answers = list(pool.map(lambda u: hub.api("POST", f"/hub/api/users/{u}/server"), users))
+        # the hub may take long to answer each request while it spawns them all: wait for its answers
+        answers = list(pool.map(lambda u: hub.request("POST", f"/hub/api/users/{u}/server", timeout=600), users))
     assert all(status in (201, 202) for status, _ in answers), answers
     ready: dict[str, float] = {}
     failed: dict[str, str] = {}
