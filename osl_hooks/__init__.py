@@ -4,4 +4,4 @@ The pod-side engine (`osl-hooks start`) lives in the modules `plan`, `manifest`,
 `condarc`, `scripts`, `status` and `runner`; it imports nothing from JupyterHub.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -15,7 +15,7 @@ from .lock import is_held
 from .manifest import MANIFEST_FILE, bake
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, PlanError, load_plan, plan_schema
 from .runner import Outcome, reset, start
-from .status import human_bytes, read_status
+from .status import human_bytes, read_status, report_failure_without_home
 from .syncstate import sync_records
 
 
@@ -91,13 +91,22 @@ def main(argv: list[str] | None = None) -> int:
     return _status(args)
 
 
+INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
+
+
 def _start(args: argparse.Namespace) -> int:
     command = args.server_command[1:] if args.server_command[:1] == ["--"] else args.server_command
     try:
         outcome = start(load_plan(args.plan), allow_root=args.allow_root)
     except PlanError as e:
-        print(f"osl-hooks: {e}", file=sys.stderr)
+        report_failure_without_home(f"Invalid {e.source}: " + "; ".join(e.problems), sys.stderr)
         return Outcome.INVALID
+    except KeyboardInterrupt:
+        # SIGINT: JupyterHub stopping a local server it gave up on (start_timeout); a sentence, no traceback
+        report_failure_without_home(
+            "Start interrupted: the server was stopped while its environments were prepared", sys.stdout
+        )
+        return INTERRUPTED
     if outcome == Outcome.DEGRADED and (args.degraded_ok or command):
         outcome = Outcome.OK
     if command and outcome == Outcome.OK:

@@ -31,7 +31,7 @@ from .notices import Notices
 from .plan import Environment, Kernel, Plan, Script
 from .redact import secret_values
 from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
-from .status import Reporter, ScriptStatus
+from .status import Reporter, ScriptStatus, report_failure_without_home
 from .sync import remove_tree
 from .synced import EnvProblem, EnvSync, Fallback
 from .syncstate import SyncState
@@ -67,10 +67,10 @@ def reset(
 def _in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start], Outcome]) -> Outcome:
     """Run `action` for the plan's home, as the user, holding the home's lock."""
     if os.geteuid() == 0 and not allow_root:
-        print(
-            "osl-hooks: refusing to run as root: the start works in the user's home and runs setup "
+        report_failure_without_home(
+            "refusing to run as root: the start works in the user's home and runs setup "
             "scripts, so it must run as the notebook user (pass --allow-root only in a throwaway container)",
-            file=out,
+            out,
         )
         return Outcome.FAILED
     plan = plan.resolve(plan.home or os.environ.get("HOME", ""))
@@ -91,7 +91,7 @@ def _in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start
                     return Outcome.FAILED
                 raise
     except (UnsafePath, LockTimeout, OSError) as e:
-        print(f"osl-hooks: start failed: {e}", file=out, flush=True)
+        report_failure_without_home(f"Start failed: {e}", out)
         return Outcome.FAILED
 
 
@@ -140,7 +140,8 @@ class Start:
 
     def run(self) -> Outcome:
         started = time.monotonic()
-        self.report.info(f"Preparing your environments ({len(self.plan.environments)} configured)")
+        names = [e.name for e in self.plan.environments]
+        self.report.event("start", f"Preparing your environments ({len(names)} configured)", envs=names)
         try:
             for env in self.plan.environments:
                 self.prepare(env)
@@ -221,13 +222,14 @@ class Start:
         source = Path(env.source or "")
         if not source.is_dir():
             raise EnvProblem(f"{source} does not exist in the image")
-        self.report.info(f"Using {env.name} from the image at {source}", env.name)
+        self.report.event("env-done", f"Using {env.name} from the image at {source}", env.name, state="ready")
         return source
 
     def check_user_env(self, env: Environment) -> Path | None:
         target = self.home.check(env.target or "", f"{env.name}: target")
         if not target.is_dir():
-            self.report.info(f"{env.name} has not been created yet (conda create -p {target} ...)", env.name)
+            message = f"{env.name} has not been created yet (conda create -p {target} ...)"
+            self.report.event("env-done", message, env.name, state="absent")
             return None
         return target
 
@@ -289,9 +291,9 @@ class Start:
         if env_name in self.report.envs:
             self.report.envs[env_name].kernel = kernel.name
         if registered.changed:
-            self.report.info(f"Registered kernel {kernel.display_name}", env_name)
+            self.report.event("kernel", f"Registered kernel {kernel.display_name}", env_name)
         else:
-            self.report.info(f"Kernel {kernel.display_name} is registered", env_name)
+            self.report.event("kernel", f"Kernel {kernel.display_name} is registered", env_name)
 
     def configure_conda(self) -> None:
         envs_dirs = [self.plan.envs_dir]
@@ -364,15 +366,13 @@ class Start:
         digest = script_digest(run.path)
         skip = self.markers.skip_reason(run, digest)
         if skip:
-            self.report.info(f"Skipping setup script {run.label}: {skip}", run.env_name)
-            self.report.script_result(ScriptStatus(str(run.path), run.env_name, "skipped", None, 0.0, skip))
+            skipped = ScriptStatus(str(run.path), run.env_name, "skipped", None, 0.0, skip)
+            self.report.script_result(skipped, run.label, f"Skipping setup script {run.label}: {skip}")
             return
-        self.report.info(f"Running setup script {run.label}", run.env_name)
+        self.report.script_begin(run.label, f"Running setup script {run.label}", run.env_name)
         result = run_script(run, environ, self.report.log, cwd=str(self.home.path))
-        self.report.script_result(
-            ScriptStatus(
-                str(run.path), run.env_name, result.state, result.exit_code, round(result.seconds, 3), result.reason
-            )
+        status = ScriptStatus(
+            str(run.path), run.env_name, result.state, result.exit_code, round(result.seconds, 3), result.reason
         )
         if result.state == "ok":
             try:
@@ -383,9 +383,11 @@ class Start:
                     "it runs again at the next start",
                     run.env_name,
                 )
-            self.report.info(f"Setup script {run.label} finished in {result.seconds:.1f} s", run.env_name)
+            self.report.script_result(status, run.label, f"Setup script {run.label} finished in {result.seconds:.1f} s")
             return
         message = f"Setup script {run.label} {result.reason}"
         if run.entry.on_failure == "fail":
+            self.report.script_result(status, run.label, message, level="error")
             raise StartFailed(message)
-        self.report.warning(f"{message}; continuing (see {self.state_dir / 'start.log'})", run.env_name)
+        continuing = f"{message}; continuing (see {self.state_dir / 'start.log'})"
+        self.report.script_result(status, run.label, continuing, level="warning")

@@ -121,6 +121,9 @@ def run_script(run: ScriptRun, env: dict[str, str], log: Callable[[str], None], 
         reader.join(timeout=KILL_GRACE_SECONDS)
         seconds = time.monotonic() - started
         return ScriptResult("timeout", None, seconds, f"killed after the {run.entry.timeout:g} s timeout")
+    except BaseException:  # the start itself is interrupted (SIGINT): the script must not outlive it
+        _kill_group(process)
+        raise
     reader.join(timeout=KILL_GRACE_SECONDS)
     seconds = time.monotonic() - started
     if code != 0:

@@ -111,7 +111,9 @@ class EnvSync:
 
     def _up_to_date(self, record: dict) -> Path:
         self.status.files, self.status.bytes = record.get("files"), record.get("bytes")
-        self.report.info(f"{self.env.name} is up to date", self.env.name)
+        self.report.event(
+            "env-done", f"{self.env.name} is up to date", self.env.name, state="ready", files=self.status.files
+        )
         return self.target
 
     def _image_manifest(self) -> Manifest:
@@ -127,7 +129,8 @@ class EnvSync:
             except ManifestError as e:
                 self.report.warning(f"{e}; describing the env instead", self.env.name)
         if manifest is None:
-            self.report.info(
+            self.report.event(
+                "env-begin",
                 f"{self.env.name} has no baked manifest: describing it now (run `osl-hooks bake {self.source}` "
                 "in the image build to make starts faster)",
                 self.env.name,
@@ -157,7 +160,8 @@ class EnvSync:
         started = time.monotonic()
         total = theirs.bytes
         name = self.env.name
-        self.report.info(f"Syncing {name}: {human_bytes(total)} to copy into {self.target}", name)
+        message = f"Syncing {name}: {human_bytes(total)} to copy into {self.target}"
+        self.report.event("env-begin", message, name, bytes_total=total, files=theirs.files)
         try:
             for step in copy_tree(self.source, staging):
                 self.report.progress(name, step.bytes_done, total, self._describe_progress)
@@ -179,7 +183,10 @@ class EnvSync:
             raise
         point("first-copy:renamed")
         seconds = time.monotonic() - started
-        self.report.info(f"Synced {name}: {human_bytes(total)} in {seconds:.1f} s ({changed} files relocated)", name)
+        message = f"Synced {name}: {human_bytes(total)} in {seconds:.1f} s ({changed} files relocated)"
+        self.report.event(
+            "env-done", message, name, state="ready", bytes_total=total, files=theirs.files, seconds=round(seconds, 3)
+        )
 
     def _describe_progress(self, done: int, total: int) -> str:
         share = min(done / total, 1.0) if total else 1.0
@@ -307,7 +314,7 @@ class EnvSync:
         summary += f", {len(changes.delete)} removed"
         if changes.user_packages and changes.kept_for_packages:
             summary += f"; kept your versions of {', '.join(sorted(changes.user_packages))}"
-        self.report.info(summary, name)
+        self.report.event("env-done", summary, name, state="ready", seconds=round(seconds, 3))
         if changes.conflicts:
             self.report.warning(
                 f"{len(changes.conflicts)} file(s) in {name} changed both in the image and by you; yours are kept "

@@ -6,6 +6,7 @@ happened.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import secrets
 import shutil
@@ -13,10 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -222,3 +225,111 @@ def execute(hub: Hub, user: str, kernel_id: str, code: str, timeout: float = 60)
         raise AssertionError(f"no reply to the execute request in {timeout} s")
     finally:
         ws.close()
+
+
+def wrap_hub_config(homes: Path, osl: str | None, **spawner: object) -> str:
+    """A jupyterhub_config.py body for SimpleLocalProcessSpawner homes under `homes` with osl-hooks' `wrap`
+    delivery: `spawner` settings (c.Spawner.NAME = value), then `osl` (c.OSLHooks lines), then install(c);
+    `osl=None`: the same hub without osl-hooks (a baseline). As root (CI) the server needs --allow-root,
+    and osl-hooks allow_root."""
+    lines = [
+        'c.JupyterHub.spawner_class = "simple"',
+        f"c.SimpleLocalProcessSpawner.home_dir_template = {str(homes / '{username}')!r}",
+        f"c.Spawner.cmd = [{str(BIN / 'jupyterhub-singleuser')!r}]",
+        'c.Spawner.args = ["--allow-root"]',
+        *(f"c.Spawner.{name} = {value!r}" for name, value in spawner.items()),
+    ]
+    if osl is not None:
+        lines += [
+            osl.strip(),
+            f"c.OSLHooks.command = [{str(BIN / 'osl-hooks')!r}]",
+            "c.OSLHooks.allow_root = True",
+            "import osl_hooks.hub",
+            "osl_hooks.hub.install(c)",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Storm:
+    """What a storm of spawns measured: seconds from the request to ready per user, who failed (and the
+    message the hub gave), and the hub API's latency (GET /hub/api/) sampled throughout."""
+
+    ready: dict[str, float]
+    failed: dict[str, str]
+    api_latencies: list[float]
+    api_errors: int = 0  # samples the API did not answer with 200
+
+    @staticmethod
+    def percentile(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+    def summary(self) -> dict[str, float]:
+        times, api = list(self.ready.values()), self.api_latencies
+        return {
+            "users": len(self.ready) + len(self.failed),
+            "ready": len(self.ready),
+            "failed": len(self.failed),
+            "ready_p50_s": self.percentile(times, 0.5),
+            "ready_p95_s": self.percentile(times, 0.95),
+            "ready_max_s": max(times, default=float("nan")),
+            "api_p50_ms": 1000 * self.percentile(api, 0.5),
+            "api_p95_ms": 1000 * self.percentile(api, 0.95),
+            "api_max_ms": 1000 * max(api, default=float("nan")),
+            "api_errors": self.api_errors,
+        }
+
+
+def storm(hub: Hub, users: list[str], timeout: float) -> Storm:
+    """Ask for every user's server at once, and follow them until ready or failed, sampling the API's latency."""
+    for user in users:
+        hub.api("POST", f"/hub/api/users/{user}")
+    latencies: list[float] = []
+    errors = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            started = time.perf_counter()
+            try:
+                ok = hub.api("GET", "/hub/api/")[0] == 200
+            except OSError:  # no answer within the request's timeout
+                ok = False
+            latencies.append(time.perf_counter() - started)
+            if not ok:
+                errors.append(started)
+            done.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    requested = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(len(users)) as pool:
+        # the hub may take long to answer each request while it spawns them all: wait for its answers
+        answers = list(pool.map(lambda u: hub.request("POST", f"/hub/api/users/{u}/server", timeout=600), users))
+    assert all(status in (201, 202) for status, _ in answers), answers
+    ready: dict[str, float] = {}
+    failed: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while len(ready) + len(failed) < len(users) and time.monotonic() < deadline:
+        for user in users:
+            if user in ready or user in failed:
+                continue
+            status, model = hub.api("GET", f"/hub/api/users/{user}")
+            if status != 200 or not isinstance(model, dict):
+                continue  # no answer in time: ask again (the sampler counts the API's slowness)
+            server = (model.get("servers") or {}).get("")
+            if server and server.get("ready"):
+                ready[user] = time.monotonic() - requested
+            elif server is None:
+                failed[user] = _last_log_line(hub, user)
+        time.sleep(0.5)
+    done.set()
+    sampler.join()
+    for user in set(users) - set(ready) - set(failed):
+        failed[user] = "not ready before the storm's timeout"
+    return Storm(ready, failed, latencies, len(errors))
+
+
+def _last_log_line(hub: Hub, user: str) -> str:
+    return next((line for line in reversed(hub.log_text().splitlines()) if user in line), "")

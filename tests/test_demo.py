@@ -77,7 +77,7 @@ def test_progress_reaches_the_user_in_order_then_the_env_runs(demo):
         r"^Registered kernel Python \(demo env\)$",
         r"^Synced geo: ",
         r"^Running setup script 10-hello\.sh$",
-        r"^Ready in \d+\.\d s$",
+        r"^Your environments are ready \(\d+\.\d s\)$",
     ]
     positions = [index_of(texts, pattern) for pattern in order]
     assert positions == sorted(positions), texts
@@ -113,8 +113,12 @@ def test_failed_start_says_why(demo):
     assert events[-1].get("failed"), events[-1]
     assert events[-1]["message"] == (
         "Spawn failed: Your environments could not be prepared. Start failed: Setup script 10-hello.sh exited "
-        "with code 1"
+        "with code 1. The full log is in ~/.local/state/osl-hooks/start.log."
     )
+    # the failing script's last output lines are on the page, with its event
+    assert any(
+        "10-hello.sh exited with code 1 (last output:" in m and "fails on purpose" in m for m in messages(events)
+    ), messages(events)
     assert "the demo setup script fails on purpose" in demo.log_text(), "the admin finds the details in the hub log"
 
 
@@ -182,7 +186,11 @@ def test_spawn_page_shows_osl_hooks_progress(demo, browser):
     sign_in(browser, demo, "bob")
     wait_for_text(browser, r"Syncing python: .* of .* \(\d+%\)")
     assert "/hub/spawn-pending/bob" in browser.current_url
+    # osl-hooks' spawn page (c.JupyterHub.template_paths): the event log is open, every step a line in it
+    assert browser.execute_script("return document.getElementById('progress-details').open") is True
     browser.save_screenshot(str(ARTIFACTS / "spawn-progress.png"))
+    # while the server itself starts (95%), a clock shows the page is alive
+    wait_for_text(browser, r"Starting your notebook server… still working \(\d+ s\)", timeout=180)
     wait_for_text(browser, r"Launcher", timeout=180)  # then JupyterLab, with the env's kernel
     text = wait_for_text(browser, r"Python \(demo env\)")
     assert "/user/bob/lab" in browser.current_url
@@ -193,7 +201,12 @@ def test_spawn_page_shows_osl_hooks_progress(demo, browser):
 def test_spawn_page_shows_a_readable_error(demo, browser):
     sign_in(browser, demo, FAILING_USER)
     text = wait_for_text(browser, r"Spawn failed: ")
+    text = wait_for_text(browser, r"Your server could not start")
     assert "Your environments could not be prepared. Start failed: Setup script 10-hello.sh exited with code 1" in text
+    assert "Your server is starting up" not in text  # JupyterHub's heading, replaced
+    assert "the demo setup script fails on purpose" in text  # the failing script's last output lines
+    assert "~/.local/state/osl-hooks/start.log" in text  # where the whole log is
+    assert browser.execute_script("return document.getElementById('progress-details').open") is True
     assert "SpawnException" not in text and "500" not in text
     browser.save_screenshot(str(ARTIFACTS / "spawn-failed.png"))
 

@@ -267,10 +267,19 @@ def test_every_problem_is_reported_at_once(tmp_path):
 
 
 def test_the_real_hub_refuses_to_start(tmp_path):
-    (tmp_path / "jupyterhub_config.py").write_text(
-        SIMPLE
-        + 'c.OSLHooks.environments = [{"name": "py", "mode": "copy"}]\nimport osl_hooks.hub\nosl_hooks.hub.install(c)\n'
+    """The real `jupyterhub` command stops with every problem once, one line each, in index order, and no
+    traceback: an env with its own problem does not hide a duplicate of its name."""
+    body = SIMPLE + textwrap.dedent(
+        """
+        c.OSLHooks.setup_scripts = [{"path": "/s", "run": "sometimes"}]
+        c.OSLHooks.environments = [
+            {"name": "py", "mode": "synced", "source": "/opt/py"},
+            {"name": "r", "mode": "synced", "source": "relative"},
+            {"name": "py", "mode": "copy", "source": "/opt/py2"},
+        ]
+        """
     )
+    (tmp_path / "jupyterhub_config.py").write_text(body + "import osl_hooks.hub\nosl_hooks.hub.install(c)\n")
     import osl_hooks
 
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(__import__("pathlib").Path(osl_hooks.__file__).parent.parent)}
@@ -283,7 +292,15 @@ def test_the_real_hub_refuses_to_start(tmp_path):
         timeout=60,
     )
     assert result.returncode != 0
-    assert "OSLHooks.environments[0].mode: 'copy' is not one of 'baked', 'synced', 'user'" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    problems = [line.strip()[2:] for line in result.stderr.splitlines() if line.strip().startswith("- OSLHooks.")]
+    assert problems == [
+        "OSLHooks.setup_scripts[0].run: 'sometimes' is not one of 'always', 'once', 'on_change'",
+        "OSLHooks.environments[1].source: 'relative' is not an absolute path in the image (the single-user "
+        "container's filesystem)",
+        "OSLHooks.environments[2].mode: 'copy' is not one of 'baked', 'synced', 'user'",
+        "OSLHooks.environments[2].name: 'py' is already used by environments[0]",
+    ]
     assert not (tmp_path / "jupyterhub.sqlite").exists()  # stopped before anything was set up
 
 
@@ -337,12 +354,23 @@ def test_callable_profile_list_only_warns(tmp_path, caplog):
     assert "profile slugs named in c.OSLHooks cannot be checked" in caplog.text
 
 
-def test_script_timeouts_beyond_http_timeout_warn(tmp_path, caplog):
+def test_script_timeouts_beyond_start_timeout_warn(tmp_path, caplog):
+    """Local spawners: start() waits for the engine, so start_timeout is the limit (not http_timeout)."""
     load(tmp_path, SIMPLE + 'c.OSLHooks.setup_scripts = [{"path": "/s", "timeout": 600}]')
     assert (
-        "timeouts add up to 600 s, more than SimpleLocalProcessSpawner.http_timeout (30 s), which the 'wrap' "
-        "delivery runs under" in caplog.text
+        "timeouts add up to 600 s, more than SimpleLocalProcessSpawner.start_timeout (60 s), which the 'wrap' "
+        "delivery runs under: a slow script would make the spawn time out; raise it (e.g. c.Spawner.start_timeout = 660)"
+        in caplog.text
     )
+    caplog.clear()
+    load(tmp_path, SIMPLE + f"c.OSLHooks.environments = [{PY}, {PY.replace('py', 'r')}]\nc.Spawner.start_timeout = 120")
+    assert (
+        "the first start here may take 270 s (2 synced env(s) to copy, 0 s of setup script timeouts): raise it "
+        "(e.g. c.Spawner.start_timeout = 300)" in caplog.text
+    )
+    caplog.clear()
+    load(tmp_path, SIMPLE + f"c.OSLHooks.environments = [{PY}]\nc.Spawner.start_timeout = 300")
+    assert "osl-hooks" not in caplog.text  # the documented setting holds the work
 
 
 def test_kube_timeouts_follow_the_delivery(tmp_path, caplog):
@@ -354,4 +382,8 @@ def test_kube_timeouts_follow_the_delivery(tmp_path, caplog):
     )
     assert "more than KubeSpawner.start_timeout (300 s), which the 'init_container' delivery runs under" in caplog.text
     assert "more than KubeSpawner.http_timeout (30 s), which the 'wrap' delivery runs under" in caplog.text
-    assert "the first sync of an env runs within KubeSpawner.http_timeout (30 s)" in caplog.text
+    caplog.clear()
+    load(tmp_path, KUBE + f'c.OSLHooks.profile_delivery = {{"legacy": "wrap"}}\nc.OSLHooks.environments = [{PY}]')
+    assert (
+        "with the 'wrap' delivery the first sync of an env runs within KubeSpawner.http_timeout (30 s)" in caplog.text
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import io
 import json
 import logging
 import os
@@ -40,7 +41,11 @@ from test_hub_support import (
 )
 
 import osl_hooks.hub
+from osl_hooks.events import parse_line
+from osl_hooks.hub import kube_log, kube_pod, local_progress
 from osl_hooks.hub import kube_progress as kp
+from osl_hooks.hub import progress as bar
+from osl_hooks.status import read_status
 
 REPO = Path(__file__).resolve().parent.parent
 RBAC = REPO / "helm" / "osl-hooks-pods-log-rbac.yaml"
@@ -69,6 +74,16 @@ class EngineRun:
     stdout: str  # stdout and stderr: the container's log
     exit_code: int
     termination_message: str
+    status: dict | None = None  # status.json as the start left it (what the hub reads with local spawners)
+
+    @property
+    def final(self) -> dict:
+        """The engine's finish event, the last line of its termination message."""
+        return parse_line(self.termination_message.splitlines()[-1])
+
+    @property
+    def ready(self) -> str:
+        return f"Your environments are ready ({self.final['seconds']:.1f} s)"
 
 
 def _stub_kernel_package():
@@ -151,7 +166,9 @@ def runs(tmp_path_factory) -> dict[str, EngineRun]:
                 env={**os.environ, "OSL_HOOKS_TERMINATION_LOG": str(termination_log)},
                 timeout=60,
             )
-            result[label] = EngineRun(pod, done.stdout + done.stderr, done.returncode, termination_log.read_text())
+            status = read_status(home / ".local/state/osl-hooks")
+            output = done.stdout + done.stderr
+            result[label] = EngineRun(pod, output, done.returncode, termination_log.read_text(), status)
     output, _ = invalid.communicate(timeout=60)
     result["invalid"] = EngineRun(None, output, invalid.returncode, "")
     assert result["ok"].exit_code == 0 and result["ok"].termination_message.startswith("Ready in ")
@@ -441,7 +458,7 @@ def test_progress_from_pod_status_and_events_replayed_and_ended(runs):
     first, second, third = asyncio.run(go())
     assert second == first and third == first
     got = messages(first)
-    ready = f"Your environments are ready ({run.termination_message.split()[2]} s)"
+    ready = run.ready
     expected_tail = [
         "Pulled",
         "Created container osl-hooks",
@@ -460,10 +477,10 @@ def test_progress_from_pod_status_and_events_replayed_and_ended(runs):
         assert message.endswith(end) or end == "Pulled" and "already present on machine" in message, (message, end)
     assert_progress_sane(first)
     by_message = {e["message"]: e.get("progress") for e in first}
-    assert all(by_message[m] < kp.INIT_FIRST for m in got[:4])  # before the init container: under 20%
-    assert by_message["Preparing your environments (2 configured)"] == kp.INIT_FIRST
-    assert by_message[ready] == kp.INIT_LAST
-    assert all(kp.INIT_LAST < by_message[m] <= kp.AFTER_TARGET for m in got[6:])
+    assert all(by_message[m] < bar.FIRST for m in got[:4])  # before the init container: under 20%
+    assert by_message["Preparing your environments (2 configured)"] == bar.FIRST
+    assert by_message[ready] == bar.LAST
+    assert all(bar.LAST < by_message[m] <= bar.SERVER for m in got[6:])
     assert all("raw_event" in e for e in first if "[Normal]" in e["message"])  # KubeSpawner's events, as given
 
 
@@ -546,11 +563,11 @@ def test_jupyterhub_progress_through_the_spawner_class_install_sets(runs):
         return seen
 
     seen = asyncio.run(go())
-    ready = f"Your environments are ready ({runs['ok'].termination_message.split()[2]} s)"
+    ready = runs["ok"].ready
     assert seen == [
         {"progress": 0, "message": "Server requested"},
-        {"progress": kp.INIT_FIRST, "message": "Preparing your environments (2 configured)"},
-        {"progress": kp.INIT_LAST, "message": ready},
+        {"progress": bar.FIRST, "message": "Preparing your environments (2 configured)"},
+        {"progress": bar.LAST, "message": ready},
     ]
 
 
@@ -662,7 +679,7 @@ def test_progress_from_the_init_container_log(runs):
         await next_until(gen, seen, says("Started container osl-hooks"))
         api.write("\n".join(lines[:split]))  # the engine is copying rtc_analysis
         cluster.set_pod(pod["running"])
-        await next_until(gen, seen, lambda e: e["message"].startswith("Copied rtc_analysis"))
+        await next_until(gen, seen, lambda e: e["message"].startswith("Synced rtc_analysis"))
         api.write("\n".join(lines[split:]))  # the rest, and the container ends
         cluster.set_pod(pod["finished"])
         await next_until(gen, seen, lambda e: e["message"].startswith("Your environments are ready"))
@@ -674,7 +691,7 @@ def test_progress_from_the_init_container_log(runs):
     seen, requests = asyncio.run(go())
     ours = [e for e in seen if "raw_event" not in e]
     # Every engine line the user should see, in order, each once; the pod status added nothing new.
-    assert ours == kp.events_from_log(run.stdout)
+    assert ours == kube_log.events_from_log(run.stdout)
     assert len(messages(seen)) == len(set(messages(seen)))
     assert_progress_sane(seen)
     # Read with KubeSpawner's client: GET .../pods/<pod>/log (what `get` on pods/log allows), the init
@@ -683,7 +700,7 @@ def test_progress_from_the_init_container_log(runs):
     assert paths == {("GET", f"/api/v1/namespaces/{NS}/pods/jupyter-alice/log")}
     queries = [q for _, _, q in requests]
     assert all(q["container"] == "osl-hooks" and q["timestamps"].lower() == "true" for q in queries)
-    assert queries[0]["tailLines"] == str(kp.LOG_TAIL_LINES) and "sinceSeconds" not in queries[0]
+    assert queries[0]["tailLines"] == str(kube_log.LOG_TAIL_LINES) and "sinceSeconds" not in queries[0]
     assert len(queries) >= 2 and all("sinceSeconds" in q and "tailLines" not in q for q in queries[1:])
 
 
@@ -706,7 +723,7 @@ def test_without_pods_log_permission_the_pod_status_is_used(runs, caplog):
 
     with caplog.at_level(logging.WARNING):
         seen, again, requests = asyncio.run(go())
-    ready = f"Your environments are ready ({run.termination_message.split()[2]} s)"
+    ready = run.ready
     assert messages(seen) == ["Preparing your environments (2 configured)", ready] and again == seen
     assert len(requests) == 1  # denied once: not asked again for this spawn
     warnings = [r.getMessage() for r in caplog.records if "pods/log" in r.getMessage()]
@@ -718,17 +735,18 @@ def test_without_pods_log_permission_the_pod_status_is_used(runs, caplog):
 
 def test_events_from_log_of_a_real_start(runs):
     run = runs["ok"]
-    events = kp.events_from_log(run.stdout)
+    events = kube_log.events_from_log(run.stdout)
     got = [m for m in messages(events) if not re.match(r"Syncing \S+: .+ of .+ \(\d+%\)$", m)]
+    # the engine's own sentences (the hub words only the start and the end, from their numbers)
     expected = [
         r"Preparing your environments \(2 configured\)",
-        r"Looking through rtc_analysis in the image",
-        r"Copying rtc_analysis into your home \([\d.]+ kB\)",
-        r"Copied rtc_analysis \([\d.]+ kB in [\d.]+ s\)",
+        r"rtc_analysis has no baked manifest: describing it now .*",
+        r"Syncing rtc_analysis: [\d.]+ kB to copy into .*",
+        r"Synced rtc_analysis: [\d.]+ kB in [\d.]+ s \(\d+ files relocated\)",
         r"Registered kernel RTC Analysis",
-        r"Looking through geo in the image",
-        r"Copying geo into your home \([\d.]+ kB\)",
-        r"Copied geo \([\d.]+ kB in [\d.]+ s\)",
+        r"geo has no baked manifest: describing it now .*",
+        r"Syncing geo: [\d.]+ kB to copy into .*",
+        r"Synced geo: [\d.]+ kB in [\d.]+ s \(\d+ files relocated\)",
         r"Running setup script 20-git\.sh",
         r"Setup script 20-git\.sh finished in [\d.]+ s",
         r"Your environments are ready \([\d.]+ s\)",
@@ -740,37 +758,42 @@ def test_events_from_log_of_a_real_start(runs):
     assert_progress_sane(events)
     progress = {e["message"]: e.get("progress") for e in events}
     # two planned envs: rtc_analysis fills 20-47%, geo 47-75%, the end is 80%
-    assert [progress[m] for m in got if m.startswith(("Copying", "Copied"))] == [20, 47, 47, 75]
-    assert progress[got[-1]] == kp.INIT_LAST and progress[got[0]] == kp.INIT_FIRST
+    assert [progress[m] for m in got if m.startswith(("Syncing", "Synced"))] == [20, 47, 47, 75]
+    assert progress[got[-1]] == bar.LAST and progress[got[0]] == bar.FIRST
     # the same lines as `kubectl logs --timestamps` shows them
     stamped = "\n".join(f"{rfc3339nano(time.time_ns())} {line}" for line in run.stdout.splitlines())
-    assert kp.events_from_log(stamped) == events
+    assert kube_log.events_from_log(stamped) == events
 
 
 def test_sync_percentage_fills_the_envs_slot(runs):
+    from osl_hooks.events import Event
     from osl_hooks.synced import EnvSync
 
     lines = runs["ok"].stdout.splitlines()
-    reader = kp.LogReader()
-    reader.feed("\n".join(line for line in lines if "Syncing rtc_analysis" in line or "Preparing" in line))
-    # the engine's own wording of a copy a third done (EnvSync._describe_progress)
+    reader = kube_log.LogReader()
+    reader.feed("\n".join(lines[:2]))  # the start event (the planned envs) and its human line
+    # a copy a third done, as the engine words it (EnvSync._describe_progress) and reports it (Reporter.progress)
     engine_words = EnvSync._describe_progress(SimpleNamespace(env=SimpleNamespace(name="rtc_analysis")), 1.2e9, 3.4e9)
     assert engine_words == "Syncing rtc_analysis: 1.2 GB of 3.4 GB (35%)"
-    [event] = reader.feed(f"osl-hooks 12:34:56 {engine_words}")
-    assert event == {"message": "Syncing rtc_analysis: 1.2 of 3.4 GB (35%)", "progress": 29}  # 20 + 27.5 * 0.35
+    event = Event("copy-progress", engine_words, "rtc_analysis", bytes_done=1_200_000_000, bytes_total=3_400_000_000)
+    [shown] = reader.feed(f"{event.line()}\nosl-hooks 12:34:56 {engine_words}")
+    assert shown == {"message": engine_words, "progress": 29}  # 20 + 27.5 * 0.353: the bytes, not the words
 
 
 def test_events_and_failure_message_of_a_failed_start(runs):
     run = runs["failed"]
     sentence = run.termination_message.splitlines()[0]
     assert sentence == "Start failed: Setup script 30-fail.sh exited with code 7"  # the engine's
-    expected = f"Your environments could not be prepared. {sentence}"
+    assert run.final["log"] == "~/.local/state/osl-hooks/start.log"
+    expected = f"Your environments could not be prepared. {sentence}. The full log is in {run.final['log']}."
     failed = terminated(1, run.termination_message, 4, 9)
     pod = api_pod(run.pod, container_status("osl-hooks", failed))
-    assert kp.failure_message(pod) == expected
-    assert messages(kp.events_from_pod(pod)) == [
+    assert kube_pod.failure_message(pod) == expected
+    assert messages(kube_pod.events_from_pod(pod)) == [
         "Preparing your environments (3 configured)",
         "Error: radar: /opt/conda/envs/radar does not exist in the image",
+        # the failing script's last output lines travel with its event
+        "Error: Setup script 30-fail.sh exited with code 7 (last output: [30-fail.sh] licence server unreachable)",
         expected,
     ]
     # restartPolicy OnFailure: the kubelet runs it again after a back-off; the last run's message stays
@@ -783,28 +806,29 @@ def test_events_and_failure_message_of_a_failed_start(runs):
             last=failed,
         ),
     )
-    assert kp.failure_message(backoff) == expected
-    assert messages(kp.events_from_pod(backoff))[-2:] == [expected, "Trying again after a pause"]
+    assert kube_pod.failure_message(backoff) == expected
+    assert messages(kube_pod.events_from_pod(backoff))[-2:] == [expected, "Trying again after a pause"]
     # running again: not failed (yet); the page says what happened and that it is trying again
     again = api_pod(run.pod, container_status("osl-hooks", running(30), restarts=1, last=failed))
-    assert kp.failure_message(again) is None
-    assert messages(kp.events_from_pod(again))[-2:] == [
+    assert kube_pod.failure_message(again) is None
+    assert messages(kube_pod.events_from_pod(again))[-2:] == [
         expected,
         "Trying again to prepare your environments (restart 1)",
     ]
     # ... and it worked the second time (say, the licence server was back)
     ok = runs["ok"].termination_message
+    ready = runs["ok"].ready
     worked = api_pod(
         run.pod, container_status("osl-hooks", terminated(0, ok, 30, 35), ready=True, restarts=1, last=failed)
     )
-    assert kp.failure_message(worked) is None
-    assert messages(kp.events_from_pod(worked))[-3:] == [
+    assert kube_pod.failure_message(worked) is None
+    assert messages(kube_pod.events_from_pod(worked))[-3:] == [
         expected,
         "Trying again to prepare your environments (restart 1)",
-        f"Your environments are ready ({ok.split()[2]} s)",
+        ready,
     ]
     # With logs, the same sentence comes from the engine's stdout (shown once: same words).
-    assert messages(kp.events_from_log(run.stdout))[-1] == expected
+    assert messages(kube_log.events_from_log(run.stdout))[-1] == expected
 
 
 def test_failure_message_from_the_log_tail_and_other_failures(runs):
@@ -812,50 +836,86 @@ def test_failure_message_from_the_log_tail_and_other_failures(runs):
     # FallbackToLogsOnError when the engine wrote no termination message: the end of its output.
     tail = "\n".join(run.stdout.splitlines()[-80:])[-2048:]
     pod = api_pod(run.pod, container_status("osl-hooks", terminated(1, tail, 4, 9)))
-    assert (
-        kp.failure_message(pod) == "Your environments could not be prepared. " + run.termination_message.splitlines()[0]
+    assert kube_pod.failure_message(pod) == kube_pod.failure_message(
+        api_pod(run.pod, container_status("osl-hooks", terminated(1, run.termination_message, 4, 9)))
     )
-    # The engine refused to start (printed before it has a reporter).
+    # The engine could not start its report (here: the lock), so it printed its final event alone.
+    from osl_hooks.status import report_failure_without_home
+
+    out = io.StringIO()
+    report_failure_without_home("Start failed: another start on this home held the lock for 900 s", out)
+    pod = api_pod(run.pod, container_status("osl-hooks", terminated(1, out.getvalue(), 4, 9)))
+    assert kube_pod.failure_message(pod) == (
+        "Your environments could not be prepared. Start failed: another start on this home held the lock for 900 s."
+    )
+    # An older engine (no event lines): its last line as it is, with the exit code.
     note = "osl-hooks: start failed: another start on this home held the lock for 900 s"
     pod = api_pod(run.pod, container_status("osl-hooks", terminated(1, note, 4, 9)))
-    assert kp.failure_message(pod) == (
-        "Your environments could not be prepared. Start failed: another start on this home held the lock for 900 s"
+    assert kube_pod.failure_message(pod) == (
+        "Your environments could not be prepared: the osl-hooks init container failed (exit code 1): "
+        "start failed: another start on this home held the lock for 900 s"
     )
     # The plan did not validate in the pod (exit code 2; printed to stderr, which the log has too).
     invalid = runs["invalid"]
     assert invalid.exit_code == 2
     pod = api_pod(run.pod, container_status("osl-hooks", terminated(2, invalid.stdout, 4, 9)))
-    assert kp.failure_message(pod) == (
+    assert kube_pod.failure_message(pod) == (
         "Your environments could not be prepared. Invalid $OSL_HOOKS_PLAN: "
-        "- environments[0].mode: 'copy' is not one of ['baked', 'synced', 'user']"
+        "environments[0].mode: 'copy' is not one of ['baked', 'synced', 'user']."
     )
     # Not the engine at all: the image has no osl-hooks.
     state = terminated(128, 'exec: "osl-hooks": executable file not found in $PATH', 4, 4)
     state["terminated"]["reason"] = "StartError"
     pod = api_pod(run.pod, container_status("osl-hooks", state))
-    assert kp.failure_message(pod) == (
+    assert kube_pod.failure_message(pod) == (
         "Your environments could not be prepared: the osl-hooks init container failed (exit code 128, StartError): "
         'exec: "osl-hooks": executable file not found in $PATH'
     )
     # Nothing failed.
     ok = runs["ok"]
-    assert kp.failure_message(stages(ok)["finished"]) is None
-    assert kp.failure_message(stages(ok)["running"]) is None
+    assert kube_pod.failure_message(stages(ok)["finished"]) is None
+    assert kube_pod.failure_message(stages(ok)["running"]) is None
+
+
+@pytest.mark.parametrize("label", ["ok", "failed"])
+def test_one_start_read_by_both_hub_readers_says_the_same(runs, label):
+    """The status file (local spawners) and the pod (log, termination message) of one real start give the same
+    progress: the same messages, in the same order, at the same percentages, and the same failure sentence."""
+    run = runs[label]
+    local = local_progress.ProgressReplay().events(run.status)
+    from_log = kube_log.LogReader(kube_pod.plan_env_names(run.pod)).feed(run.stdout)
+    assert local == from_log
+    assert_progress_sane(local)
+    assert local[0] == {
+        "progress": bar.FIRST,
+        "message": f"Preparing your environments ({len(run.status['environments'])} configured)",
+    }
+    finished = api_pod(run.pod, container_status("osl-hooks", terminated(run.exit_code, run.termination_message, 4, 9)))
+    from_pod = kube_pod.events_from_pod(finished)
+    # without the log, the pod status has the start, the problems and the end: the same events, the same numbers
+    assert len(from_pod) >= 2 and [e for e in local if e in from_pod] == from_pod
+    assert from_pod[-1]["message"] == local[-1]["message"]
+    if label == "failed":
+        assert (
+            local_progress.failure_sentence(run.status, 1) == kube_pod.failure_message(finished) == local[-1]["message"]
+        )
+    else:
+        assert local[-1] == {"progress": bar.LAST, "message": run.ready}
 
 
 def test_events_from_pod_while_waiting(runs):
     spec = runs["ok"].pod
-    assert kp.events_from_pod(api_pod(spec, container_status("osl-hooks", waiting("PodInitializing")))) == []
+    assert kube_pod.events_from_pod(api_pod(spec, container_status("osl-hooks", waiting("PodInitializing")))) == []
     pulling = api_pod(
         spec,
         container_status("osl-hooks", waiting("ImagePullBackOff", f'Back-off pulling image "{IMAGE}"')),
     )
-    assert messages(kp.events_from_pod(pulling)) == [
+    assert messages(kube_pod.events_from_pod(pulling)) == [
         f'Your environments cannot be prepared yet (ImagePullBackOff): Back-off pulling image "{IMAGE}"'
     ]
     no_init = copy.deepcopy(spec)
     no_init["spec"]["initContainers"] = []
-    assert kp.events_from_pod(no_init) == [] and kp.failure_message(no_init) is None
+    assert kube_pod.events_from_pod(no_init) == [] and kube_pod.failure_message(no_init) is None
 
 
 # -- the RBAC option -----------------------------------------------------------------------------------------
@@ -935,5 +995,5 @@ def test_a_deliberate_failure_ends_the_spawn_at_once(runs):
     still_waiting, seconds, error = asyncio.run(go())
     assert still_waiting, "a crash (exit 137) is retried by Kubernetes, not ended by osl-hooks"
     assert seconds < 120 / 2, "a deliberate failure ends the spawn at once, not at start_timeout"
-    assert error.jupyterhub_message == kp.failure_message(failed)
+    assert error.jupyterhub_message == kube_pod.failure_message(failed)
     assert error.jupyterhub_message.startswith("Your environments could not be prepared. Start failed: Setup script")

@@ -4,6 +4,7 @@ import time
 
 from conftest import write_script
 
+from osl_hooks.events import parse_line
 from osl_hooks.runner import Outcome
 
 
@@ -127,8 +128,22 @@ def test_outcome_is_left_as_a_termination_message(tmp_path, home, run_start, mon
     monkeypatch.setenv("OSL_HOOKS_TERMINATION_LOG", str(log))
     bad = write_script(tmp_path / "bad.sh", "exit 4")
     run_start({"setup_scripts": [{"path": str(bad), "on_failure": "fail"}]})
-    assert log.read_text() == "Start failed: Setup script bad.sh exited with code 4"
+    # the human sentence first, then the last problems and the final event as event lines
+    human, *lines = log.read_text().splitlines()
+    assert human == "Start failed: Setup script bad.sh exited with code 4"
+    failed, final = [parse_line(line) for line in lines]
+    assert (failed["kind"], failed["script"], failed["exit_code"], failed["level"]) == (
+        "script-done",
+        "bad.sh",
+        4,
+        "error",
+    )
+    assert (final["kind"], final["state"], final["message"]) == ("finish", "failed", human)
     run_start({"setup_scripts": [{"path": str(bad)}]})
-    lines = log.read_text().splitlines()
-    assert lines[0].startswith("Ready, with warnings")
-    assert lines[1].startswith("WARNING: Setup script bad.sh exited with code 4; continuing")
+    human, *lines = log.read_text().splitlines()
+    assert human.startswith("Ready, with warnings")
+    warning = parse_line(lines[0])
+    assert warning["level"] == "warning" and warning["message"].startswith(
+        "Setup script bad.sh exited with code 4; continuing"
+    )
+    assert parse_line(lines[-1])["state"] == "degraded"

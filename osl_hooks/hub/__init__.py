@@ -13,7 +13,8 @@ This package imports JupyterHub/KubeSpawner only where it needs them (lazily); t
 to the server is the plan (`osl_hooks.plan`), as JSON in $OSL_HOOKS_PLAN. See docs/hub.md.
 """
 
-from .config import DELIVERIES, OSLHooks, OSLHooksConfigError, check_config, validate_config
+from .checks import check_config, validate_config
+from .config import DELIVERIES, OSLHooks, OSLHooksConfigError
 from .hooks import OSLHooksRuntime, install, resolve_spawner_class
 from .planner import Planner, SpawnContext
 

@@ -26,6 +26,7 @@ from typing import Any
 from ..plan import PLAN_ENV_VAR
 
 NOTEBOOK_CONTAINER = "notebook"
+DELIVERY_ANNOTATION = "osl-hooks/delivery"  # on the pod: which delivery it carries (read by kube_pod)
 DEFAULT_POD_HOME = "/home/jovyan"
 POST_START_CHAIN_NAME = "osl-hooks-post-start"
 

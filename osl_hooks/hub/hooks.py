@@ -19,21 +19,27 @@ spawn is set lookups, a cached plan, and a few pod fields.
 from __future__ import annotations
 
 import inspect
+import posixpath
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from traitlets.config import Config
 
 from ..plan import PLAN_ENV_VAR
+from ..status import LOG_FILE
 from . import delivery as dv
-from .config import AUTO, CheckedConfig, OSLHooks, effective_config, is_kubespawner, validate_config
+from .checks import validate_config
+from .config import AUTO, OSLHooks
 from .env_images import mount_env_images
 from .planner import Planner, SpawnContext, group_names
-from .progress import OSLHooksSpawnerMixin, spawn_error, with_progress
+from .selection import CheckedConfig
+from .spawner import OSLHooksSpawnerMixin, spawn_error, with_progress
+from .spawner_config import effective_config, is_kubespawner
 
-DELIVERY_ANNOTATION = "osl-hooks/delivery"
 _CHAINED_FROM = "_osl_hooks_chained_from"
+TEMPLATES = str(Path(__file__).resolve().parent / "templates")
 
 
 def resolve_spawner_class(config: Config) -> type:
@@ -157,7 +163,7 @@ class OSLHooksRuntime:
                     )
         except dv.DeliveryError as e:
             raise spawn_error(f"osl-hooks cannot prepare this server: {e}") from None
-        pod.metadata.annotations = {**(pod.metadata.annotations or {}), DELIVERY_ANNOTATION: delivery}
+        pod.metadata.annotations = {**(pod.metadata.annotations or {}), dv.DELIVERY_ANNOTATION: delivery}
         self.log.debug(
             "osl-hooks: %s for %s (profile %s, %s), %.1f ms",
             delivery,
@@ -257,4 +263,18 @@ def install(c: Config, spawner_class: type | str | None = None) -> OSLHooksRunti
         section.modify_pod_hook = runtime.make_modify_pod_hook(
             effective_config(c, spawner_class, "modify_pod_hook", None)
         )
+    if checked.hooks.spawn_page:
+        use_spawn_page(c, checked.hooks)
     return runtime
+
+
+def use_spawn_page(c: Config, hooks: OSLHooks) -> None:
+    """osl-hooks' spawn page (templates/spawn_pending.html, extending JupyterHub's), after the admin's own
+    template paths (an admin's spawn_pending.html still wins), and where the start's log is for it to say."""
+    existing = list(c.JupyterHub.get("template_paths", None) or [])
+    if TEMPLATES not in existing:
+        c.JupyterHub.template_paths = [*existing, TEMPLATES]
+    variables = c.JupyterHub.get("template_vars", None) or {}
+    if isinstance(variables, dict):  # a callable template_vars is the admin's to fill
+        log = posixpath.join(hooks.state_dir, LOG_FILE)
+        c.JupyterHub.template_vars = {"osl_hooks_log_path": log if posixpath.isabs(log) else f"~/{log}", **variables}

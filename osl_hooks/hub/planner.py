@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..plan import Plan
-from .config import CheckedConfig, plan_data
+from .checks import plan_data
+from .selection import CheckedConfig
 
 CACHE_SIZE = 4096
 

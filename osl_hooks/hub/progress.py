@@ -1,207 +1,155 @@
-"""What the user sees on the spawn page while osl-hooks prepares their envs, and why a start failed.
+"""One function from the engine's typed events to what the spawn page shows, shared by every reader.
 
-JupyterHub asks the spawner for progress with `Spawner.progress()`, an async generator; every progress
-request (each open spawn page) makes a new generator, so each one replays everything known so far.
+The engine reports a start as events (`osl_hooks.events`: a kind, the env, numbers, a sentence). The hub
+reads them from the status file (local spawners, `local_progress`) or from the pod (KubeSpawner: the init
+container's log and termination message, `kube_log`, `kube_pod`). Both hand every event to `EventProgress`,
+so the same start shows the same messages, the same percentages and the same failure sentence whichever
+way it was read. The hub acts on kinds and numbers, never on the engine's wording.
 
-- Local spawners (`wrap` delivery): the engine writes `status.json` in the user's home as it goes (all its
-  events, the current progress); the hub reads it in a worker thread, never on the event loop. The spawner's
-  `start()` also waits for the engine to finish, so a failed start becomes a `SpawnException` carrying the
-  engine's own sentence ("Setup script 20-git.sh exited with code 1") instead of a generic timeout.
-- KubeSpawner: the hub cannot read the user's volume; `osl_hooks.hub.kube_progress` reads what the hub can
-  see of the pod (init container state, termination message, and its log when RBAC allows).
+The bar: JupyterHub shows 0% ("Server requested") and 100% (ready); the start fills `FIRST`..`LAST`, each
+planned env an equal slot of `FIRST`..`ENVS_LAST`, filled by its copy's bytes; it never goes back.
 
-`install(c)` swaps the configured spawner class for a subclass with `OSLHooksSpawnerMixin` in front, so
-these methods run before the spawner's own.
+Events of engines older than the typed stream (osl-hooks < 0.2: no ``osl-hooks-event:`` lines, no `kind`
+in status.json) are shown as the raw lines they are, without percentages (`raw_event`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import pwd
-from collections.abc import AsyncIterator
-from pathlib import Path
+import calendar
+import time
+from collections.abc import Sequence
 from typing import Any
 
-from ..plan import Plan
-from ..status import read_status
-from .config import is_kubespawner
+FIRST = 20  # the start has begun
+ENVS_LAST = 75  # the planned envs are prepared (then conda settings, kernels, global setup scripts)
+LAST = 80  # the start is over
+SERVER = 95  # what comes after the start (the server itself) approaches this
+OUTPUT_SHOWN = 3  # lines of a failed script's output in its message
 
-STATUS_POLL_SECONDS = 0.3
-# The band of the progress bar osl-hooks fills; JupyterHub uses 0 ("Server requested") and 100 (ready).
-FIRST_PERCENT, LAST_PERCENT = 10, 90
-
-
-class ProgressReplay:
-    """Turns successive readings of status.json into progress events, without repeats or going back."""
-
-    def __init__(self) -> None:
-        self.seen_events = 0
-        self.last_message = ""
-        self.percent = FIRST_PERCENT
-
-    def events(self, status: dict[str, Any]) -> list[dict[str, Any]]:
-        found = []
-        for event in status.get("events", [])[self.seen_events :]:
-            self.seen_events += 1
-            message = event["message"]
-            if event["level"] == "warning":
-                message = f"Warning: {message}"
-            elif event["level"] == "error":
-                message = f"Error: {message}"
-            found.append(self._event(status, message, final=event.get("final", False)))
-        current = status.get("progress")
-        if current and current.get("message") and current["message"] != self.last_message:
-            found.append(self._event(status, current["message"]))
-        return found
-
-    def _event(self, status: dict[str, Any], message: str, final: bool = False) -> dict[str, Any]:
-        self.last_message = message
-        self.percent = max(self.percent, LAST_PERCENT if final else _percent(status))
-        return {"progress": self.percent, "message": message}
+FAILED_PREFIX = "Your environments could not be prepared."
 
 
-def _percent(status: dict[str, Any]) -> int:
-    """How far the start is: finished envs, plus the share of the one being copied."""
-    envs = status.get("environments", {})
-    if not envs:
-        return FIRST_PERCENT
-    done = sum(1 for e in envs.values() if e.get("state") not in ("pending", "working"))
-    current = status.get("progress") or {}
-    if current.get("total"):
-        done += min(current.get("done", 0) / current["total"], 1.0)
-    planned = max(len(envs), done)
-    return int(FIRST_PERCENT + (LAST_PERCENT - FIRST_PERCENT - 5) * done / planned)
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:]
 
 
-def failure_sentence(status: dict[str, Any] | None, exit_status: int | None) -> str:
-    """A sentence for the user about a start that failed, from the engine's own words when it left any."""
-    if status and status.get("state") == "failed":
-        final = next((e["message"] for e in reversed(status["events"]) if e.get("final")), "")
-        return f"Your environments could not be prepared. {final}".strip()
-    if exit_status == 2:
-        return "Your environments could not be prepared: the osl-hooks plan was not valid (the hub log has details)."
-    detail = f" (exit status {exit_status})" if exit_status is not None else ""
-    return f"The server stopped before its environments were ready{detail}; the hub log has details."
+def event_message(event: dict[str, Any]) -> str:
+    """What the user reads for one typed event."""
+    kind = event.get("kind")
+    if kind == "start":
+        return f"Preparing your environments ({len(event.get('envs') or ())} configured)"
+    if kind == "finish":
+        return finish_sentence(event)
+    message = event.get("message", "")
+    output = [line for line in event.get("output") or () if line.strip()]
+    if kind == "script-done" and output:
+        message = f"{message.rstrip('.')} (last output: {' / '.join(output[-OUTPUT_SHOWN:])})"
+    level = event.get("level")
+    if level == "warning":
+        return f"Warning: {message}"
+    if level == "error":
+        return f"Error: {message}"
+    return message
 
 
-async def read_status_async(state_dir: Path) -> dict[str, Any] | None:
-    return await asyncio.to_thread(read_status, state_dir)
+def finish_sentence(event: dict[str, Any]) -> str:
+    """The sentence for the end of a start: ready (with warnings), or why it failed and where the log is."""
+    seconds = float(event.get("seconds") or 0)
+    state = event.get("state")
+    if state == "ok":
+        return f"Your environments are ready ({seconds:.1f} s)"
+    if state == "degraded":
+        return f"Your environments are ready, with warnings ({seconds:.1f} s)"
+    why = _sentence(event.get("message", ""))
+    if why and why[-1] not in ".!?":
+        why += "."
+    where = f" The full log is in {event['log']}." if event.get("log") else ""
+    return f"{FAILED_PREFIX} {why}{where}".rstrip()
 
 
-async def local_progress(state_dir: Path, pid: int | None) -> AsyncIterator[dict[str, Any]]:
-    """Progress events from the engine's status file, until its start is over."""
-    replay = ProgressReplay()
-    while True:
-        status = await read_status_async(state_dir)
-        if status and status.get("pid") == pid:
-            for event in replay.events(status):
-                yield event
-            if status.get("state") == "failed":
-                return
-            if status.get("state") != "running":
-                yield {"progress": LAST_PERCENT + 5, "message": "Starting your notebook server"}
-                return
-        await asyncio.sleep(STATUS_POLL_SECONDS)
+def raw_event(text: str, level: str = "info") -> dict[str, Any]:
+    """A line of an engine without typed events, shown as it is (no percentage)."""
+    prefix = {"warning": "Warning: ", "error": "Error: "}.get(level, "")
+    return {"message": prefix + text.strip()}
 
 
-class OSLHooksSpawnerMixin:
-    """Progress and readable failures for spawners osl-hooks delivers to (mixed in by `install(c)`)."""
-
-    _osl_hooks_plan: Plan | None = None  # set by the pre_spawn hook when it wraps a local server command
-
-    async def start(self) -> Any:
-        if is_kubespawner(type(self)):
-            return await self._osl_hooks_kube_start()
-        result = await super().start()  # type: ignore[misc]
-        if self._osl_hooks_local():
-            await self._osl_hooks_wait()
-        return result
-
-    async def _osl_hooks_kube_start(self) -> Any:
-        """KubeSpawner's start, ended early with the engine's sentence when osl-hooks failed on purpose.
-
-        KubeSpawner keeps waiting for the pod while Kubernetes retries a failed init container, until
-        `start_timeout`; a failure the engine chose (exit 1 or 2) would only repeat, so the user is told now.
-        """
-        from .kube_progress import deliberate_failure
-
-        start = asyncio.ensure_future(super().start())  # type: ignore[misc]
-        try:
-            while True:
-                done, _ = await asyncio.wait({start}, timeout=STATUS_POLL_SECONDS)
-                if done:
-                    return start.result()
-                message = deliberate_failure(self)
-                if message:
-                    raise spawn_error(message)
-        finally:
-            if not start.done():
-                start.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await start
-
-    async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        if is_kubespawner(type(self)):
-            from .kube_progress import kube_progress, read_logs_setting
-
-            async for event in kube_progress(self, read_logs=read_logs_setting(self)):
-                yield event
-            return
-        if self._osl_hooks_local():
-            state_dir = await self._osl_hooks_state()
-            async for event in local_progress(state_dir, getattr(self, "pid", None)):
-                yield event
-            return
-        async for event in super().progress():  # type: ignore[misc]
-            yield event
-
-    def _osl_hooks_local(self) -> bool:
-        return self._osl_hooks_plan is not None
-
-    async def _osl_hooks_state(self) -> Path:
-        """The engine's state dir in the user's home, as the engine will resolve it."""
-        plan = self._osl_hooks_plan
-        assert plan is not None
-        home = plan.home
-        if home is None:
-            # LocalProcessSpawner: the server's $HOME is the user's passwd home; NSS may block, so not here.
-            home = await asyncio.to_thread(lambda: pwd.getpwnam(self.user.name).pw_dir)  # type: ignore[attr-defined]
-        return Path(plan.resolve(home).state_dir)
-
-    async def _osl_hooks_wait(self) -> None:
-        """Wait until the engine is done; raise a SpawnException with its words if it failed."""
-        state_dir = await self._osl_hooks_state()
-        pid = getattr(self, "pid", None)
-        while True:
-            status = await read_status_async(state_dir)
-            if status and status.get("pid") == pid and status.get("state") != "running":
-                if status["state"] == "failed":
-                    raise spawn_error(failure_sentence(status, None))
-                return
-            exit_status = await self.poll()  # type: ignore[attr-defined]
-            if exit_status is not None:
-                status = await read_status_async(state_dir)
-                mine = status if status and status.get("pid") == pid else None
-                raise spawn_error(failure_sentence(mine, exit_status))
-            await asyncio.sleep(STATUS_POLL_SECONDS)
+def is_typed(event: dict[str, Any]) -> bool:
+    return isinstance(event.get("kind"), str) and isinstance(event.get("message"), str)
 
 
-def with_progress(spawner_class: type) -> type:
-    """`spawner_class` with `OSLHooksSpawnerMixin` in front (config sections of the class still apply)."""
-    if issubclass(spawner_class, OSLHooksSpawnerMixin):
-        return spawner_class
-    return type(
-        f"OSLHooks{spawner_class.__name__}",
-        (OSLHooksSpawnerMixin, spawner_class),
-        {"__module__": __name__, "__doc__": f"{spawner_class.__name__} with osl-hooks' progress and errors."},
+class EventProgress:
+    """Typed events of one start, in order, to JupyterHub progress events ({"progress": n, "message": s}).
+
+    `envs`: the planned env names in order when the reader knows them before the start event (the pod
+    carries the plan); the start event's list wins.
+    """
+
+    def __init__(self, envs: Sequence[str] = ()):
+        self.envs = list(envs)
+        self.percent = float(FIRST)
+
+    def feed(self, event: dict[str, Any]) -> dict[str, Any]:
+        kind = event.get("kind")
+        env = event.get("env")
+        target = self.percent
+        if kind == "start":
+            self.envs = list(event.get("envs") or self.envs)
+            target = FIRST
+        elif kind == "finish":
+            if event.get("state") != "failed":
+                target = LAST
+        elif env in self.envs:
+            low, high = self._slot(env)
+            if kind == "copy-progress" and event.get("bytes_total"):
+                share = min(int(event.get("bytes_done") or 0) / int(event["bytes_total"]), 1.0)
+                target = low + (high - low) * share
+            elif kind in ("env-done", "error"):
+                target = high
+            else:
+                target = low  # any event about an env: the envs before it are done
+        elif self.envs:
+            target = ENVS_LAST  # the engine prepares the planned envs first, then everything else
+        self.percent = max(self.percent, target)
+        return {"progress": int(self.percent), "message": event_message(event)}
+
+    def _slot(self, env: str) -> tuple[float, float]:
+        width = (ENVS_LAST - FIRST) / len(self.envs)
+        index = self.envs.index(env)
+        return FIRST + index * width, FIRST + (index + 1) * width
+
+
+def still_running(events: Sequence[dict[str, Any]], now: float | None = None) -> tuple[str | None, float | None]:
+    """What a start that has not finished was doing at its last typed event, and for how many seconds."""
+    last = next((e for e in reversed(events) if is_typed(e)), None)
+    if last is None or last.get("final"):
+        return None, None
+    kind = last["kind"]
+    if kind in ("script-begin",):
+        what = f"the setup script {last.get('script')}"
+    elif kind in ("env-begin", "copy-progress"):
+        what = f"preparing {last.get('env')}"
+        if last.get("bytes_total"):
+            what += f" ({min(int(last.get('bytes_done') or 0) / int(last['bytes_total']), 1.0):.0%} copied)"
+    elif kind == "start":
+        what = "the start of the preparation"
+    else:
+        what = f"the step after: {last['message']}"
+    since = None
+    try:
+        since = max((now or time.time()) - calendar.timegm(time.strptime(last["time"], "%Y-%m-%dT%H:%M:%SZ")), 0.0)
+    except (KeyError, ValueError):
+        pass
+    return what, since
+
+
+def timeout_sentence(events: Sequence[dict[str, Any]], timeout: float, setting: str) -> str:
+    """The sentence for a start the spawner's timeout cut short: what was still running, which setting to raise."""
+    what, since = still_running(events)
+    still = ""
+    if what:
+        still = f" Still running: {what}" + (f", for {since:.0f} s" if since is not None else "") + "."
+    return (
+        f"Your environments were not ready within {setting} ({timeout:g} s).{still} "
+        f"Ask your JupyterHub admin to raise {setting}."
     )
-
-
-def spawn_error(message: str) -> Exception:
-    """A SpawnException that shows `message` to the user as it is ("Spawn failed: <message>")."""
-    from jupyterhub.spawner import SpawnException
-
-    error = SpawnException(message, reason="osl-hooks", status_code=500)
-    error.jupyterhub_message = message  # what JupyterHub's progress API shows, without the HTTP decoration
-    return error

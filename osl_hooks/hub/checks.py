@@ -1,0 +1,300 @@
+"""``c.OSLHooks`` to problems: every setting checked at hub start, all problems at once, one line each.
+
+`check_config` reads the section, checks every setting and returns the problems as ``OSLHooks.<trait>[...]:
+what is wrong`` lines, in the order of the settings and their indices, each once; `validate_config` adds
+the checks against the spawner (`spawner_checks`) and raises `OSLHooksConfigError` with them.
+`osl_hooks.hub.install(c)` calls it while JupyterHub loads its config file, so a bad configuration stops
+the hub at start, never at someone's first spawn.
+
+Plan-level rules (env names, kernel names, paths, overlapping targets, ...) are not repeated here: a
+sample plan with *every* configured environment is built with `Plan.from_dict`, the same check the
+engine makes in the pod, and its problems are reported under the ``OSLHooks.`` trait they come from.
+Every per-spawn plan selects a subset of those environments, and every rule the plan enforces
+(uniqueness, no overlap) holds for a subset when it holds for the whole.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from traitlets import TraitError
+from traitlets.config import Config
+from traitlets.config.loader import LazyConfigValue
+
+from ..plan import Plan, PlanError, plan_schema
+from .config import (
+    ENV_KEYS,
+    KERNEL_KEYS,
+    MODES,
+    SCRIPT_KEYS,
+    SCRIPT_ON_FAILURE,
+    SCRIPT_RUN,
+    SECTION,
+    OSLHooks,
+    OSLHooksConfigError,
+    _one_of,
+)
+from .env_images import env_image_problems
+from .selection import CheckedConfig, EnvRule, Problems
+from .spawner_checks import check_spawner_config
+
+
+def _strings(value: Any, where: str, problems: Problems) -> frozenset[str] | None:
+    """A selector list (users, groups, profiles), or None after reporting why it is not one."""
+    if isinstance(value, str):
+        problems.add(where, f"{value!r} is a string; give a list, e.g. [{value!r}]")
+        return None
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(v, str) and v for v in value):
+        problems.add(where, f"{value!r} is not a list of names")
+        return None
+    return frozenset(value)
+
+
+def _unknown_keys(data: Mapping[str, Any], known: tuple[str, ...], where: str, problems: Problems) -> None:
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.add(f"{where}.{key}", f"unknown key; {hint}known keys: {', '.join(known)}")
+
+
+def script_entry(value: Any, hooks: OSLHooks, where: str, problems: Problems) -> dict[str, Any] | None:
+    """A setup script setting as a plan script (defaults filled in from the script_* traits)."""
+    if isinstance(value, str):
+        value = {"path": value}
+    if not isinstance(value, dict):
+        problems.add(where, f"{value!r} is neither a path nor a dict with path, timeout, run, on_failure")
+        return None
+    _unknown_keys(value, SCRIPT_KEYS, where, problems)
+    if "path" not in value:
+        problems.add(f"{where}.path", "required")
+        return None
+    entry = {
+        "path": value["path"],
+        "timeout": value.get("timeout", hooks.script_timeout),
+        "run": value.get("run", hooks.script_run),
+        "on_failure": value.get("on_failure", hooks.script_on_failure),
+    }
+    # Reported here, in the configuration's words; the plan check then sees a valid value (the problem
+    # stops the hub anyway), so it reports the entry's other problems and not this one a second time.
+    if entry["run"] not in SCRIPT_RUN:
+        problems.add(f"{where}.run", _one_of(entry["run"], SCRIPT_RUN))
+        entry["run"] = SCRIPT_RUN[0]
+    if entry["on_failure"] not in SCRIPT_ON_FAILURE:
+        problems.add(f"{where}.on_failure", _one_of(entry["on_failure"], SCRIPT_ON_FAILURE))
+        entry["on_failure"] = SCRIPT_ON_FAILURE[0]
+    return entry
+
+
+def _check_kernel_name(name: Any, where: str, problems: Problems) -> None:
+    """Kernel names are checked here, not left to the plan: its schema can only say the kernel is invalid."""
+    kernel_schema = plan_schema()["definitions"]["kernel"]["properties"]["name"]
+    if not isinstance(name, str) or not re.fullmatch(kernel_schema["pattern"], name):
+        problems.add(f"{where}.name", f"{name!r} is not {kernel_schema['description']}")
+
+
+def env_rule(index: int, value: Any, hooks: OSLHooks, problems: Problems) -> EnvRule | None:
+    """Parse `OSLHooks.environments[index]`; report problems and return None if it cannot be used."""
+    where = f"environments[{index}]"
+    if not isinstance(value, dict):
+        problems.add(where, f"{value!r} is not a dict")
+        return None
+    before = len(problems.items)
+    _unknown_keys(value, ENV_KEYS, where, problems)
+    for key in ("name", "mode"):
+        if key not in value:
+            problems.add(f"{where}.{key}", "required")
+    if "mode" in value and value["mode"] not in MODES:
+        problems.add(f"{where}.mode", _one_of(value["mode"], MODES))
+    mode = value.get("mode")
+    for key, modes, why in (
+        ("source", ("user",), "a user env has no copy in the image"),
+        ("built_prefix", ("user",), "a user env has no copy in the image"),
+        ("target", ("baked",), "a baked env stays where it is in the image"),
+    ):
+        if key in value and mode in modes:
+            problems.add(f"{where}.{key}", f"not allowed with mode {mode!r} ({why})")
+    entry: dict[str, Any] = {k: value[k] for k in ("name", "mode", "source", "target", "built_prefix") if k in value}
+
+    kernel = value.get("kernel", True)
+    display_name = value.get("display_name")
+    if kernel is False:
+        if display_name is not None:
+            problems.add(f"{where}.display_name", "given, but kernel is False (no kernel)")
+        entry["kernel"] = False
+    elif kernel is True or kernel is None:
+        entry["kernel"] = {} if display_name is None else {"display_name": display_name}
+    elif isinstance(kernel, str):
+        _check_kernel_name(kernel, f"{where}.kernel", problems)
+        entry["kernel"] = {"name": kernel} if display_name is None else {"name": kernel, "display_name": display_name}
+    elif isinstance(kernel, dict):
+        _unknown_keys(kernel, KERNEL_KEYS, f"{where}.kernel", problems)
+        if "name" in kernel:
+            _check_kernel_name(kernel["name"], f"{where}.kernel", problems)
+        entry["kernel"] = dict(kernel)
+        if display_name is not None:
+            if "display_name" in kernel:
+                problems.add(f"{where}.display_name", "given twice (also as kernel.display_name)")
+            entry["kernel"]["display_name"] = display_name
+    else:
+        problems.add(
+            f"{where}.kernel", f"{kernel!r} is not False, a kernel name, or a dict with name, display_name, env"
+        )
+
+    scripts = value.get("setup_scripts", [])
+    if not isinstance(scripts, list):
+        problems.add(f"{where}.setup_scripts", f"{scripts!r} is not a list")
+        scripts = []
+    entry["setup_scripts"] = [
+        s for i, raw in enumerate(scripts) if (s := script_entry(raw, hooks, f"{where}.setup_scripts[{i}]", problems))
+    ]
+
+    users = _strings(value.get("users", []), f"{where}.users", problems)
+    groups = _strings(value.get("groups", []), f"{where}.groups", problems)
+    profiles = _strings(value["profiles"], f"{where}.profiles", problems) if "profiles" in value else None
+    if profiles is not None and not profiles:
+        problems.add(f"{where}.profiles", "empty: no spawn would get this env (leave it out for every profile)")
+    options: dict[str, frozenset[str]] = {}
+    raw_options = value.get("profile_options", {})
+    if not isinstance(raw_options, dict):
+        problems.add(f"{where}.profile_options", f"{raw_options!r} is not a dict of option name to choices")
+    else:
+        for option, choices in raw_options.items():
+            if isinstance(choices, str):
+                choices = [choices]
+            parsed = _strings(choices, f"{where}.profile_options[{option!r}]", problems)
+            if parsed is not None and not parsed:
+                problems.add(f"{where}.profile_options[{option!r}]", "empty: no spawn would get this env")
+            elif parsed is not None:
+                options[option] = parsed
+    if len(problems.items) > before:
+        return None
+    return EnvRule(index, entry, users or frozenset(), groups or frozenset(), profiles, options)
+
+
+def config_section(config: Config) -> dict[str, Any]:
+    """The ``OSLHooks`` section of a config, without creating it."""
+    section = config[SECTION] if SECTION in config else {}
+    return dict(section)
+
+
+def load_hooks(config: Config, problems: Problems) -> OSLHooks:
+    """An `OSLHooks` with every valid setting of the section applied, reporting each invalid one."""
+    hooks = OSLHooks()
+    traits = hooks.traits(config=True)
+    for name, value in config_section(config).items():
+        if name not in traits:
+            close = difflib.get_close_matches(name, list(traits), n=1)
+            hint = f" (did you mean {SECTION}.{close[0]}?)" if close else ""
+            problems.add(name, f"unknown setting{hint}")
+            continue
+        if isinstance(value, LazyConfigValue):
+            value = copy.deepcopy(value).get_value(getattr(hooks, name))
+        try:
+            setattr(hooks, name, copy.deepcopy(value))
+        except TraitError as e:
+            message = str(e)
+            if message.startswith("The '"):  # traitlets' own type errors: keep only the reason
+                message = message.split(" expected ", 1)[-1]
+                message = f"expected {message}"
+            problems.add(name, message)
+    return hooks
+
+
+def check_config(config: Config) -> CheckedConfig:
+    """Check ``c.OSLHooks`` on its own (not against the spawner: see `check_spawner_config`)."""
+    problems = Problems()
+    hooks = load_hooks(config, problems)
+    rules = tuple(r for i, env in enumerate(hooks.environments) if (r := env_rule(i, env, hooks, problems)))
+    scripts = [
+        (i, s)
+        for i, raw in enumerate(hooks.setup_scripts)
+        if (s := script_entry(raw, hooks, f"setup_scripts[{i}]", problems))
+    ]
+    # The plan-level rules, on what could be parsed; its indices are mapped back to the configuration's.
+    env_index = {str(k): str(rule.index) for k, rule in enumerate(rules)}
+    script_index = {str(k): str(i) for k, (i, _) in enumerate(scripts)}
+    sample = plan_data(hooks, [r.plan_entry for r in rules], [s for _, s in scripts], hooks.home or None)
+    try:
+        plan = Plan.from_dict(sample, SECTION)
+        if hooks.home:
+            plan.resolve(hooks.home)
+    except PlanError as e:
+        for problem in e.problems:
+            problem = re.sub(r"^environments\[(\d+)\]", lambda m: f"environments[{env_index[m[1]]}]", problem)
+            problem = re.sub(r"^setup_scripts\[(\d+)\]", lambda m: f"setup_scripts[{script_index[m[1]]}]", problem)
+            problem = re.sub(
+                r"already used by environments\[(\d+)\]|overlaps environments\[(\d+)\]",
+                lambda m: m[0].replace(f"[{m[1] or m[2]}]", f"[{env_index[m[1] or m[2]]}]"),
+                problem,
+            )
+            problems.items.append(f"{SECTION}.{problem}")
+    _check_names_of_unparsed_envs(hooks.environments, {rule.index for rule in rules}, problems)
+    problems.items.extend(env_image_problems(hooks.env_images, [e for e in hooks.environments if isinstance(e, dict)]))
+    return CheckedConfig(hooks, rules, tuple(s for _, s in scripts), problems.items, [])
+
+
+def _check_names_of_unparsed_envs(environments: list[Any], parsed: set[int], problems: Problems) -> None:
+    """Duplicate env names the sample plan could not see, because one of the two envs has problems of its own
+    (the plan check covers pairs of envs that both parsed): found now, not at the next restart."""
+    first: dict[str, int] = {}
+    for index, value in enumerate(environments):
+        name = value.get("name") if isinstance(value, dict) else None
+        if not isinstance(name, str):
+            continue
+        earlier = first.setdefault(name.lower(), index)
+        if earlier != index and not {earlier, index} <= parsed:
+            problems.add(f"environments[{index}].name", f"{name!r} is already used by environments[{earlier}]")
+
+
+def in_order(problems: list[str], settings: Iterable[str] = ()) -> list[str]:
+    """Each problem once, by setting (in `settings` order, the order the config file sets them; others in the
+    order first reported), then by index."""
+    position = {name: i for i, name in enumerate(settings)}
+    first = {p: i for i, p in reversed(list(enumerate(problems)))}
+
+    def key(problem: str) -> tuple[int, int, int]:
+        m = re.match(rf"{SECTION}\.(\w+)(?:\[(\d+)\])?", problem)
+        setting, index = (m[1], int(m[2]) if m[2] else -1) if m else ("", -1)
+        return position.setdefault(setting, len(position)), index, first[problem]
+
+    unique = list(dict.fromkeys(problems))
+    for problem in unique:
+        key(problem)
+    return sorted(unique, key=key)
+
+
+def plan_data(
+    hooks: OSLHooks, environments: list[dict[str, Any]], scripts: Iterable[dict[str, Any]], home: str | None
+) -> dict[str, Any]:
+    """The plan (as data for `Plan.from_dict`) for these environments."""
+    data: dict[str, Any] = {"version": 1}
+    if home:
+        data["home"] = home
+    data.update(
+        envs_dir=hooks.envs_dir,
+        state_dir=hooks.state_dir,
+        jupyter_data_dir=hooks.jupyter_data_dir,
+        environments=environments,
+        discover_user_envs=hooks.discover_user_envs,
+        setup_scripts=list(scripts),
+        disk_margin_fraction=hooks.disk_margin_fraction,
+        disk_margin_bytes=hooks.disk_margin_bytes,
+        lock_timeout=hooks.lock_timeout,
+    )
+    return data
+
+
+def validate_config(config: Config, spawner_class: type) -> CheckedConfig:
+    """Check everything; raise `OSLHooksConfigError` listing all problems. Returns the checked config."""
+    checked = check_config(config)
+    check_spawner_config(config, spawner_class, checked)
+    if checked.problems:
+        raise OSLHooksConfigError(in_order(checked.problems, config_section(config)))
+    for warning in checked.warnings:
+        checked.hooks.log.warning("osl-hooks: %s", warning)
+    return checked

@@ -1,0 +1,149 @@
+"""The spawner osl-hooks delivers to: progress on the spawn page, and failures in the engine's own words.
+
+JupyterHub asks the spawner for progress with `Spawner.progress()`, an async generator; every progress
+request (each open spawn page) makes a new generator, so each one replays everything known so far.
+
+- Local spawners (`wrap` delivery): `local_progress` reads the engine's status file. The spawner's
+  `start()` also waits for the engine to finish, so a failed start becomes a `SpawnException` carrying the
+  engine's own sentence instead of a generic timeout.
+- KubeSpawner: the hub cannot read the user's volume; `kube_progress` reads what the hub can see of the
+  pod (init container state, termination message, and its log when RBAC allows).
+
+`install(c)` swaps the configured spawner class for a subclass with `OSLHooksSpawnerMixin` in front, so
+these methods run before the spawner's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pwd
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from ..plan import Plan
+from .kube_progress import deliberate_failure, kube_progress, last_messages, read_logs_setting
+from .local_progress import STATUS_POLL_SECONDS, failure_sentence, local_progress, read_status_async
+from .progress import timeout_sentence
+from .spawner_config import is_kubespawner
+
+TIMEOUT_MARGIN = 2.0  # seconds before JupyterHub's own start_timeout that osl-hooks ends a start with its sentence
+
+
+class OSLHooksSpawnerMixin:
+    """Progress and readable failures for spawners osl-hooks delivers to (mixed in by `install(c)`)."""
+
+    _osl_hooks_plan: Plan | None = None  # set by the pre_spawn hook when it wraps a local server command
+
+    async def start(self) -> Any:
+        """The spawner's start, then (local spawners) the engine's, within `start_timeout`.
+
+        JupyterHub gives `start()` `start_timeout` seconds and then shows the user a bare "Spawn failed";
+        osl-hooks ends a moment before it, with a sentence saying what was still running and which setting
+        to raise.
+        """
+        deadline = time.monotonic() + self._osl_hooks_budget()
+        if is_kubespawner(type(self)):
+            return await self._osl_hooks_kube_start(deadline)
+        result = await super().start()  # type: ignore[misc]
+        if self._osl_hooks_local():
+            try:
+                await asyncio.wait_for(self._osl_hooks_wait(), max(deadline - time.monotonic(), 0.1))
+            except asyncio.TimeoutError:
+                status = await read_status_async(await self._osl_hooks_state())
+                events = (status or {}).get("events", []) + [(status or {}).get("progress") or {}]
+                raise spawn_error(timeout_sentence(events, self.start_timeout, "c.Spawner.start_timeout")) from None
+        return result
+
+    def _osl_hooks_budget(self) -> float:
+        timeout = float(self.start_timeout)  # type: ignore[attr-defined]
+        return timeout - min(TIMEOUT_MARGIN, timeout / 20)
+
+    async def _osl_hooks_kube_start(self, deadline: float) -> Any:
+        """KubeSpawner's start, ended early with the engine's sentence when osl-hooks failed on purpose.
+
+        KubeSpawner keeps waiting for the pod while Kubernetes retries a failed init container, until
+        `start_timeout`; a failure the engine chose (exit 1 or 2) would only repeat, so the user is told now.
+        """
+        start = asyncio.ensure_future(super().start())  # type: ignore[misc]
+        try:
+            while True:
+                done, _ = await asyncio.wait({start}, timeout=STATUS_POLL_SECONDS)
+                if done:
+                    return start.result()
+                message = deliberate_failure(self)
+                if message:
+                    raise spawn_error(message)
+                if time.monotonic() >= deadline:
+                    shown = [{"kind": "note", "message": m} for m in last_messages(self)[-1:]]
+                    raise spawn_error(timeout_sentence(shown, self.start_timeout, "c.KubeSpawner.start_timeout"))
+        finally:
+            if not start.done():
+                start.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await start
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        if is_kubespawner(type(self)):
+            async for event in kube_progress(self, read_logs=read_logs_setting(self)):
+                yield event
+            return
+        if self._osl_hooks_local():
+            state_dir = await self._osl_hooks_state()
+            async for event in local_progress(state_dir, getattr(self, "pid", None)):
+                yield event
+            return
+        async for event in super().progress():  # type: ignore[misc]
+            yield event
+
+    def _osl_hooks_local(self) -> bool:
+        return self._osl_hooks_plan is not None
+
+    async def _osl_hooks_state(self) -> Path:
+        """The engine's state dir in the user's home, as the engine will resolve it."""
+        plan = self._osl_hooks_plan
+        assert plan is not None
+        home = plan.home
+        if home is None:
+            # LocalProcessSpawner: the server's $HOME is the user's passwd home; NSS may block, so not here.
+            home = await asyncio.to_thread(lambda: pwd.getpwnam(self.user.name).pw_dir)  # type: ignore[attr-defined]
+        return Path(plan.resolve(home).state_dir)
+
+    async def _osl_hooks_wait(self) -> None:
+        """Wait until the engine is done; raise a SpawnException with its words if it failed."""
+        state_dir = await self._osl_hooks_state()
+        pid = getattr(self, "pid", None)
+        while True:
+            status = await read_status_async(state_dir)
+            if status and status.get("pid") == pid and status.get("state") != "running":
+                if status["state"] == "failed":
+                    raise spawn_error(failure_sentence(status, None))
+                return
+            exit_status = await self.poll()  # type: ignore[attr-defined]
+            if exit_status is not None:
+                status = await read_status_async(state_dir)
+                mine = status if status and status.get("pid") == pid else None
+                raise spawn_error(failure_sentence(mine, exit_status))
+            await asyncio.sleep(STATUS_POLL_SECONDS)
+
+
+def with_progress(spawner_class: type) -> type:
+    """`spawner_class` with `OSLHooksSpawnerMixin` in front (config sections of the class still apply)."""
+    if issubclass(spawner_class, OSLHooksSpawnerMixin):
+        return spawner_class
+    return type(
+        f"OSLHooks{spawner_class.__name__}",
+        (OSLHooksSpawnerMixin, spawner_class),
+        {"__module__": __name__, "__doc__": f"{spawner_class.__name__} with osl-hooks' progress and errors."},
+    )
+
+
+def spawn_error(message: str) -> Exception:
+    """A SpawnException that shows `message` to the user as it is ("Spawn failed: <message>")."""
+    from jupyterhub.spawner import SpawnException
+
+    error = SpawnException(message, reason="osl-hooks", status_code=500)
+    error.jupyterhub_message = message  # what JupyterHub's progress API shows, without the HTTP decoration
+    return error

@@ -1,0 +1,69 @@
+"""The spawner's side of the configuration, read the way traitlets will apply it (no spawner is created)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from traitlets.config import Config
+from traitlets.config.loader import LazyConfigValue
+
+
+def is_kubespawner(cls: type) -> bool:
+    """True for KubeSpawner and its subclasses (checked by name: the hub side never needs to import it)."""
+    return any(k.__name__ == "KubeSpawner" for k in getattr(cls, "__mro__", ()))
+
+
+_MISSING = object()
+
+
+def effective_config(config: Config, cls: type, name: str, default: Any = _MISSING) -> Any:
+    """The value `name` gets on an instance of `cls` from `config`, following traitlets' precedence.
+
+    The most specific class in `cls`'s MRO whose section sets `name` wins, as in
+    `Configurable._load_config`. Returns `default` when nothing sets it (the trait's default if not given).
+    """
+    for klass in cls.__mro__:
+        section = klass.__name__
+        if section in config and name in config[section]:
+            value = config[section][name]
+            if isinstance(value, LazyConfigValue):
+                value = copy.deepcopy(value).get_value(_trait_default(cls, name))
+            return value
+    return _trait_default(cls, name) if default is _MISSING else default
+
+
+def _trait_default(cls: type, name: str) -> Any:
+    traits = cls.class_traits() if hasattr(cls, "class_traits") else {}
+    return traits[name].default() if name in traits else None
+
+
+def static_profiles(profile_list: Any) -> dict[str, dict[str, Any]] | None:
+    """{slug: profile} for a static `KubeSpawner.profile_list` (slugs as KubeSpawner makes them), else None."""
+    if callable(profile_list):
+        return None
+    if isinstance(profile_list, dict):  # KubeSpawner accepts a dict, sorted by key
+        profile_list = [profile_list[k] for k in sorted(profile_list)]
+    profiles: dict[str, dict[str, Any]] = {}
+    for profile in profile_list or []:
+        if not isinstance(profile, dict):
+            continue
+        slug = profile.get("slug")
+        if not slug and profile.get("display_name"):
+            from slugify import slugify  # what KubeSpawner._get_initialized_profile_list uses
+
+            slug = slugify(profile["display_name"])
+        if slug:
+            profiles[slug] = profile
+    return profiles
+
+
+def _profile_options(profile: dict[str, Any]) -> dict[str, set[str] | None]:
+    """Option name -> its choice slugs (None when any unlisted value is allowed)."""
+    options: dict[str, set[str] | None] = {}
+    for name, option in (profile.get("profile_options") or {}).items():
+        if (option.get("unlisted_choice") or {}).get("enabled"):
+            options[name] = None
+        else:
+            options[name] = set(option.get("choices") or {})
+    return options
