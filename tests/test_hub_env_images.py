@@ -10,7 +10,7 @@ import pytest
 from test_hub_support import container, hub_user, kube_config, no_kubeconfig, spawn_pod, validate_pod
 
 import osl_hooks.hub
-from osl_hooks.hub.config import check_config
+from osl_hooks.hub.checks import check_config
 from osl_hooks.hub.env_images import volume_name
 
 IMAGE_VOLUME_VERSIONS = ("1.33", "1.37")
