@@ -24,6 +24,7 @@ from typing import IO
 from .condarc import CondarcError, ensure_envs_dirs
 from .homepaths import Home, UnsafePath
 from .kernels import KernelError, KernelRegistry, has_ipykernel
+from .linked import ImageLacksEnv, LinkedSync
 from .lock import LockTimeout, StartLock
 from .plan import Environment, Kernel, Plan, Script
 from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
@@ -32,6 +33,7 @@ from .sync import remove_tree
 from .synced import EnvProblem, EnvSync, Fallback, SyncState
 
 USER_KERNEL_PREFIX = "osl-user-"
+COPIED_MODES = ("synced", "linked")
 
 
 class Outcome(enum.IntEnum):
@@ -112,8 +114,8 @@ class Start:
 
     def reset(self, name: str, discard: bool) -> Outcome:
         env = next((e for e in self.plan.environments if e.name == name), None)
-        if env is None or env.mode != "synced":
-            synced = ", ".join(e.name for e in self.plan.environments if e.mode == "synced") or "none"
+        if env is None or env.mode not in COPIED_MODES:
+            synced = ", ".join(e.name for e in self.plan.environments if e.mode in COPIED_MODES) or "none"
             self.report.finish("failed", f"Cannot reset {name!r}: it is not a synced env (synced envs: {synced})")
             return Outcome.FAILED
         target = self.home.check(env.target or "", f"environments[{name}].target")
@@ -144,7 +146,7 @@ class Start:
         status.state = "working"
         started = time.monotonic()
         try:
-            if env.mode == "synced":
+            if env.mode in COPIED_MODES:
                 prefix, mode = self.sync(env)
             elif env.mode == "baked":
                 prefix, mode = self.check_baked(env), "baked"
@@ -153,7 +155,7 @@ class Start:
         except (EnvProblem, UnsafePath, OSError) as e:
             status.state = "failed"
             self.report.error(f"{env.name}: {e}", env.name)
-            if env.kernel is not None:
+            if env.kernel is not None and not isinstance(e, ImageLacksEnv):
                 self.registered.add(env.kernel.name)  # keep its previous kernel rather than break notebooks
             return
         status.seconds = round(time.monotonic() - started, 3)
@@ -183,10 +185,11 @@ class Start:
         return target
 
     def sync(self, env: Environment) -> tuple[Path, str]:
-        """Bring a synced env into the home; returns its prefix and the mode the user gets."""
+        """Bring a synced or linked env into the home; returns its prefix and the mode the user gets."""
         margins = (self.plan.disk_margin_fraction, self.plan.disk_margin_bytes)
+        kind = LinkedSync if env.mode == "linked" else EnvSync
         try:
-            return EnvSync(env, self.home, self.state_dir, self.report, margins).run(), "synced"
+            return kind(env, self.home, self.state_dir, self.report, margins).run(), env.mode
         except Fallback as e:
             return self.fall_back(env, str(e))
 

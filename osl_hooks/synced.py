@@ -207,15 +207,14 @@ class EnvSync:
             relocate.check(self.source, theirs.prefix_files, built_prefix, str(self.target))
         except relocate.RelocationError as e:
             raise Fallback(f"it cannot be moved to {self.target}: {e}") from None
-        self._check_space(theirs.disk_bytes)
+        total, needed = self._first_copy_size(theirs)
+        self._check_space(needed)
         staging = new_staging_dir(self.target)
         started = time.monotonic()
-        total = theirs.bytes
         name = self.env.name
         self.report.info(f"Syncing {name}: {human_bytes(total)} to copy into {self.target}", name)
         try:
-            for step in copy_tree(self.source, staging):
-                self.report.progress(name, step.bytes_done, total, self._describe_progress)
+            self._fill_staging(staging, theirs, total)
             changed = relocate.relocate(staging, theirs.prefix_files, built_prefix, str(self.target))
             rewritten = {
                 f.path: update.file_stat(staging / f.path) for f in theirs.prefix_files if (staging / f.path).is_file()
@@ -230,6 +229,15 @@ class EnvSync:
         self.state.save(self.env, self.target, theirs, overrides, [])
         seconds = time.monotonic() - started
         self.report.info(f"Synced {name}: {human_bytes(total)} in {seconds:.1f} s ({changed} files relocated)", name)
+
+    def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
+        """The bytes a first copy transfers, and the bytes it takes on the volume."""
+        return theirs.bytes, theirs.disk_bytes
+
+    def _fill_staging(self, staging: Path, theirs: Manifest, total: int) -> None:
+        """Put the env's files into the (empty) staging directory; relocation follows."""
+        for step in copy_tree(self.source, staging):
+            self.report.progress(self.env.name, step.bytes_done, total, self._describe_progress)
 
     def _describe_progress(self, done: int, total: int) -> str:
         share = min(done / total, 1.0) if total else 1.0
