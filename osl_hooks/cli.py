@@ -8,11 +8,13 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from .linked import add_link_details
 from .manifest import MANIFEST_FILE, bake
-from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, PlanError, load_plan, plan_schema
-from .runner import Outcome, reset, start
+from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Plan, PlanError, load_plan, plan_schema
+from .runner import Outcome, materialize, reset, start
 from .status import human_bytes, read_status
 from .synced import sync_records
 
@@ -62,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     reset_cmd.add_argument("--discard", action="store_true", help="delete your copy instead of moving it aside")
     reset_cmd.add_argument("--allow-root", action="store_true", help=argparse.SUPPRESS)
 
+    materialize_cmd = commands.add_parser(
+        "materialize",
+        help="make a linked env independent of the image: its links become real files",
+        description="Every link osl-hooks made into the image's env is replaced by a copy of the file.",
+    )
+    materialize_cmd.add_argument("name", help="the env's name")
+    materialize_cmd.add_argument("--plan", metavar="FILE", help="the plan file (default: as for start)")
+    materialize_cmd.add_argument("--allow-root", action="store_true", help=argparse.SUPPRESS)
+
     status_cmd = commands.add_parser("status", help="show what the last start did")
     status_cmd.add_argument("--state-dir", help=f"default: $HOME/{DEFAULT_STATE_DIR}")
     status_cmd.add_argument("--json", action="store_true", help="print status.json as it is")
@@ -75,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return _bake(args)
     if args.command == "reset":
         return _reset(args)
+    if args.command == "materialize":
+        return _with_plan(args, lambda plan: materialize(plan, args.name, allow_root=args.allow_root))
     return _status(args)
 
 
@@ -116,8 +129,12 @@ def _bake(args: argparse.Namespace) -> int:
 
 
 def _reset(args: argparse.Namespace) -> int:
+    return _with_plan(args, lambda plan: reset(plan, args.name, discard=args.discard, allow_root=args.allow_root))
+
+
+def _with_plan(args: argparse.Namespace, action: Callable[[Plan], Outcome]) -> int:
     try:
-        return int(reset(load_plan(args.plan), args.name, discard=args.discard, allow_root=args.allow_root))
+        return int(action(load_plan(args.plan)))
     except PlanError as e:
         print(f"osl-hooks: {e}", file=sys.stderr)
         return Outcome.INVALID
@@ -143,7 +160,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir or Path(os.environ.get("HOME", "~"), DEFAULT_STATE_DIR)).expanduser()
     status = read_status(state_dir)
-    records = sync_records(state_dir)
+    records = add_link_details(state_dir, sync_records(state_dir))
     if status is None and not records:
         print(f"no start has been recorded in {state_dir}")
         return 1
@@ -163,7 +180,11 @@ def _status(args: argparse.Namespace) -> int:
             print(f"  script {script['path']}: {script['state']} {script['reason']}")
     for name, record in records.items():
         on_volume = human_bytes(record["bytes_on_volume"]) if record["bytes_on_volume"] is not None else "missing"
-        print(f"synced env {name}: {record['target']}, {on_volume} on the volume, last synced {record['synced_at']}")
+        served = f" (+ {human_bytes(record['bytes_via_links'])} through links)" if record["mode"] == "linked" else ""
+        print(
+            f"{record['mode']} env {name}: {record['target']}, {on_volume} on the volume{served}, "
+            f"last synced {record['synced_at']}"
+        )
         for path in record["conflicts"]:
             print(f"      conflict: {path} (yours kept; the image's version is in {record['conflicts_dir']})")
     return 0

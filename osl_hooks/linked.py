@@ -209,21 +209,26 @@ def own_links(target: Path, source: Path) -> dict[str, str]:
     return found
 
 
-def materialize(home: Home, target: Path, source: Path) -> tuple[int, int]:
+def forget_links(envs_state_dir: Path, name: str) -> None:
+    links_file(envs_state_dir, name).unlink(missing_ok=True)
+
+
+def materialize_links(home: Home, target: Path, source: Path, envs_state_dir: Path, name: str) -> tuple[int, int]:
     """Replace osl-hooks' links in `target` with copies of the image's files; return (files, bytes).
 
-    Each copy keeps the image file's mode and mtime (so the next update still sees it as osl-hooks left
-    it) and replaces its link by rename.
+    Each copy keeps the image file's mode and mtime, so the next update sees it as osl-hooks left it (the
+    image's version), and replaces its link by rename. Links the user made are left as they are.
     """
     count = total = 0
     for rel, image_file in sorted(own_links(target, source).items()):
-        destination = home.check(target / rel, "materialize")
+        destination = home.check((target / rel).parent, "materialize") / Path(rel).name
         temporary = destination.parent / f".osl-materialize-{secrets.token_hex(4)}"
         shutil.copy2(image_file, temporary)
         os.chmod(temporary, os.stat(temporary).st_mode | 0o200)
         os.replace(temporary, destination)
         count += 1
         total += os.lstat(destination).st_size
+    home.write_text(links_file(envs_state_dir, name), "[]", "sync state")
     return count, total
 
 
@@ -236,3 +241,13 @@ def served_bytes(target: Path, source: Path) -> int:
         except OSError:
             continue  # the image lacks it (another image version): it is served by nothing
     return total
+
+
+def add_link_details(state_dir: Path, records: dict[str, dict]) -> dict[str, dict]:
+    """`osl-hooks status` per copied env: its mode, and for linked ones the bytes its links stand for."""
+    for name, record in records.items():
+        linked = links_file(state_dir / "envs", name).exists()
+        record["mode"] = "linked" if linked else "synced"
+        target, source = Path(record.get("target", "")), Path(record.get("source", ""))
+        record["bytes_via_links"] = served_bytes(target, source) if linked and target.is_dir() else 0
+    return records

@@ -24,11 +24,11 @@ from typing import IO
 from .condarc import CondarcError, ensure_envs_dirs
 from .homepaths import Home, UnsafePath
 from .kernels import KernelError, KernelRegistry, has_ipykernel
-from .linked import ImageLacksEnv, LinkedSync
+from .linked import ImageLacksEnv, LinkedSync, forget_links, materialize_links
 from .lock import LockTimeout, StartLock
 from .plan import Environment, Kernel, Plan, Script
 from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
-from .status import Reporter, ScriptStatus
+from .status import Reporter, ScriptStatus, human_bytes
 from .sync import remove_tree
 from .synced import EnvProblem, EnvSync, Fallback, SyncState
 
@@ -59,6 +59,11 @@ def reset(
 ) -> Outcome:
     """Bring one synced env back to exactly the image's state (the user's copy moved aside unless `discard`)."""
     return _in_home(plan, allow_root, out, lambda run: run.reset(name, discard))
+
+
+def materialize(plan: Plan, name: str, *, allow_root: bool = False, out: IO[str] = sys.stdout) -> Outcome:
+    """Turn a linked env's links into the image into real files (the copy no longer needs the image)."""
+    return _in_home(plan, allow_root, out, lambda run: run.materialize(name))
 
 
 def _in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start], Outcome]) -> Outcome:
@@ -129,8 +134,25 @@ class Start:
                 os.rename(target, backup)
                 self.report.info(f"Your copy of {name} was moved to {backup}", name)
         SyncState(self.home, self.state_dir / "envs", name).forget()
+        forget_links(self.state_dir / "envs", name)
         self.prepare(env)
         return self._conclude(f"Reset {name} to the image's version", f"Reset {name}, with warnings (see above)")
+
+    def materialize(self, name: str) -> Outcome:
+        env = next((e for e in self.plan.environments if e.name == name), None)
+        if env is None or env.mode != "linked" or env.source is None:
+            linked = ", ".join(e.name for e in self.plan.environments if e.mode == "linked") or "none"
+            self.report.finish("failed", f"Cannot materialize {name!r}: it is not a linked env (linked envs: {linked})")
+            return Outcome.FAILED
+        target = self.home.check(env.target or "", f"environments[{name}].target")
+        if not target.is_dir() or not Path(env.source).is_dir():
+            missing = target if not target.is_dir() else env.source
+            self.report.finish("failed", f"Cannot materialize {name}: {missing} does not exist")
+            return Outcome.FAILED
+        self.report.env(name, env.mode)
+        files, size = materialize_links(self.home, target, Path(env.source), self.state_dir / "envs", name)
+        self.report.info(f"{name}: {files} links replaced by copies of the image's files ({human_bytes(size)})", name)
+        return self._conclude(f"Materialized {name}", f"Materialized {name}, with warnings (see above)")
 
     def _conclude(self, ok_message: str, degraded_message: str) -> Outcome:
         if self.report.problems:

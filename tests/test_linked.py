@@ -126,3 +126,131 @@ def test_restart_with_nothing_new_is_up_to_date(linked_image, home, run_start):
     result = run_start(linked_plan(linked_image))
     assert result.outcome == Outcome.OK and "py is up to date" in result.messages()
     assert links_in(target) == before
+
+
+class Images:
+    """Two versions of one env, built for real, swapped in and out of one image path (two images, one path)."""
+
+    def __init__(self, tmp_path: Path, wheels: Path):
+        self.source = tmp_path / "image/envs/py"
+        self.stored = {"1": tmp_path / "v1", "2": tmp_path / "v2"}
+        build_python_env(self.source, ipykernel=False, packages=[*demo_packages(), native_package("1.0")])
+        pip(self.source, "install", wheels / "bigprobe-1.0-py3-none-any.whl", wheels / "bigother-1.0-py3-none-any.whl")
+        bake(self.source)
+        subprocess.run(["cp", "-a", self.source, self.stored["1"]], check=True)
+        from osl_hooks.demo.envbuild import build_conda_env
+
+        build_conda_env(self.source, [*demo_packages("2.0"), native_package("2.0")])
+        pip(self.source, "install", "-U", wheels / "bigprobe-2.0-py3-none-any.whl")
+        bake(self.source)
+        self.current = "2"
+
+    def use(self, version: str) -> None:
+        """Put image version `version` at the source path (what a start in that image sees)."""
+        if version != self.current:
+            self.source.rename(self.stored[self.current])
+            self.stored[version].rename(self.source)
+            self.current = version
+
+
+def versions(target: Path) -> tuple[str, str, str]:
+    """(linkprobe's library as the extension sees it, the program's, bigprobe's module) in the copy."""
+    code = "import linkprobe, bigprobe; print(linkprobe.where()[1], bigprobe.VERSION)"
+    ext, big = subprocess.run(
+        [target / "bin/python", "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    program = subprocess.run([target / "bin/linkprobe-run"], capture_output=True, text=True, check=True).stdout.split()
+    return ext, program[1], big
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory, wheels) -> Images:
+    return Images(tmp_path_factory.mktemp("images"), wheels)
+
+
+def test_image_update_behind_links_and_two_images_alternating(images, home, run_start, wheels):
+    images.use("1")
+    plan = linked_plan(images.source, kernel=False)
+    assert run_start(plan).outcome == Outcome.OK
+    target = home / ".local/envs/py"
+    assert versions(target) == ("1.0", "1.0", "1.0")
+    pip(target, "install", "-U", wheels / "bigother-2.0-py3-none-any.whl")  # the user's own upgrade
+    assert not (site(target) / "bigother.py").is_symlink()
+    big_lib = target / "lib/liblinkprobe.so"
+    assert big_lib.is_symlink()
+    for version in ("2", "1", "2"):
+        images.use(version)
+        result = run_start(plan)
+        assert result.outcome == Outcome.OK, result.output
+        assert any(m.startswith("Updated py from the image") for m in result.messages()), result.messages()
+        expected = f"{version}.0"
+        assert versions(target) == (expected, expected, expected)
+        assert big_lib.is_symlink() and os.readlink(big_lib) == f"{images.source}/lib/liblinkprobe.so"
+        assert (site(target) / "bigprobe.py").is_symlink()
+        user_module = site(target) / "bigother.py"
+        assert not user_module.is_symlink() and "VERSION = '2.0'" in user_module.read_text()
+        assert not [p for p in links_in(target) if not (target / p).exists()], "no dangling links"
+        again = run_start(plan)
+        assert "py is up to date" in again.messages()
+
+
+def test_link_replaced_by_the_user_is_theirs_when_the_image_changes_the_file(images, home, run_start):
+    images.use("1")
+    plan = linked_plan(images.source, kernel=False)
+    run_start(plan)
+    target = home / ".local/envs/py"
+    module = site(target) / "bigprobe.py"
+    assert module.is_symlink()
+    module.unlink()
+    module.write_text("VERSION = 'mine'\n")
+    images.use("2")
+    result = run_start(plan)
+    assert result.outcome == Outcome.DEGRADED  # a conflict is a warning, as for synced
+    assert module.read_text() == "VERSION = 'mine'\n" and not module.is_symlink()
+    assert any("changed both in the image and by you" in w for w in result.env("py")["warnings"])
+    saved = home / ".local/state/osl-hooks/envs/conflicts/py" / module.relative_to(target)
+    assert "VERSION = '2.0'" in saved.read_text()
+
+
+def test_image_without_the_env_gets_no_kernel_and_says_why(linked_image, home, run_start, tmp_path):
+    plan = linked_plan(linked_image)
+    assert run_start(plan).outcome == Outcome.OK
+    kernel_dir = home / ".local/share/jupyter/kernels/osl-py"
+    assert kernel_dir.is_dir()
+    away = tmp_path / "elsewhere"
+    linked_image.rename(away)
+    try:
+        result = run_start(plan)
+    finally:
+        away.rename(linked_image)
+    assert result.outcome == Outcome.DEGRADED
+    [error] = result.env("py")["errors"]
+    assert "is not in this image" in error and "its kernel is not registered" in error
+    assert not kernel_dir.exists()
+    assert run_start(plan).outcome == Outcome.OK and kernel_dir.is_dir()
+
+
+def test_materialize_then_reset(linked_image, home, run_start, tmp_path):
+    from osl_hooks.plan import Plan
+    from osl_hooks.runner import materialize, reset
+
+    data = {"version": 1, "home": str(home), **linked_plan(linked_image, kernel=False)}
+    run_start(data)
+    target = home / ".local/envs/py"
+    outside = tmp_path / "outside.txt"  # neither in the image nor in the home
+    outside.write_text("not yours to copy")
+    planted = site(target) / "planted.txt"
+    planted.symlink_to(outside)
+    ours = {p: t for p, t in links_in(target).items() if t.startswith(f"{linked_image}/")}
+    assert ours
+    import io
+
+    out = io.StringIO()
+    assert materialize(Plan.from_dict(data), "py", allow_root=True, out=out) == Outcome.OK, out.getvalue()
+    assert not any(t.startswith(f"{linked_image}/") for t in links_in(target).values())
+    for path in ours:
+        assert (target / path).read_bytes() == (linked_image / path).read_bytes()
+    assert planted.is_symlink() and os.readlink(planted) == str(outside)
+    assert "py is up to date" in run_start(data).messages()
+    assert reset(Plan.from_dict(data), "py", discard=True, allow_root=True, out=io.StringIO()) == Outcome.OK
+    assert set(ours) <= set(links_in(target))
