@@ -3,10 +3,12 @@ the kernel and compiled code work from the home, and nothing-new restarts stay a
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
+import podsandbox
 import pytest
 from conftest import all_files
 from linkedenv import big_wheel, native_package
@@ -34,6 +36,7 @@ def wheels(tmp_path_factory) -> Path:
     for name in ("bigprobe", "bigother"):
         for version in ("1.0", "2.0"):
             big_wheel(directory, name, version)
+    directory.chmod(0o755)  # readable by the pod's user
     return directory
 
 
@@ -254,3 +257,43 @@ def test_materialize_then_reset(linked_image, home, run_start, tmp_path):
     assert "py is up to date" in run_start(data).messages()
     assert reset(Plan.from_dict(data), "py", discard=True, allow_root=True, out=io.StringIO()) == Outcome.OK
     assert set(ours) <= set(links_in(target))
+
+
+@pytest.mark.skipif(not podsandbox.available(), reason="needs bubblewrap, setpriv and root")
+def test_pip_upgrade_and_uninstall_in_a_pod_leave_the_read_only_image_alone(linked_image, wheels, tmp_path):
+    plan = {
+        "version": 1,
+        "environments": [
+            {"name": "py", "mode": "linked", "source": "/opt/osl/envs/py", "built_prefix": str(linked_image)}
+        ],
+    }
+    home = tmp_path / "volume"
+    home.mkdir()
+    pod = podsandbox.PodSandbox(
+        home=home,
+        mounts={"/opt/osl/envs/py": linked_image, "/opt/wheels": wheels},
+        env={"OSL_HOOKS_PLAN": json.dumps(plan)},
+    )
+    image_modules = {p: p.read_bytes() for p in site(linked_image).glob("big*.py")}
+    started = pod.run(["osl-hooks", "start"])
+    assert started.returncode == 0, started.stdout + started.stderr
+    env = f"{podsandbox.POD_HOME}/.local/envs/py"
+    target = home / ".local/envs/py"
+    in_site = site(target).relative_to(target).as_posix()
+    assert os.readlink(site(target) / "bigprobe.py") == f"/opt/osl/envs/py/{in_site}/bigprobe.py"
+    pip_run = [f"{env}/bin/python", "-m", "pip", "--disable-pip-version-check", "-q"]
+    upgrade = pod.run([*pip_run, "install", "-U", "--no-index", "/opt/wheels/bigprobe-2.0-py3-none-any.whl"])
+    assert upgrade.returncode == 0, upgrade.stderr
+    removal = pod.run([*pip_run, "uninstall", "-y", "bigother"])
+    assert removal.returncode == 0, removal.stderr
+    assert {p: p.read_bytes() for p in site(linked_image).glob("big*.py")} == image_modules
+    upgraded = site(target) / "bigprobe.py"
+    assert not upgraded.is_symlink() and os.lstat(upgraded).st_uid == 1000 and "VERSION = '2.0'" in upgraded.read_text()
+    assert not os.path.lexists(site(target) / "bigother.py")
+    again = pod.run(["osl-hooks", "start"])
+    assert again.returncode == 0 and "py is up to date" in again.stdout, again.stdout + again.stderr
+    kernel = pod.run(["python3", "-c", podsandbox.kernel_probe("osl-py", "sys.prefix, __import__('bigprobe').VERSION")])
+    assert kernel.returncode == 0, kernel.stderr
+    assert kernel.stdout.split() == [env, "2.0"]
+    status = pod.run(["osl-hooks", "status"])
+    assert f"linked env py: {env}, " in status.stdout and "through links)" in status.stdout, status.stdout
