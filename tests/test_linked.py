@@ -297,3 +297,32 @@ def test_pip_upgrade_and_uninstall_in_a_pod_leave_the_read_only_image_alone(link
     assert kernel.stdout.split() == [env, "2.0"]
     status = pod.run(["osl-hooks", "status"])
     assert f"linked env py: {env}, " in status.stdout and "through links)" in status.stdout, status.stdout
+
+
+def test_disk_check_counts_what_a_linked_copy_writes(linked_image, tmp_path):
+    """A home too small for a synced copy, big enough for the linked one: the check tells them apart."""
+    import io
+
+    from osl_hooks.linkplan import linked_paths, volume_bytes
+    from osl_hooks.plan import Plan
+    from osl_hooks.runner import start
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    manifest = load(linked_image / MANIFEST_FILE)
+    linked_need = volume_bytes(manifest, linked_paths(manifest, linked_image, THRESHOLD))
+    assert linked_need < manifest.disk_bytes
+    size_kib = (linked_need + manifest.disk_bytes) // 2 // 1024
+    small = tmp_path / "small-home"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(small)], check=True)
+    try:
+        outcomes = {}
+        for mode in ("synced", "linked"):
+            env = {"name": "py", "mode": mode, "source": str(linked_image), "kernel": False}
+            data = {"version": 1, "home": str(small), "environments": [env], "disk_margin_bytes": 0}
+            outcomes[mode] = start(Plan.from_dict(data), allow_root=True, out=(out := io.StringIO())), out.getvalue()
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+    assert outcomes["synced"][0] == Outcome.DEGRADED and "your home has" in outcomes["synced"][1]
+    assert outcomes["linked"][0] == Outcome.OK, outcomes["linked"][1]
