@@ -326,3 +326,27 @@ def test_disk_check_counts_what_a_linked_copy_writes(linked_image, tmp_path):
         subprocess.run(["umount", str(small)], check=True)
     assert outcomes["synced"][0] == Outcome.DEGRADED and "your home has" in outcomes["synced"][1]
     assert outcomes["linked"][0] == Outcome.OK, outcomes["linked"][1]
+
+
+def test_killed_first_linked_copy_is_undone_by_the_next_start(linked_image, home, tmp_path):
+    import signal
+    import sys
+    import time
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 1, "home": str(home), **linked_plan(linked_image, kernel=False)}))
+    command = [sys.executable, "-m", "osl_hooks.cli", "start", "--allow-root", "--plan", str(plan)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    envs = home / ".local/envs"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(
+        sum(1 for _ in all_files(s)) > 100 for s in envs.glob(STAGING_PREFIX + "*")
+    ):
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)  # rsync included
+    process.wait()
+    assert list(envs.glob(STAGING_PREFIX + "*")), "the kill came too late to test an interruption"
+    assert not (envs / "py").exists()
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0 and "left by an interrupted start" in rerun.stdout, rerun.stdout + rerun.stderr
+    assert not list(envs.glob(STAGING_PREFIX + "*")) and (envs / "py/lib/liblinkprobe.so").is_symlink()
