@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .envdiff import describe, export, package_changes
 from .linked import add_link_details
 from .manifest import MANIFEST_FILE, bake
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Plan, PlanError, load_plan, plan_schema
@@ -73,6 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     materialize_cmd.add_argument("--plan", metavar="FILE", help="the plan file (default: as for start)")
     materialize_cmd.add_argument("--allow-root", action="store_true", help=argparse.SUPPRESS)
 
+    diff_cmd = commands.add_parser(
+        "diff",
+        help="the packages you added, upgraded or removed in a synced or linked env, against the image",
+        description="Read from conda's and pip's package records in your copy and in the image's env.",
+    )
+    diff_cmd.add_argument("name", help="the env's name")
+    diff_cmd.add_argument("--plan", metavar="FILE", help="the plan file (default: as for start)")
+    diff_cmd.add_argument(
+        "--export", choices=("requirements", "environment"), help="print them as pip requirements or environment.yml"
+    )
+
     status_cmd = commands.add_parser("status", help="show what the last start did")
     status_cmd.add_argument("--state-dir", help=f"default: $HOME/{DEFAULT_STATE_DIR}")
     status_cmd.add_argument("--json", action="store_true", help="print status.json as it is")
@@ -86,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return _bake(args)
     if args.command == "reset":
         return _reset(args)
+    if args.command == "diff":
+        return _with_plan(args, lambda plan: _diff(plan, args.name, args.export))
     if args.command == "materialize":
         return _with_plan(args, lambda plan: materialize(plan, args.name, allow_root=args.allow_root))
     return _status(args)
@@ -140,6 +154,24 @@ def _with_plan(args: argparse.Namespace, action: Callable[[Plan], Outcome]) -> i
         return Outcome.INVALID
 
 
+def _diff(plan: Plan, name: str, export_format: str | None) -> int:
+    plan = plan.resolve(plan.home or os.environ.get("HOME", ""))
+    env = next((e for e in plan.environments if e.name == name and e.mode in ("synced", "linked")), None)
+    if env is None or env.source is None or env.target is None:
+        print(f"osl-hooks diff: {name!r} is not a synced or linked env of the plan", file=sys.stderr)
+        return Outcome.FAILED
+    for path, what in ((env.source, "the image's env"), (env.target, "your copy")):
+        if not Path(path).is_dir():
+            print(f"osl-hooks diff: {what} {path} does not exist", file=sys.stderr)
+            return Outcome.FAILED
+    changes = package_changes(Path(env.source), Path(env.target))
+    if export_format:
+        print(export(changes, export_format, name), end="")
+    else:
+        print("\n".join(describe(changes)) or f"{name}: no package changed against the image")
+    return 0
+
+
 def _plan(args: argparse.Namespace) -> int:
     if args.schema:
         print(json.dumps(plan_schema(), indent=2))
@@ -161,6 +193,10 @@ def _status(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir or Path(os.environ.get("HOME", "~"), DEFAULT_STATE_DIR)).expanduser()
     status = read_status(state_dir)
     records = add_link_details(state_dir, sync_records(state_dir))
+    for record in records.values():
+        source, target = Path(record.get("source", "")), Path(record.get("target", ""))
+        both = source.is_dir() and target.is_dir()
+        record["packages_changed"] = package_changes(source, target).summary() if both else None
     if status is None and not records:
         print(f"no start has been recorded in {state_dir}")
         return 1
@@ -185,6 +221,9 @@ def _status(args: argparse.Namespace) -> int:
             f"{record['mode']} env {name}: {record['target']}, {on_volume} on the volume{served}, "
             f"last synced {record['synced_at']}"
         )
+        if record["packages_changed"] and any(record["packages_changed"].values()):
+            counts = ", ".join(f"{n} {what}" for what, n in record["packages_changed"].items())
+            print(f"      your packages against the image: {counts} (osl-hooks diff {name})")
         for path in record["conflicts"]:
             print(f"      conflict: {path} (yours kept; the image's version is in {record['conflicts_dir']})")
     return 0

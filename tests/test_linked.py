@@ -350,3 +350,33 @@ def test_killed_first_linked_copy_is_undone_by_the_next_start(linked_image, home
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0 and "left by an interrupted start" in rerun.stdout, rerun.stdout + rerun.stderr
     assert not list(envs.glob(STAGING_PREFIX + "*")) and (envs / "py/lib/liblinkprobe.so").is_symlink()
+
+
+def test_diff_lists_and_exports_the_users_package_changes(images, home, run_start, wheels, tmp_path, capsys):
+    from osl_hooks.cli import main
+    from osl_hooks.demo.envbuild import build_wheel
+
+    images.use("1")
+    data = {"version": 1, "home": str(home), **linked_plan(images.source, kernel=False)}
+    run_start(data)
+    target = home / ".local/envs/py"
+    pip(target, "install", "-U", wheels / "bigother-2.0-py3-none-any.whl")
+    pip(target, "install", build_wheel(tmp_path / "new", "oslprobe", "1.5"))
+    pip(target, "uninstall", "bigprobe")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["diff", "py", "--plan", str(plan)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "+ oslprobe 1.5 (pip)",
+        "~ bigother 1.0 -> 2.0 (pip)",
+        "- bigprobe 1.0 (pip)",
+    ]
+    assert main(["diff", "py", "--plan", str(plan), "--export", "requirements"]) == 0
+    assert capsys.readouterr().out == "# removed by the user: bigprobe 1.0\nbigother==2.0\noslprobe==1.5\n"
+    assert main(["diff", "py", "--plan", str(plan), "--export", "environment"]) == 0
+    assert "dependencies:\n  - pip:\n    - bigother==2.0\n    - oslprobe==1.5\n" in capsys.readouterr().out
+    assert main(["status", "--state-dir", str(home / ".local/state/osl-hooks")]) == 0
+    status = capsys.readouterr().out
+    assert f"linked env py: {target}, " in status and " through links)" in status
+    assert "your packages against the image: 1 added, 1 upgraded, 1 removed (osl-hooks diff py)" in status
