@@ -55,32 +55,25 @@ def main(argv: list[str] | None = None) -> int:
         "--built-prefix", help="the prefix the envs were built at, if not their current path (one env only)"
     )
 
-    reset_cmd = commands.add_parser(
+    reset_cmd = _env_command(
+        commands,
         "reset",
-        help="bring one synced env back to exactly the image's version",
-        description="Your copy is moved to ~/.local/state/osl-hooks/backups/ first, unless --discard is given.",
+        "bring one synced or linked env back to exactly the image's version",
+        "Your copy is moved to ~/.local/state/osl-hooks/backups/ first, unless --discard is given.",
     )
-    reset_cmd.add_argument("name", help="the env's name")
-    reset_cmd.add_argument("--plan", metavar="FILE", help="the plan file (default: as for start)")
     reset_cmd.add_argument("--discard", action="store_true", help="delete your copy instead of moving it aside")
-    reset_cmd.add_argument("--allow-root", action="store_true", help=argparse.SUPPRESS)
-
-    materialize_cmd = commands.add_parser(
+    _env_command(
+        commands,
         "materialize",
-        help="make a linked env independent of the image: its links become real files",
-        description="Every link osl-hooks made into the image's env is replaced by a copy of the file.",
+        "make a linked env independent of the image: its links become real files",
+        "Every link osl-hooks made into the image's env is replaced by a copy of the file.",
     )
-    materialize_cmd.add_argument("name", help="the env's name")
-    materialize_cmd.add_argument("--plan", metavar="FILE", help="the plan file (default: as for start)")
-    materialize_cmd.add_argument("--allow-root", action="store_true", help=argparse.SUPPRESS)
-
-    diff_cmd = commands.add_parser(
+    diff_cmd = _env_command(
+        commands,
         "diff",
-        help="the packages you added, upgraded or removed in a synced or linked env, against the image",
-        description="Read from conda's and pip's package records in your copy and in the image's env.",
+        "the packages you added, upgraded or removed in a synced or linked env, against the image",
+        "Read from conda's and pip's package records in your copy and in the image's env.",
     )
-    diff_cmd.add_argument("name", help="the env's name")
-    diff_cmd.add_argument("--plan", metavar="FILE", help="the plan file (default: as for start)")
     diff_cmd.add_argument(
         "--export", choices=("requirements", "environment"), help="print them as pip requirements or environment.yml"
     )
@@ -103,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "materialize":
         return _with_plan(args, lambda plan: materialize(plan, args.name, allow_root=args.allow_root))
     return _status(args)
+
+
+def _env_command(commands, name: str, help: str, description: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+    """A command about one env of the plan: NAME, --plan (and --allow-root for throwaway containers)."""
+    command = commands.add_parser(name, help=help, description=description)
+    command.add_argument("name", help="the env's name")
+    command.add_argument("--plan", metavar="FILE", help="the plan file (default: as for start)")
+    command.add_argument("--allow-root", action="store_true", help=argparse.SUPPRESS)
+    return command
 
 
 def _start(args: argparse.Namespace) -> int:

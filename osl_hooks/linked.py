@@ -54,6 +54,10 @@ class LinkedSync(EnvSync):
             )
         return super().run()
 
+    def _unchanged(self, record: dict | None, image_id: str | None) -> bool:
+        """Nothing new also needs the env at the same path: the links point at it."""
+        return super()._unchanged(record, image_id) and bool(record) and record.get("source") == str(self.source)
+
     # -- first copy ----------------------------------------------------------------------------------
 
     def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:

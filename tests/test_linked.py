@@ -10,7 +10,7 @@ from pathlib import Path
 
 import podsandbox
 import pytest
-from conftest import all_files
+from conftest import all_files, kill_during_first_copy
 from linkedenv import big_wheel, native_package
 from test_kernels import run_in_kernel
 
@@ -329,23 +329,13 @@ def test_disk_check_counts_what_a_linked_copy_writes(linked_image, tmp_path):
 
 
 def test_killed_first_linked_copy_is_undone_by_the_next_start(linked_image, home, tmp_path):
-    import signal
     import sys
-    import time
 
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"version": 1, "home": str(home), **linked_plan(linked_image, kernel=False)}))
     command = [sys.executable, "-m", "osl_hooks.cli", "start", "--allow-root", "--plan", str(plan)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     envs = home / ".local/envs"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(
-        sum(1 for _ in all_files(s)) > 100 for s in envs.glob(STAGING_PREFIX + "*")
-    ):
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)  # rsync included
-    process.wait()
-    assert list(envs.glob(STAGING_PREFIX + "*")), "the kill came too late to test an interruption"
+    kill_during_first_copy(command, envs)
     assert not (envs / "py").exists()
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0 and "left by an interrupted start" in rerun.stdout, rerun.stdout + rerun.stderr
@@ -380,3 +370,19 @@ def test_diff_lists_and_exports_the_users_package_changes(images, home, run_star
     status = capsys.readouterr().out
     assert f"linked env py: {target}, " in status and " through links)" in status
     assert "your packages against the image: 1 added, 1 upgraded, 1 removed (osl-hooks diff py)" in status
+
+
+def test_env_moved_to_another_path_in_the_image_gets_its_links_renewed(images, home, run_start):
+    images.use("1")
+    run_start(linked_plan(images.source, kernel=False))
+    target = home / ".local/envs/py"
+    moved = images.source.parent / "py-moved"
+    images.source.rename(moved)
+    try:
+        result = run_start(linked_plan(moved, kernel=False))
+        links = links_in(target)
+    finally:
+        moved.rename(images.source)
+    assert result.outcome == Outcome.OK, result.output
+    assert links["lib/liblinkprobe.so"] == f"{moved}/lib/liblinkprobe.so"
+    assert not [p for p, t in links.items() if t.startswith(f"{images.source}/")]
