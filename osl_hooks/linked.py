@@ -85,6 +85,7 @@ class LinkedSync(EnvSync):
         old_source = Path(record.get("source") or self.source)
         decision = LinkedDecision(self, base, theirs, overrides, old_links, old_source)
         changes, relink, links = decision.decide(self.state.pending())
+        self._check_space_for_update(sum(theirs.entries[p].size for p in changes.copy))  # before any link changes
         self._save_links(links)
         for path in relink:
             self._make_link(path)
