@@ -1,7 +1,7 @@
 """Generated from plan.schema.json by osl_hooks.plan.write_validator_module(); do not edit."""
 
 # ruff: noqa
-SCHEMA_SHA256 = "e9801f0898087177eff4dd8815d87501bc223713e3cd0fcc66acf6532fe85767"
+SCHEMA_SHA256 = "34191419188b7df0864056b3bfeb2a400ef785facd589b09db0fd0f3cd894693"
 VERSION = "2.22.3"
 import re
 
@@ -103,7 +103,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                                 "description": "an env name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters (no '/' and no '..')",
                             },
-                            "mode": {"enum": ["baked", "synced", "user"]},
+                            "mode": {"enum": ["baked", "synced", "linked", "user"]},
                             "source": {
                                 "type": "string",
                                 "pattern": "^/",
@@ -118,6 +118,11 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 "type": "string",
                                 "pattern": "^/",
                                 "description": "an absolute path in the image (the single-user container's filesystem)",
+                            },
+                            "link_threshold": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                             },
                             "kernel": {
                                 "oneOf": [
@@ -171,7 +176,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                         },
                         "allOf": [
                             {
-                                "if": {"properties": {"mode": {"enum": ["baked", "synced"]}}},
+                                "if": {"properties": {"mode": {"enum": ["baked", "synced", "linked"]}}},
                                 "then": {"required": ["source"]},
                             },
                             {
@@ -181,6 +186,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                             {
                                 "if": {"properties": {"mode": {"const": "baked"}}},
                                 "then": {"not": {"required": ["target"]}},
+                            },
+                            {
+                                "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
+                                "then": {"not": {"required": ["link_threshold"]}},
                             },
                         ],
                     },
@@ -219,12 +228,17 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                                     "description": "an env name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters (no '/' and no '..')",
                                 },
-                                "mode": {"enum": ["baked", "synced", "user"]},
+                                "mode": {"enum": ["baked", "synced", "linked", "user"]},
                                 "source": {"$ref": "https://osl-hooks.invalid/plan/v1.json#/definitions/imagePath"},
                                 "target": {"$ref": "https://osl-hooks.invalid/plan/v1.json#/definitions/homePath"},
                                 "built_prefix": {
                                     "$ref": "https://osl-hooks.invalid/plan/v1.json#/definitions/imagePath",
                                     "description": "the prefix the env was built at, when it differs from its source path",
+                                },
+                                "link_threshold": {
+                                    "type": "integer",
+                                    "minimum": 1,
+                                    "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                                 },
                                 "kernel": {
                                     "oneOf": [{"$ref": "#/definitions/kernel"}, {"const": False}],
@@ -237,7 +251,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                             },
                             "allOf": [
                                 {
-                                    "if": {"properties": {"mode": {"enum": ["baked", "synced"]}}},
+                                    "if": {"properties": {"mode": {"enum": ["baked", "synced", "linked"]}}},
                                     "then": {"required": ["source"]},
                                 },
                                 {
@@ -249,6 +263,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 {
                                     "if": {"properties": {"mode": {"const": "baked"}}},
                                     "then": {"not": {"required": ["target"]}},
+                                },
+                                {
+                                    "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
+                                    "then": {"not": {"required": ["link_threshold"]}},
                                 },
                             ],
                         },
@@ -380,7 +398,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                                     "description": "an env name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters (no '/' and no '..')",
                                 },
-                                "mode": {"enum": ["baked", "synced", "user"]},
+                                "mode": {"enum": ["baked", "synced", "linked", "user"]},
                                 "source": {
                                     "type": "string",
                                     "pattern": "^/",
@@ -395,6 +413,11 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "type": "string",
                                     "pattern": "^/",
                                     "description": "an absolute path in the image (the single-user container's filesystem)",
+                                },
+                                "link_threshold": {
+                                    "type": "integer",
+                                    "minimum": 1,
+                                    "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                                 },
                                 "kernel": {
                                     "oneOf": [
@@ -448,7 +471,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                             },
                             "allOf": [
                                 {
-                                    "if": {"properties": {"mode": {"enum": ["baked", "synced"]}}},
+                                    "if": {"properties": {"mode": {"enum": ["baked", "synced", "linked"]}}},
                                     "then": {"required": ["source"]},
                                 },
                                 {
@@ -460,6 +483,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 {
                                     "if": {"properties": {"mode": {"const": "baked"}}},
                                     "then": {"not": {"required": ["target"]}},
+                                },
+                                {
+                                    "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
+                                    "then": {"not": {"required": ["link_threshold"]}},
                                 },
                             ],
                         },
@@ -498,12 +525,17 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                         "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                                         "description": "an env name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters (no '/' and no '..')",
                                     },
-                                    "mode": {"enum": ["baked", "synced", "user"]},
+                                    "mode": {"enum": ["baked", "synced", "linked", "user"]},
                                     "source": {"$ref": "https://osl-hooks.invalid/plan/v1.json#/definitions/imagePath"},
                                     "target": {"$ref": "https://osl-hooks.invalid/plan/v1.json#/definitions/homePath"},
                                     "built_prefix": {
                                         "$ref": "https://osl-hooks.invalid/plan/v1.json#/definitions/imagePath",
                                         "description": "the prefix the env was built at, when it differs from its source path",
+                                    },
+                                    "link_threshold": {
+                                        "type": "integer",
+                                        "minimum": 1,
+                                        "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                                     },
                                     "kernel": {
                                         "oneOf": [{"$ref": "#/definitions/kernel"}, {"const": False}],
@@ -516,7 +548,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 },
                                 "allOf": [
                                     {
-                                        "if": {"properties": {"mode": {"enum": ["baked", "synced"]}}},
+                                        "if": {"properties": {"mode": {"enum": ["baked", "synced", "linked"]}}},
                                         "then": {"required": ["source"]},
                                     },
                                     {
@@ -528,6 +560,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     {
                                         "if": {"properties": {"mode": {"const": "baked"}}},
                                         "then": {"not": {"required": ["target"]}},
+                                    },
+                                    {
+                                        "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
+                                        "then": {"not": {"required": ["link_threshold"]}},
                                     },
                                 ],
                             },
@@ -660,12 +696,17 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                                     "description": "an env name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters (no '/' and no '..')",
                                 },
-                                "mode": {"enum": ["baked", "synced", "user"]},
+                                "mode": {"enum": ["baked", "synced", "linked", "user"]},
                                 "source": {"$ref": "https://osl-hooks.invalid/plan/v1.json#/definitions/imagePath"},
                                 "target": {"$ref": "https://osl-hooks.invalid/plan/v1.json#/definitions/homePath"},
                                 "built_prefix": {
                                     "$ref": "https://osl-hooks.invalid/plan/v1.json#/definitions/imagePath",
                                     "description": "the prefix the env was built at, when it differs from its source path",
+                                },
+                                "link_threshold": {
+                                    "type": "integer",
+                                    "minimum": 1,
+                                    "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                                 },
                                 "kernel": {
                                     "oneOf": [{"$ref": "#/definitions/kernel"}, {"const": False}],
@@ -678,7 +719,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                             },
                             "allOf": [
                                 {
-                                    "if": {"properties": {"mode": {"enum": ["baked", "synced"]}}},
+                                    "if": {"properties": {"mode": {"enum": ["baked", "synced", "linked"]}}},
                                     "then": {"required": ["source"]},
                                 },
                                 {
@@ -690,6 +731,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 {
                                     "if": {"properties": {"mode": {"const": "baked"}}},
                                     "then": {"not": {"required": ["target"]}},
+                                },
+                                {
+                                    "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
+                                    "then": {"not": {"required": ["link_threshold"]}},
                                 },
                             ],
                         },
@@ -941,7 +986,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                                     "description": "an env name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters (no '/' and no '..')",
                                 },
-                                "mode": {"enum": ["baked", "synced", "user"]},
+                                "mode": {"enum": ["baked", "synced", "linked", "user"]},
                                 "source": {
                                     "type": "string",
                                     "pattern": "^/",
@@ -956,6 +1001,11 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "type": "string",
                                     "pattern": "^/",
                                     "description": "an absolute path in the image (the single-user container's filesystem)",
+                                },
+                                "link_threshold": {
+                                    "type": "integer",
+                                    "minimum": 1,
+                                    "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                                 },
                                 "kernel": {
                                     "oneOf": [
@@ -1009,7 +1059,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                             },
                             "allOf": [
                                 {
-                                    "if": {"properties": {"mode": {"enum": ["baked", "synced"]}}},
+                                    "if": {"properties": {"mode": {"enum": ["baked", "synced", "linked"]}}},
                                     "then": {"required": ["source"]},
                                 },
                                 {
@@ -1021,6 +1071,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 {
                                     "if": {"properties": {"mode": {"const": "baked"}}},
                                     "then": {"not": {"required": ["target"]}},
+                                },
+                                {
+                                    "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
+                                    "then": {"not": {"required": ["link_threshold"]}},
                                 },
                             ],
                         },
@@ -1059,12 +1113,17 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                         "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                                         "description": "an env name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters (no '/' and no '..')",
                                     },
-                                    "mode": {"enum": ["baked", "synced", "user"]},
+                                    "mode": {"enum": ["baked", "synced", "linked", "user"]},
                                     "source": {"$ref": "https://osl-hooks.invalid/plan/v1.json#/definitions/imagePath"},
                                     "target": {"$ref": "https://osl-hooks.invalid/plan/v1.json#/definitions/homePath"},
                                     "built_prefix": {
                                         "$ref": "https://osl-hooks.invalid/plan/v1.json#/definitions/imagePath",
                                         "description": "the prefix the env was built at, when it differs from its source path",
+                                    },
+                                    "link_threshold": {
+                                        "type": "integer",
+                                        "minimum": 1,
+                                        "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                                     },
                                     "kernel": {
                                         "oneOf": [{"$ref": "#/definitions/kernel"}, {"const": False}],
@@ -1077,7 +1136,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 },
                                 "allOf": [
                                     {
-                                        "if": {"properties": {"mode": {"enum": ["baked", "synced"]}}},
+                                        "if": {"properties": {"mode": {"enum": ["baked", "synced", "linked"]}}},
                                         "then": {"required": ["source"]},
                                     },
                                     {
@@ -1089,6 +1148,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     {
                                         "if": {"properties": {"mode": {"const": "baked"}}},
                                         "then": {"not": {"required": ["target"]}},
+                                    },
+                                    {
+                                        "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
+                                        "then": {"not": {"required": ["link_threshold"]}},
                                     },
                                 ],
                             },
@@ -1367,7 +1430,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                         "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                         "description": "an env name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters (no '/' and no '..')",
                     },
-                    "mode": {"enum": ["baked", "synced", "user"]},
+                    "mode": {"enum": ["baked", "synced", "linked", "user"]},
                     "source": {
                         "type": "string",
                         "pattern": "^/",
@@ -1382,6 +1445,11 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                         "type": "string",
                         "pattern": "^/",
                         "description": "an absolute path in the image (the single-user container's filesystem)",
+                    },
+                    "link_threshold": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                     },
                     "kernel": {
                         "oneOf": [
@@ -1432,12 +1500,19 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                     },
                 },
                 "allOf": [
-                    {"if": {"properties": {"mode": {"enum": ["baked", "synced"]}}}, "then": {"required": ["source"]}},
+                    {
+                        "if": {"properties": {"mode": {"enum": ["baked", "synced", "linked"]}}},
+                        "then": {"required": ["source"]},
+                    },
                     {
                         "if": {"properties": {"mode": {"const": "user"}}},
                         "then": {"not": {"anyOf": [{"required": ["source"]}, {"required": ["built_prefix"]}]}},
                     },
                     {"if": {"properties": {"mode": {"const": "baked"}}}, "then": {"not": {"required": ["target"]}}},
+                    {
+                        "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
+                        "then": {"not": {"required": ["link_threshold"]}},
+                    },
                 ],
             },
             rule="type",
@@ -1454,12 +1529,14 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                     and data__mode == "baked"
                     or isinstance(data__mode, str)
                     and data__mode == "synced"
+                    or isinstance(data__mode, str)
+                    and data__mode == "linked"
                 ):
                     raise JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".mode must be one of ['baked', 'synced']",
+                        "" + (name_prefix or "data") + ".mode must be one of ['baked', 'synced', 'linked']",
                         value=data__mode,
                         name="" + (name_prefix or "data") + ".mode",
-                        definition={"enum": ["baked", "synced"]},
+                        definition={"enum": ["baked", "synced", "linked"]},
                         rule="enum",
                     )
     except (JsonSchemaValueException, JsonSchemaValuesException):
@@ -1595,6 +1672,60 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                 definition={"not": {"required": ["target"]}},
                 rule="not",
             )
+    try:
+        try:
+            data_is_dict = isinstance(data, dict)
+            if data_is_dict:
+                data_keys = set(data.keys())
+                if "mode" in data_keys:
+                    data_keys.remove("mode")
+                    data__mode = data["mode"]
+                    if not (isinstance(data__mode, str) and data__mode == "linked"):
+                        raise JsonSchemaValueException(
+                            "" + (name_prefix or "data") + ".mode must be same as const definition: linked",
+                            value=data__mode,
+                            name="" + (name_prefix or "data") + ".mode",
+                            definition={"const": "linked"},
+                            rule="const",
+                        )
+        except (JsonSchemaValueException, JsonSchemaValuesException):
+            pass
+        else:
+            raise JsonSchemaValueException(
+                "" + (name_prefix or "data") + " must NOT match a disallowed definition",
+                value=data,
+                name="" + (name_prefix or "data") + "",
+                definition={"not": {"properties": {"mode": {"const": "linked"}}}},
+                rule="not",
+            )
+    except (JsonSchemaValueException, JsonSchemaValuesException):
+        pass
+    else:
+        try:
+            data_is_dict = isinstance(data, dict)
+            if data_is_dict:
+                data__missing_keys = set(["link_threshold"]) - data.keys()
+                if data__missing_keys:
+                    raise JsonSchemaValueException(
+                        ""
+                        + (name_prefix or "data")
+                        + " must contain "
+                        + (str(sorted(data__missing_keys)) + " properties"),
+                        value=data,
+                        name="" + (name_prefix or "data") + "",
+                        definition={"required": ["link_threshold"]},
+                        rule="required",
+                    )
+        except (JsonSchemaValueException, JsonSchemaValuesException):
+            pass
+        else:
+            raise JsonSchemaValueException(
+                "" + (name_prefix or "data") + " must NOT match a disallowed definition",
+                value=data,
+                name="" + (name_prefix or "data") + "",
+                definition={"not": {"required": ["link_threshold"]}},
+                rule="not",
+            )
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
         data__missing_keys = set(["name", "mode"]) - data.keys()
@@ -1613,7 +1744,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                             "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                             "description": "an env name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters (no '/' and no '..')",
                         },
-                        "mode": {"enum": ["baked", "synced", "user"]},
+                        "mode": {"enum": ["baked", "synced", "linked", "user"]},
                         "source": {
                             "type": "string",
                             "pattern": "^/",
@@ -1628,6 +1759,11 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                             "type": "string",
                             "pattern": "^/",
                             "description": "an absolute path in the image (the single-user container's filesystem)",
+                        },
+                        "link_threshold": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                         },
                         "kernel": {
                             "oneOf": [
@@ -1679,7 +1815,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                     },
                     "allOf": [
                         {
-                            "if": {"properties": {"mode": {"enum": ["baked", "synced"]}}},
+                            "if": {"properties": {"mode": {"enum": ["baked", "synced", "linked"]}}},
                             "then": {"required": ["source"]},
                         },
                         {
@@ -1687,6 +1823,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                             "then": {"not": {"anyOf": [{"required": ["source"]}, {"required": ["built_prefix"]}]}},
                         },
                         {"if": {"properties": {"mode": {"const": "baked"}}}, "then": {"not": {"required": ["target"]}}},
+                        {
+                            "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
+                            "then": {"not": {"required": ["link_threshold"]}},
+                        },
                     ],
                 },
                 rule="required",
@@ -1729,13 +1869,15 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                 or isinstance(data__mode, str)
                 and data__mode == "synced"
                 or isinstance(data__mode, str)
+                and data__mode == "linked"
+                or isinstance(data__mode, str)
                 and data__mode == "user"
             ):
                 raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".mode must be one of ['baked', 'synced', 'user']",
+                    "" + (name_prefix or "data") + ".mode must be one of ['baked', 'synced', 'linked', 'user']",
                     value=data__mode,
                     name="" + (name_prefix or "data") + ".mode",
-                    definition={"enum": ["baked", "synced", "user"]},
+                    definition={"enum": ["baked", "synced", "linked", "user"]},
                     rule="enum",
                 )
         if "source" in data_keys:
@@ -1756,6 +1898,38 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
             validate_https___osl_hooks_invalid_plan_v1_json__definitions_imagepath(
                 data__builtprefix, custom_formats, (name_prefix or "data") + ".built_prefix"
             )
+        if "link_threshold" in data_keys:
+            data_keys.remove("link_threshold")
+            data__linkthreshold = data["link_threshold"]
+            if (
+                not isinstance(data__linkthreshold, (int))
+                and not (isinstance(data__linkthreshold, float) and data__linkthreshold.is_integer())
+                or isinstance(data__linkthreshold, bool)
+            ):
+                raise JsonSchemaValueException(
+                    "" + (name_prefix or "data") + ".link_threshold must be integer",
+                    value=data__linkthreshold,
+                    name="" + (name_prefix or "data") + ".link_threshold",
+                    definition={
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                    },
+                    rule="type",
+                )
+            if isinstance(data__linkthreshold, (int, float)) and not isinstance(data__linkthreshold, bool):
+                if data__linkthreshold < 1:
+                    raise JsonSchemaValueException(
+                        "" + (name_prefix or "data") + ".link_threshold must be bigger than or equal to 1",
+                        value=data__linkthreshold,
+                        name="" + (name_prefix or "data") + ".link_threshold",
+                        definition={
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                        },
+                        rule="minimum",
+                    )
         if "kernel" in data_keys:
             data_keys.remove("kernel")
             data__kernel = data["kernel"]
@@ -1872,7 +2046,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                             "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                             "description": "an env name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters (no '/' and no '..')",
                         },
-                        "mode": {"enum": ["baked", "synced", "user"]},
+                        "mode": {"enum": ["baked", "synced", "linked", "user"]},
                         "source": {
                             "type": "string",
                             "pattern": "^/",
@@ -1887,6 +2061,11 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                             "type": "string",
                             "pattern": "^/",
                             "description": "an absolute path in the image (the single-user container's filesystem)",
+                        },
+                        "link_threshold": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                         },
                         "kernel": {
                             "oneOf": [
@@ -1938,7 +2117,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                     },
                     "allOf": [
                         {
-                            "if": {"properties": {"mode": {"enum": ["baked", "synced"]}}},
+                            "if": {"properties": {"mode": {"enum": ["baked", "synced", "linked"]}}},
                             "then": {"required": ["source"]},
                         },
                         {
@@ -1946,6 +2125,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                             "then": {"not": {"anyOf": [{"required": ["source"]}, {"required": ["built_prefix"]}]}},
                         },
                         {"if": {"properties": {"mode": {"const": "baked"}}}, "then": {"not": {"required": ["target"]}}},
+                        {
+                            "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
+                            "then": {"not": {"required": ["link_threshold"]}},
+                        },
                     ],
                 },
                 rule="additionalProperties",

@@ -8,13 +8,16 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from .envdiff import describe, export, package_changes
 from .imagecheck import parse_user, unreadable_paths
+from .linked import add_link_details
 from .lock import is_held
 from .manifest import MANIFEST_FILE, bake
-from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, PlanError, load_plan, plan_schema
-from .runner import Outcome, reset, start
+from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Plan, PlanError, load_plan, plan_schema
+from .runner import Outcome, materialize, reset, start
 from .status import human_bytes, read_status, report_failure_without_home
 from .syncstate import sync_records
 
@@ -65,15 +68,28 @@ def main(argv: list[str] | None = None) -> int:
         help="the user starts run as, who must be able to read every file (default: 1000:100)",
     )
 
-    reset_cmd = commands.add_parser(
+    reset_cmd = _env_command(
+        commands,
         "reset",
-        help="bring one synced env back to exactly the image's version",
-        description="Your copy is moved to ~/.local/state/osl-hooks/backups/ first, unless --discard is given.",
+        "bring one synced or linked env back to exactly the image's version",
+        "Your copy is moved to ~/.local/state/osl-hooks/backups/ first, unless --discard is given.",
     )
-    reset_cmd.add_argument("name", help="the env's name")
-    reset_cmd.add_argument("--plan", metavar="FILE", help="the plan file (default: as for start)")
     reset_cmd.add_argument("--discard", action="store_true", help="delete your copy instead of moving it aside")
-    reset_cmd.add_argument("--allow-root", action="store_true", help=argparse.SUPPRESS)
+    _env_command(
+        commands,
+        "materialize",
+        "make a linked env independent of the image: its links become real files",
+        "Every link osl-hooks made into the image's env is replaced by a copy of the file.",
+    )
+    diff_cmd = _env_command(
+        commands,
+        "diff",
+        "the packages you added, upgraded or removed in a synced or linked env, against the image",
+        "Read from conda's and pip's package records in your copy and in the image's env.",
+    )
+    diff_cmd.add_argument(
+        "--export", choices=("requirements", "environment"), help="print them as pip requirements or environment.yml"
+    )
 
     status_cmd = commands.add_parser("status", help="show what the last start did")
     status_cmd.add_argument("--state-dir", help=f"default: $HOME/{DEFAULT_STATE_DIR}")
@@ -88,10 +104,23 @@ def main(argv: list[str] | None = None) -> int:
         return _bake(args)
     if args.command == "reset":
         return _reset(args)
+    if args.command == "diff":
+        return _with_plan(args, lambda plan: _diff(plan, args.name, args.export))
+    if args.command == "materialize":
+        return _with_plan(args, lambda plan: materialize(plan, args.name, allow_root=args.allow_root))
     return _status(args)
 
 
 INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
+
+
+def _env_command(commands, name: str, help: str, description: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+    """A command about one env of the plan: NAME, --plan (and --allow-root for throwaway containers)."""
+    command = commands.add_parser(name, help=help, description=description)
+    command.add_argument("name", help="the env's name")
+    command.add_argument("--plan", metavar="FILE", help="the plan file (default: as for start)")
+    command.add_argument("--allow-root", action="store_true", help=argparse.SUPPRESS)
+    return command
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -178,11 +207,33 @@ def _bake_bytecode(root: Path, compile_it: bool) -> None:
 
 
 def _reset(args: argparse.Namespace) -> int:
+    return _with_plan(args, lambda plan: reset(plan, args.name, discard=args.discard, allow_root=args.allow_root))
+
+
+def _with_plan(args: argparse.Namespace, action: Callable[[Plan], Outcome]) -> int:
     try:
-        return int(reset(load_plan(args.plan), args.name, discard=args.discard, allow_root=args.allow_root))
+        return int(action(load_plan(args.plan)))
     except PlanError as e:
         print(f"osl-hooks: {e}", file=sys.stderr)
         return Outcome.INVALID
+
+
+def _diff(plan: Plan, name: str, export_format: str | None) -> int:
+    plan = plan.resolve(plan.home or os.environ.get("HOME", ""))
+    env = next((e for e in plan.environments if e.name == name and e.mode in ("synced", "linked")), None)
+    if env is None or env.source is None or env.target is None:
+        print(f"osl-hooks diff: {name!r} is not a synced or linked env of the plan", file=sys.stderr)
+        return Outcome.FAILED
+    for path, what in ((env.source, "the image's env"), (env.target, "your copy")):
+        if not Path(path).is_dir():
+            print(f"osl-hooks diff: {what} {path} does not exist", file=sys.stderr)
+            return Outcome.FAILED
+    changes = package_changes(Path(env.source), Path(env.target))
+    if export_format:
+        print(export(changes, export_format, name), end="")
+    else:
+        print("\n".join(describe(changes)) or f"{name}: no package changed against the image")
+    return 0
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -208,7 +259,11 @@ def _status(args: argparse.Namespace) -> int:
     if status and status.get("state") == "running" and not is_held(state_dir / "start.lock"):
         # No start holds the lock, so the one that wrote "running" died without ending its status (SIGKILL).
         status.update(state="interrupted", message="the start was killed before it finished")
-    records = sync_records(state_dir)
+    records = add_link_details(state_dir, sync_records(state_dir))
+    for record in records.values():
+        source, target = Path(record.get("source", "")), Path(record.get("target", ""))
+        both = source.is_dir() and target.is_dir()
+        record["packages_changed"] = package_changes(source, target).summary() if both else None
     if status is None and not records:
         print(f"no start has been recorded in {state_dir}")
         return 1
@@ -228,7 +283,14 @@ def _status(args: argparse.Namespace) -> int:
             print(f"  script {script['path']}: {script['state']} {script['reason']}")
     for name, record in records.items():
         on_volume = human_bytes(record["bytes_on_volume"]) if record["bytes_on_volume"] is not None else "missing"
-        print(f"synced env {name}: {record['target']}, {on_volume} on the volume, last synced {record['synced_at']}")
+        served = f" (+ {human_bytes(record['bytes_via_links'])} through links)" if record["mode"] == "linked" else ""
+        print(
+            f"{record['mode']} env {name}: {record['target']}, {on_volume} on the volume{served}, "
+            f"last synced {record['synced_at']}"
+        )
+        if record["packages_changed"] and any(record["packages_changed"].values()):
+            counts = ", ".join(f"{n} {what}" for what, n in record["packages_changed"].items())
+            print(f"      your packages against the image: {counts} (osl-hooks diff {name})")
         for path in record["conflicts"]:
             print(f"      conflict: {path} (yours kept; the image's version is in {record['conflicts_dir']})")
     return 0

@@ -48,6 +48,16 @@ def record_name(rel_path: str) -> str | None:
     return None
 
 
+def record_version(rel_path: str) -> tuple[str, str] | None:
+    """(kind, version) of a record path: ("conda", "1.2") or ("pip", "1.2"); None if it is not a record."""
+    name = rel_path.rsplit("/", 1)[-1]
+    if rel_path.startswith("conda-meta/"):
+        match = _CONDA_RECORD.match(name)
+        return ("conda", match["version"]) if match else None
+    match = _DIST_INFO.match(rel_path.rsplit("/", 2)[-2]) if name == "RECORD" and "/" in rel_path else None
+    return ("pip", match["version"]) if match else None
+
+
 def site_packages_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.glob("lib/python3*/site-packages") if p.is_dir() and not p.is_symlink())
 

@@ -29,7 +29,7 @@ PLAN_ENV_VAR = "OSL_HOOKS_PLAN"
 PLAN_FILE_ENV_VAR = "OSL_HOOKS_PLAN_FILE"
 """Environment variable naming a file that holds the plan."""
 
-Mode = Literal["baked", "synced", "user"]
+Mode = Literal["baked", "synced", "linked", "user"]
 RunPolicy = Literal["always", "once", "on_change"]
 FailurePolicy = Literal["continue", "fail"]
 
@@ -38,6 +38,8 @@ DEFAULT_STATE_DIR = ".local/state/osl-hooks"
 DEFAULT_JUPYTER_DATA_DIR = ".local/share/jupyter"
 DEFAULT_SCRIPT_TIMEOUT = 300.0
 KERNEL_NAME_PREFIX = "osl-"
+DEFAULT_LINK_THRESHOLD = 16 * 1024
+"""linked mode: smaller files are copied (on ext4 a symlink to a long path costs a 4 KiB block anyway)."""
 
 
 class PlanError(ValueError):
@@ -75,6 +77,7 @@ class Environment:
     `kernel` is None when the admin asked for no kernel.
     `source` is the env in the image (baked, synced); `target` its place in the home (synced, user).
     `built_prefix` is the prefix the env's files embed, usually its source path.
+    `link_threshold` (linked mode): files of at least this many bytes are symlinks into `source`.
     """
 
     name: str
@@ -84,6 +87,7 @@ class Environment:
     built_prefix: str | None = None
     kernel: Kernel | None = None
     setup_scripts: tuple[Script, ...] = ()
+    link_threshold: int = DEFAULT_LINK_THRESHOLD
 
     @property
     def prefix(self) -> str:
@@ -417,6 +421,7 @@ def _environment(data: dict[str, Any]) -> Environment:
         built_prefix=_normalise(data["built_prefix"]) if "built_prefix" in data else None,
         kernel=kernel,
         setup_scripts=tuple(_script(s) for s in data.get("setup_scripts", [])),
+        link_threshold=data.get("link_threshold", DEFAULT_LINK_THRESHOLD),
     )
 
 
@@ -425,6 +430,8 @@ def _environment_dict(env: Environment) -> dict[str, Any]:
     for key in ("source", "target", "built_prefix"):
         if getattr(env, key) is not None:
             data[key] = getattr(env, key)
+    if env.mode == "linked":
+        data["link_threshold"] = env.link_threshold
     if env.kernel is None:
         data["kernel"] = False
     else:

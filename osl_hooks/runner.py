@@ -26,17 +26,19 @@ from .condarc import CondarcError, ensure_envs_dirs
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
 from .kernels import KernelError, KernelRegistry, UsersOwnKernel, has_ipykernel
+from .linked import ImageLacksEnv, LinkedSync, forget_links, materialize_links
 from .lock import LockTimeout, StartLock
 from .notices import Notices
 from .plan import Environment, Kernel, Plan, Script
 from .redact import secret_values
 from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
-from .status import Reporter, ScriptStatus, report_failure_without_home
+from .status import Reporter, ScriptStatus, human_bytes, report_failure_without_home
 from .sync import remove_tree
 from .synced import EnvProblem, EnvSync, Fallback
 from .syncstate import SyncState
 
 USER_KERNEL_PREFIX = "osl-user-"
+COPIED_MODES = ("synced", "linked")
 
 
 class Outcome(enum.IntEnum):
@@ -62,6 +64,11 @@ def reset(
 ) -> Outcome:
     """Bring one synced env back to exactly the image's state (the user's copy moved aside unless `discard`)."""
     return _in_home(plan, allow_root, out, lambda run: run.reset(name, discard))
+
+
+def materialize(plan: Plan, name: str, *, allow_root: bool = False, out: IO[str] = sys.stdout) -> Outcome:
+    """Turn a linked env's links into the image into real files (the copy no longer needs the image)."""
+    return _in_home(plan, allow_root, out, lambda run: run.materialize(name))
 
 
 def _in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start], Outcome]) -> Outcome:
@@ -159,8 +166,8 @@ class Start:
 
     def reset(self, name: str, discard: bool) -> Outcome:
         env = next((e for e in self.plan.environments if e.name == name), None)
-        if env is None or env.mode != "synced":
-            synced = ", ".join(e.name for e in self.plan.environments if e.mode == "synced") or "none"
+        if env is None or env.mode not in COPIED_MODES:
+            synced = ", ".join(e.name for e in self.plan.environments if e.mode in COPIED_MODES) or "none"
             self.report.finish("failed", f"Cannot reset {name!r}: it is not a synced env (synced envs: {synced})")
             return Outcome.FAILED
         target = self.home.check(env.target or "", f"environments[{name}].target")
@@ -176,9 +183,26 @@ class Start:
                 point("reset:moved-aside")
                 self.report.info(f"Your copy of {name} was moved to {backup}", name)
         SyncState(self.home, self.state_dir / "envs", name).forget()
+        forget_links(self.state_dir / "envs", name)
         point("reset:forgotten")
         self.prepare(env)
         return self._conclude(f"Reset {name} to the image's version", f"Reset {name}, with warnings (see above)")
+
+    def materialize(self, name: str) -> Outcome:
+        env = next((e for e in self.plan.environments if e.name == name), None)
+        if env is None or env.mode != "linked" or env.source is None:
+            linked = ", ".join(e.name for e in self.plan.environments if e.mode == "linked") or "none"
+            self.report.finish("failed", f"Cannot materialize {name!r}: it is not a linked env (linked envs: {linked})")
+            return Outcome.FAILED
+        target = self.home.check(env.target or "", f"environments[{name}].target")
+        if not target.is_dir() or not Path(env.source).is_dir():
+            missing = target if not target.is_dir() else env.source
+            self.report.finish("failed", f"Cannot materialize {name}: {missing} does not exist")
+            return Outcome.FAILED
+        self.report.env(name, env.mode)
+        files, size = materialize_links(self.home, target, Path(env.source), self.state_dir / "envs", name)
+        self.report.info(f"{name}: {files} links replaced by copies of the image's files ({human_bytes(size)})", name)
+        return self._conclude(f"Materialized {name}", f"Materialized {name}, with warnings (see above)")
 
     def _conclude(self, ok_message: str, degraded_message: str) -> Outcome:
         if self.report.problems:
@@ -194,7 +218,7 @@ class Start:
         status.state = "working"
         started = time.monotonic()
         try:
-            if env.mode == "synced":
+            if env.mode in COPIED_MODES:
                 prefix, mode = self.sync(env)
             elif env.mode == "baked":
                 prefix, mode = self.check_baked(env), "baked"
@@ -203,7 +227,7 @@ class Start:
         except (EnvProblem, UnsafePath, OSError) as e:
             status.state = "failed"
             self.report.error(f"{env.name}: {e}", env.name)
-            if env.kernel is not None:
+            if env.kernel is not None and not isinstance(e, ImageLacksEnv):
                 self.registered.add(env.kernel.name)  # keep its previous kernel rather than break notebooks
             return
         status.seconds = round(time.monotonic() - started, 3)
@@ -234,16 +258,17 @@ class Start:
         return target
 
     def sync(self, env: Environment) -> tuple[Path, str]:
-        """Bring a synced env into the home; returns its prefix and the mode the user gets."""
+        """Bring a synced or linked env into the home; returns its prefix and the mode the user gets."""
         margins = (self.plan.disk_margin_fraction, self.plan.disk_margin_bytes)
+        kind = LinkedSync if env.mode == "linked" else EnvSync
         try:
-            prefix = EnvSync(env, self.home, self.state_dir, self.report, margins).run()
+            prefix = kind(env, self.home, self.state_dir, self.report, margins).run()
         except Fallback as e:
             return self.fall_back(env, str(e), e.fingerprint)
         except UnsafePath as e:
             return self.fall_back(env, f"its place in your home is not safe to write: {e}")
         self.notices.resolved(f"fallback:{env.name}")
-        return prefix, "synced"
+        return prefix, env.mode
 
     def fall_back(self, env: Environment, reason: str, fingerprint: str | None = None) -> tuple[Path, str]:
         """Use the image's copy of a synced env instead, and say what that means for the user.

@@ -72,20 +72,31 @@ def rsync_executable() -> str:
     return rsync
 
 
-def rsync_command(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> list[str]:
-    return [rsync_executable(), *RSYNC_OPTIONS, f"{os.fspath(source)}/", f"{os.fspath(destination)}/"]
+def rsync_command(
+    source: str | os.PathLike[str], destination: str | os.PathLike[str], files_from: str | None = None
+) -> list[str]:
+    """The first-copy command: the whole tree, or with `files_from` (a NUL-separated list) exactly those paths."""
+    options = RSYNC_OPTIONS
+    if files_from is not None:
+        # --dirs rather than --recursive: listed directories are created, not walked.
+        options = ("--dirs", *RSYNC_OPTIONS[1:], "--from0", f"--files-from={files_from}")
+    return [rsync_executable(), *options, f"{os.fspath(source)}/", f"{os.fspath(destination)}/"]
 
 
-def copy_tree(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> Iterator[Progress]:
-    """Copy `source` into `destination` with rsync, yielding progress as rsync reports it.
+def copy_tree(
+    source: str | os.PathLike[str], destination: str | os.PathLike[str], only: list[str] | None = None
+) -> Iterator[Progress]:
+    """Copy `source` (or only the relative paths `only`) into `destination` with rsync, yielding progress.
 
     rsync's errors go to a temporary file rather than a pipe, so a long list of errors can never
     block rsync while progress is being read.
     """
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(
-            rsync_command(source, destination), stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL
-        )
+    with tempfile.TemporaryFile() as errors, tempfile.NamedTemporaryFile("wb", suffix=".files") as listing:
+        if only is not None:
+            listing.write(b"".join(os.fsencode(p) + b"\0" for p in only))
+            listing.flush()
+        command = rsync_command(source, destination, listing.name if only is not None else None)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
         assert process.stdout is not None
         try:
             for done in _latest_progress(process):

@@ -154,17 +154,16 @@ class EnvSync:
             relocate.check(self.source, theirs.prefix_files, built_prefix, str(self.target))
         except relocate.RelocationError as e:
             raise Fallback(str(e), f"{theirs.id} {self.target}") from None
-        self._check_space(theirs.disk_bytes)
+        total, needed = self._first_copy_size(theirs)
+        self._check_space(needed)
         staging = new_staging_dir(self.target)
         point("first-copy:staging-made")
         started = time.monotonic()
-        total = theirs.bytes
         name = self.env.name
         message = f"Syncing {name}: {human_bytes(total)} to copy into {self.target}"
         self.report.event("env-begin", message, name, bytes_total=total, files=theirs.files)
         try:
-            for step in copy_tree(self.source, staging):
-                self.report.progress(name, step.bytes_done, total, self._describe_progress)
+            self._fill_staging(staging, theirs, total)
             point("first-copy:copied")
             changed = relocate.relocate(staging, theirs.prefix_files, built_prefix, str(self.target))
             rewritten = {
@@ -177,7 +176,7 @@ class EnvSync:
             remove_tree(staging)
             self.state.forget()
             if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-                raise Fallback(self._out_of_space(theirs.disk_bytes)) from None
+                raise Fallback(self._out_of_space(needed)) from None
             if isinstance(e, (SyncError, relocate.RelocationError, OSError)):
                 raise Fallback(f"copying it failed: {e}") from None
             raise
@@ -187,6 +186,15 @@ class EnvSync:
         self.report.event(
             "env-done", message, name, state="ready", bytes_total=total, files=theirs.files, seconds=round(seconds, 3)
         )
+
+    def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
+        """The bytes a first copy transfers, and the bytes it takes on the volume."""
+        return theirs.bytes, theirs.disk_bytes
+
+    def _fill_staging(self, staging: Path, theirs: Manifest, total: int) -> None:
+        """Put the env's files into the (empty) staging directory; relocation follows."""
+        for step in copy_tree(self.source, staging):
+            self.report.progress(self.env.name, step.bytes_done, total, self._describe_progress)
 
     def _describe_progress(self, done: int, total: int) -> str:
         share = min(done / total, 1.0) if total else 1.0

@@ -15,6 +15,7 @@ import pytest
 from osl_hooks.plan import Plan
 from osl_hooks.runner import Outcome, start
 from osl_hooks.status import read_status
+from osl_hooks.sync import STAGING_PREFIX
 
 
 @dataclass
@@ -131,3 +132,20 @@ def fill_to(directory: Path, free_bytes: int) -> Path:
     with open(filler, "wb") as f:
         f.write(b"\0" * max(st.f_bavail * st.f_frsize - free_bytes, 0))
     return filler
+
+
+def kill_during_first_copy(command: list, envs: Path, timeout: float = 120) -> None:
+    """Run `command` (a start) and SIGKILL it, rsync included, once its staging directory holds 100 files."""
+    import signal
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not any(
+        sum(1 for _ in all_files(s)) > 100 for s in envs.glob(STAGING_PREFIX + "*")
+    ):
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert list(envs.glob(STAGING_PREFIX + "*")), "the kill came too late to test an interruption"

@@ -58,7 +58,7 @@ INVALID = [
     (
         "mode-invalid",
         SIMPLE + f'c.OSLHooks.environments = [{PY}, {{"name": "r", "mode": "copy", "source": "/opt/r"}}]',
-        "OSLHooks.environments[1].mode: 'copy' is not one of 'baked', 'synced', 'user'",
+        "OSLHooks.environments[1].mode: 'copy' is not one of 'baked', 'synced', 'linked', 'user'",
     ),
     (
         "env-key-typo",
@@ -256,7 +256,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
         load(tmp_path, body)
     assert failure.value.problems == [
         "OSLHooks.enviroments: unknown setting (did you mean OSLHooks.environments?)",
-        "OSLHooks.environments[0].mode: 'copy' is not one of 'baked', 'synced', 'user'",
+        "OSLHooks.environments[0].mode: 'copy' is not one of 'baked', 'synced', 'linked', 'user'",
         "OSLHooks.environments[2].name: 'bad name' is not an env name: letters, digits, '.', '_' and '-', "
         "starting with a letter or digit, at most 64 characters (no '/' and no '..')",
         "OSLHooks.environments[2].source: 'relative' is not an absolute path in the image (the single-user "
@@ -298,7 +298,7 @@ def test_the_real_hub_refuses_to_start(tmp_path):
         "OSLHooks.setup_scripts[0].run: 'sometimes' is not one of 'always', 'once', 'on_change'",
         "OSLHooks.environments[1].source: 'relative' is not an absolute path in the image (the single-user "
         "container's filesystem)",
-        "OSLHooks.environments[2].mode: 'copy' is not one of 'baked', 'synced', 'user'",
+        "OSLHooks.environments[2].mode: 'copy' is not one of 'baked', 'synced', 'linked', 'user'",
         "OSLHooks.environments[2].name: 'py' is already used by environments[0]",
     ]
     assert not (tmp_path / "jupyterhub.sqlite").exists()  # stopped before anything was set up
@@ -326,6 +326,14 @@ def test_valid_kubespawner_config_sets_chained_hooks(tmp_path):
     assert config.KubeSpawner.modify_pod_hook.__name__ == "osl_hooks_modify_pod_hook"
     runtime = hook._osl_hooks_runtime
     assert [r.plan_entry["name"] for r in runtime.checked.rules] == ["py", "gis"]
+
+
+def test_linked_env_and_its_threshold_reach_the_plan(tmp_path):
+    linked = '{"name": "big", "mode": "linked", "source": "/opt/conda/envs/big", "link_threshold": 65536}'
+    app = load(tmp_path, KUBE + f"c.OSLHooks.environments = [{PY}, {linked}]")
+    runtime = app.config.KubeSpawner.pre_spawn_hook._osl_hooks_runtime
+    entry = runtime.checked.rules[1].plan_entry
+    assert entry["mode"] == "linked" and entry["link_threshold"] == 65536
 
 
 def test_z2jh_style_config_from_values(tmp_path):

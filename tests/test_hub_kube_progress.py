@@ -861,7 +861,7 @@ def test_failure_message_from_the_log_tail_and_other_failures(runs):
     pod = api_pod(run.pod, container_status("osl-hooks", terminated(2, invalid.stdout, 4, 9)))
     assert kube_pod.failure_message(pod) == (
         "Your environments could not be prepared. Invalid $OSL_HOOKS_PLAN: "
-        "environments[0].mode: 'copy' is not one of ['baked', 'synced', 'user']."
+        "environments[0].mode: 'copy' is not one of ['baked', 'synced', 'linked', 'user']."
     )
     # Not the engine at all: the image has no osl-hooks.
     state = terminated(128, 'exec: "osl-hooks": executable file not found in $PATH', 4, 4)

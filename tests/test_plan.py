@@ -55,6 +55,14 @@ def test_plan_round_trips_through_json():
     assert again.resolve("/home/jovyan").environments[0].target == "/home/jovyan/envs/geo"
 
 
+def test_linked_env_gets_the_default_threshold_and_round_trips():
+    plan = Plan.from_dict({"version": 1, "environments": [{"name": "py", "mode": "linked", "source": "/opt/py"}]})
+    [env] = plan.resolve("/home/jovyan").environments
+    assert env.link_threshold == 16384 and env.prefix == "/home/jovyan/.local/envs/py"
+    assert parse_plan(plan.to_json()) == plan
+    assert "link_threshold" not in json.dumps(Plan.from_dict({"version": 1}).to_dict())
+
+
 @pytest.mark.parametrize(
     "env, expected",
     [
@@ -62,6 +70,15 @@ def test_plan_round_trips_through_json():
         ({"name": "..", "mode": "synced", "source": "/opt/a"}, "environments[0].name: '..' is not an env name"),
         ({"name": "a", "mode": "copy", "source": "/opt/a"}, "environments[0].mode: 'copy' is not one of"),
         ({"name": "a", "mode": "synced"}, "environments[0].source: required with mode 'synced'"),
+        ({"name": "a", "mode": "linked"}, "environments[0].source: required with mode 'linked'"),
+        (
+            {"name": "a", "mode": "synced", "source": "/opt/a", "link_threshold": 4096},
+            "environments[0]: field not allowed with mode 'synced'",
+        ),
+        (
+            {"name": "a", "mode": "linked", "source": "/opt/a", "link_threshold": 0},
+            "environments[0].link_threshold: 0 is less than the minimum of 1",
+        ),
         ({"name": "a", "mode": "synced", "source": "opt/a"}, "environments[0].source: 'opt/a' is not an absolute path"),
         ({"name": "a", "mode": "user", "source": "/opt/a"}, "environments[0]: field not allowed with mode 'user'"),
         ({"name": "a", "mode": "synced", "source": "/opt/a", "sorce": 1}, "'sorce' was unexpected"),

@@ -2,15 +2,13 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import all_files, mounted_tmpfs, tree_snapshot
+from conftest import all_files, kill_during_first_copy, mounted_tmpfs, tree_snapshot
 
 from osl_hooks.demo.envbuild import CONDA_PLACEHOLDER, build_conda_env, demo_packages
 from osl_hooks.runner import Outcome
@@ -136,16 +134,8 @@ def test_interrupted_first_sync_leaves_no_half_env(python_image, home, tmp_path)
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps({"version": 1, "home": str(home), **synced_plan(python_image / "envs/py")}))
     command = [sys.executable, "-m", "osl_hooks.cli", "start", "--allow-root", "--plan", str(plan_file)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     envs = home / ".local/envs"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(
-        sum(1 for _ in all_files(s)) > 100 for s in envs.glob(STAGING_PREFIX + "*")
-    ):
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)  # rsync included
-    process.wait()
-    assert list(envs.glob(STAGING_PREFIX + "*")), "the kill came too late to test an interruption"
+    kill_during_first_copy(command, envs)
     assert not (envs / "geo").exists()
 
     rerun = subprocess.run(command, capture_output=True, text=True)

@@ -118,7 +118,8 @@ def env_rule(index: int, value: Any, hooks: OSLHooks, problems: Problems) -> Env
     ):
         if key in value and mode in modes:
             problems.add(f"{where}.{key}", f"not allowed with mode {mode!r} ({why})")
-    entry: dict[str, Any] = {k: value[k] for k in ("name", "mode", "source", "target", "built_prefix") if k in value}
+    copied = ("name", "mode", "source", "target", "built_prefix", "link_threshold")
+    entry: dict[str, Any] = {k: value[k] for k in copied if k in value}
 
     kernel = value.get("kernel", True)
     display_name = value.get("display_name")

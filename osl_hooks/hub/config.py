@@ -24,11 +24,21 @@ from ..plan import (
 DELIVERIES = ("post_start", "init_container", "wrap")
 """How `osl-hooks start` is run for a spawn (see docs/hub.md for which to choose)."""
 AUTO = "auto"
-MODES = ("baked", "synced", "user")
+MODES = ("baked", "synced", "linked", "user")
 SCRIPT_RUN = ("always", "once", "on_change")
 SCRIPT_ON_FAILURE = ("continue", "fail")
 
-ENV_PLAN_KEYS = ("name", "mode", "source", "target", "built_prefix", "kernel", "display_name", "setup_scripts")
+ENV_PLAN_KEYS = (
+    "name",
+    "mode",
+    "source",
+    "target",
+    "built_prefix",
+    "link_threshold",
+    "kernel",
+    "display_name",
+    "setup_scripts",
+)
 ENV_SELECTOR_KEYS = ("users", "groups", "profiles", "profile_options")
 ENV_KEYS = ENV_PLAN_KEYS + ENV_SELECTOR_KEYS
 SCRIPT_KEYS = ("path", "timeout", "run", "on_failure")
@@ -75,17 +85,23 @@ class OSLHooks(LoggingConfigurable):
             ]
 
         Keys:
+
         - name (required): letters, digits, '.', '_', '-'; also the default kernel name (osl-<name>).
         - mode (required): 'baked' (use the image's copy), 'synced' (copied into the home once, kept
-          there; users can change it), 'user' (the user builds it at `target`).
-        - source: the env's path in the image (baked, synced).
-        - target: where a synced/user env lives in the home (default `<envs_dir>/<name>`).
+          there; users can change it), 'linked' (like synced, but files of at least `link_threshold`
+          bytes are symlinks into the image's env until the user changes them), 'user' (the user builds
+          it at `target`).
+        - source: the env's path in the image (baked, synced, linked).
+        - target: where a synced/linked/user env lives in the home (default `<envs_dir>/<name>`).
         - built_prefix: the prefix the env was built at, when it is not `source`.
+        - link_threshold (linked): files of at least this many bytes stay links into the image (16384).
         - display_name: the kernel's name in the launcher (default: name).
         - kernel: False for no kernel; a kernelspec name; or a dict with name, display_name, env.
         - setup_scripts: scripts for this env (see `setup_scripts`); they run with the env activated.
+
         Who gets it (all users when no selector is given; `users` and `groups` widen each other,
         `profiles` and `profile_options` narrow the result):
+
         - users: JupyterHub user names.
         - groups: JupyterHub group names.
         - profiles: KubeSpawner profile slugs (the profile the user chose, or the default one).

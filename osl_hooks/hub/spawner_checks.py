@@ -134,7 +134,7 @@ def work_seconds(checked: CheckedConfig) -> tuple[float, int, float]:
     scripts = list(checked.setup_scripts) + [s for r in checked.rules for s in r.plan_entry.get("setup_scripts", [])]
     # A timeout that is not a number is reported as a problem already; it adds nothing here.
     total = sum(t for s in scripts if isinstance(t := s.get("timeout"), (int, float)) and not isinstance(t, bool))
-    synced = sum(1 for r in checked.rules if r.plan_entry["mode"] == "synced")
+    synced = sum(1 for r in checked.rules if r.plan_entry["mode"] in ("synced", "linked"))
     return total, synced, total + FIRST_COPY_SECONDS * synced + SERVER_SECONDS
 
 

@@ -1,0 +1,258 @@
+"""One `linked` env: a synced env whose large files are symlinks into the image's env.
+
+The user's copy holds real small files and every file that must be real (`osl_hooks.linkplan`), and a
+symlink `<target>/<path> -> <source>/<path>` for each other file. pip and conda unlink a file before they
+write its replacement, so what the user upgrades, installs or removes becomes real files in the home and
+the image is never written; what the user never touches costs one inode (and a block) per file.
+
+What osl-hooks left at a path is a link to the image exactly when the path is in `NAME.links.json` (the
+state beside the sync record), and a link to `<source>/<path>` is always recognised as its own. So the
+three-way update of `synced` applies with one more kind of "as left": a link replaced by a real file is the
+user's; a file whose content changed behind a link needs nothing; a file that became small or must-be-real
+is copied, like any other change. A start with nothing new reads the same one manifest line as `synced`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from . import linkplan, update
+from .homepaths import Home
+from .manifest import Entry, Manifest, entry_on_disk
+from .plan import Environment
+from .status import Reporter
+from .sync import copy_tree
+from .synced import EnvProblem, EnvSync
+
+
+class ImageLacksEnv(EnvProblem):
+    """The image has no env at the source path: the copy's links would dangle, so it gets no kernel."""
+
+
+class LinkedSync(EnvSync):
+    """Prepares one linked env (first copy, update, full comparison) on top of `EnvSync`'s decisions."""
+
+    def __init__(self, env: Environment, home: Home, state_dir: Path, report: Reporter, margins: tuple[float, int]):
+        super().__init__(env, home, state_dir, report, margins)
+        self.threshold = env.link_threshold
+        self._links: set[str] = set()
+
+    @property
+    def links_file(self) -> Path:
+        return links_file(self.state.directory, self.env.name)
+
+    def run(self) -> Path:
+        if not self.source.is_dir():
+            raise ImageLacksEnv(
+                f"{self.source} is not in this image, and your copy of {self.env.name} links to files there, so "
+                f"its kernel is not registered; start a server whose image has it (there, `osl-hooks materialize "
+                f"{self.env.name}` makes your copy independent of the image)"
+            )
+        return super().run()
+
+    def _unchanged(self, record: dict | None, image_id: str | None) -> bool:
+        """Nothing new also needs the env at the same path: the links point at it."""
+        return super()._unchanged(record, image_id) and bool(record) and record.get("source") == str(self.source)
+
+    # -- first copy ----------------------------------------------------------------------------------
+
+    def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
+        self._links = linkplan.linked_paths(theirs, self.source, self.threshold)
+        linked_bytes = sum(theirs.entries[p].size for p in self._links)
+        return theirs.bytes - linked_bytes, linkplan.volume_bytes(theirs, self._links)
+
+    def _fill_staging(self, staging: Path, theirs: Manifest, total: int) -> None:
+        """rsync the real files (and every directory and symlink of the image), then make the links."""
+        real = [p for p in sorted(theirs.entries) if p not in self._links]
+        for step in copy_tree(self.source, staging, real):
+            self.report.progress(self.env.name, step.bytes_done, total, self._describe_progress)
+        for path in sorted(self._links):
+            os.symlink(linkplan.link_target(self.source, path), staging / path)
+        self._save_links(self._links)
+        self.report.info(
+            f"{self.env.name}: {len(self._links)} large files are links into the image ({self.source})", self.env.name
+        )
+
+    # -- updates -------------------------------------------------------------------------------------
+
+    def three_way_update(self, base: Manifest, theirs: Manifest, record: dict) -> None:
+        overrides = {p: tuple(s) if s else None for p, s in record.get("overrides", {}).items()}
+        old_links = self._load_links()
+        old_source = Path(record.get("source") or self.source)
+        decision = LinkedDecision(self, base, theirs, overrides, old_links, old_source)
+        changes, relink, links = decision.decide(self.state.pending())
+        self._check_space_for_update(sum(theirs.entries[p].size for p in changes.copy))  # before any link changes
+        self._save_links(links)
+        for path in relink:
+            self._make_link(path)
+
+        def left(path: str) -> Entry | None:
+            """For the sync record: what osl-hooks left (a link leaves no size and mtime to remember)."""
+            return theirs.entries.get(path) if path in links else update.left_entry(base, overrides, path)
+
+        self._apply(changes, theirs, left, record.get("conflicts", []))
+        if relink:
+            self.report.info(f"{self.env.name}: {len(relink)} links into the image made or renewed", self.env.name)
+
+    def full_comparison(self, theirs: Manifest) -> None:
+        """As for synced (missing files are added, real); links to the image that are there stay osl-hooks'."""
+        super().full_comparison(theirs)
+        self._save_links({p for p in theirs.entries if self._is_own_link(entry_on_disk(self.target / p), p)})
+
+    def _is_own_link(self, now: Entry | None, path: str, other_source: Path | None = None) -> bool:
+        if now is None or now.kind != "l":
+            return False
+        sources = {self.source, other_source or self.source}
+        return now.link in {linkplan.link_target(s, path) for s in sources}
+
+    def _make_link(self, path: str) -> None:
+        """Replace what is at `path` with a link into the image, atomically (a rename replaces, never writes)."""
+        destination = self.target / path
+        self.home.makedirs(destination.parent, f"environments[{self.env.name}].target")
+        temporary = destination.parent / f".osl-link-{secrets.token_hex(4)}"
+        os.symlink(linkplan.link_target(self.source, path), temporary)
+        os.replace(temporary, destination)
+
+    def _load_links(self) -> set[str]:
+        return load_links(self.state.directory, self.env.name)
+
+    def _save_links(self, links: set[str]) -> None:
+        self.home.makedirs(self.state.directory, "state_dir")
+        self.home.write_text(self.links_file, json.dumps(sorted(links)), "sync state")
+
+
+class LinkedDecision:
+    """The three-way decision of `osl_hooks.update`, with links to the image as one more 'as left'."""
+
+    def __init__(
+        self,
+        sync: LinkedSync,
+        base: Manifest,
+        theirs: Manifest,
+        overrides: dict[str, update.Stat],
+        old_links: set[str],
+        old_source: Path,
+    ):
+        self.sync = sync
+        self.base, self.theirs, self.overrides = base, theirs, overrides
+        self.old_links, self.old_source = old_links, old_source
+
+    def decide(self, trusted: set[str]) -> tuple[update.Changes, list[str], set[str]]:
+        """The changes for rsync (real files), the paths to (re)link, and the links the copy will have."""
+        base, theirs, target = self.base, self.theirs, self.sync.target
+        changes = update.Changes(user_packages=update.user_packages(base, self.overrides, target, trusted))
+        links = set(self.old_links)
+        relink: list[str] = []
+        classify = linkplan.Classifier(theirs, self.sync.source, self.sync.threshold)
+        changed = [p for p in theirs.entries.keys() | base.entries.keys() if not update._same(base, theirs, p)]
+        for path in sorted(changed):
+            owner = theirs.packages.owners.get(path) or base.packages.owners.get(path)
+            if owner in changes.user_packages:
+                changes.kept_for_packages.append(path)
+                continue
+            now = entry_on_disk(target / path)
+            if path not in trusted and not self._as_left(path, now):
+                if now is not None or path in theirs.entries:
+                    changes.conflicts.append(path)
+                continue
+            links.discard(path)
+            if path in theirs.entries and classify.is_link(path):
+                links.add(path)
+                if now is None or now.kind != "l" or now.link != linkplan.link_target(self.sync.source, path):
+                    relink.append(path)
+            elif path in theirs.entries:
+                changes.copy.append(path)
+            elif now is not None and now.kind == "d":
+                changes.remove_dirs.append(path)
+            elif now is not None:
+                changes.delete.append(path)
+        if self.old_source != self.sync.source:  # the image moved the env: every untouched link follows it
+            unchanged = links - set(changed)
+            relink += sorted(
+                p for p in unchanged if self.sync._is_own_link(entry_on_disk(target / p), p, self.old_source)
+            )
+        return changes, relink, links
+
+    def _as_left(self, path: str, now: Entry | None) -> bool:
+        if self.sync._is_own_link(now, path, self.old_source):
+            return True
+        if path in self.old_links:
+            return False  # osl-hooks left a link there, and it is not one any more: the user's
+        left = update.left_entry(self.base, self.overrides, path)
+        return now is None if left is None else left.same_stat(now)
+
+
+def links_file(envs_state_dir: Path, name: str) -> Path:
+    return envs_state_dir / f"{name}.links.json"
+
+
+def load_links(envs_state_dir: Path, name: str) -> set[str]:
+    try:
+        data = json.loads(links_file(envs_state_dir, name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {p for p in data if isinstance(p, str)} if isinstance(data, list) else set()
+
+
+def own_links(target: Path, source: Path) -> dict[str, str]:
+    """Every link in `target` that points at the same path in `source` (osl-hooks' own), by relative path.
+
+    Walks without following any link: a link the user planted elsewhere is neither followed nor counted.
+    """
+    found = {}
+    prefix = f"{source}/"
+    for dirpath, _dirs, files in os.walk(target):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, target)
+            if os.path.islink(path) and os.readlink(path) == prefix + rel:
+                found[rel] = prefix + rel
+    return found
+
+
+def forget_links(envs_state_dir: Path, name: str) -> None:
+    links_file(envs_state_dir, name).unlink(missing_ok=True)
+
+
+def materialize_links(home: Home, target: Path, source: Path, envs_state_dir: Path, name: str) -> tuple[int, int]:
+    """Replace osl-hooks' links in `target` with copies of the image's files; return (files, bytes).
+
+    Each copy keeps the image file's mode and mtime, so the next update sees it as osl-hooks left it (the
+    image's version), and replaces its link by rename. Links the user made are left as they are.
+    """
+    count = total = 0
+    for rel, image_file in sorted(own_links(target, source).items()):
+        destination = home.check((target / rel).parent, "materialize") / Path(rel).name
+        temporary = destination.parent / f".osl-materialize-{secrets.token_hex(4)}"
+        shutil.copy2(image_file, temporary)
+        os.chmod(temporary, os.stat(temporary).st_mode | 0o200)
+        os.replace(temporary, destination)
+        count += 1
+        total += os.lstat(destination).st_size
+    home.write_text(links_file(envs_state_dir, name), "[]", "sync state")
+    return count, total
+
+
+def served_bytes(target: Path, source: Path) -> int:
+    """Bytes of the image's files that the copy's links stand for (what the home does not pay for)."""
+    total = 0
+    for image_file in own_links(target, source).values():
+        try:
+            total += os.stat(image_file).st_size
+        except OSError:
+            continue  # the image lacks it (another image version): it is served by nothing
+    return total
+
+
+def add_link_details(state_dir: Path, records: dict[str, dict]) -> dict[str, dict]:
+    """`osl-hooks status` per copied env: its mode, and for linked ones the bytes its links stand for."""
+    for name, record in records.items():
+        linked = links_file(state_dir / "envs", name).exists()
+        record["mode"] = "linked" if linked else "synced"
+        target, source = Path(record.get("target", "")), Path(record.get("source", ""))
+        record["bytes_via_links"] = served_bytes(target, source) if linked and target.is_dir() else 0
+    return records
