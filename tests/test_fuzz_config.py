@@ -43,6 +43,7 @@ TRAITS = (
     "restricted_security_context",
     "read_init_container_logs",
     "env_images",
+    "spawn_page",
 )
 ENV_FIELDS = (
     "name",
@@ -50,6 +51,7 @@ ENV_FIELDS = (
     "source",
     "target",
     "built_prefix",
+    "link_threshold",
     "kernel",
     "display_name",
     "setup_scripts",
@@ -118,10 +120,11 @@ KERNEL = maybe_junk(
 )
 ENV_VALUES = {
     "name": maybe_junk(NAMES),
-    "mode": maybe_junk(st.sampled_from(["baked", "synced", "user", "copy", "Synced"])),
+    "mode": maybe_junk(st.sampled_from(["baked", "synced", "linked", "user", "copy", "Synced"])),
     "source": maybe_junk(PATHS),
     "target": maybe_junk(PATHS),
     "built_prefix": maybe_junk(PATHS),
+    "link_threshold": maybe_junk(st.integers(0, 1 << 20)),
     "kernel": KERNEL,
     "display_name": maybe_junk(STRINGS),
     "setup_scripts": maybe_junk(st.lists(SCRIPT, max_size=2)),
@@ -140,7 +143,7 @@ def env_entry(draw) -> Any:
     if draw(st.integers(0, 9)) == 0:
         return draw(JUNK)
     fields = draw(st.lists(st.sampled_from(ENV_FIELDS), unique=True, max_size=6))
-    entry = {"name": draw(NAMES), "mode": draw(st.sampled_from(["baked", "synced", "user"]))}
+    entry = {"name": draw(NAMES), "mode": draw(st.sampled_from(["baked", "synced", "linked", "user"]))}
     entry.update({f: draw(ENV_VALUES[f]) for f in fields})
     if draw(st.booleans()):
         entry.pop(draw(st.sampled_from(["name", "mode"])), None)
@@ -171,6 +174,7 @@ TRAIT_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "init_container_resources": maybe_junk(st.dictionaries(st.sampled_from(["limits", "requests"]), JUNK)),
     "restricted_security_context": JUNK,
     "read_init_container_logs": JUNK,
+    "spawn_page": JUNK,
     "env_images": maybe_junk(
         st.dictionaries(
             NAMES,
@@ -285,7 +289,7 @@ def valid_section(draw, spawner: str) -> dict[str, Any]:
     """Configurations the docs call valid: distinct names, known modes, absolute sources, lists of names."""
     environments = []
     for name in draw(VALID_NAMES):
-        mode = draw(st.sampled_from(["baked", "synced", "user"]))
+        mode = draw(st.sampled_from(["baked", "synced", "linked", "user"]))
         env: dict[str, Any] = {"name": name, "mode": mode}
         if mode != "user":
             env["source"] = f"/opt/conda/envs/{name}"
