@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import linkplan, update
 from .homepaths import Home
-from .manifest import Entry, Manifest, entry_on_disk
+from .manifest import Entry, Manifest, changed_paths, entry_on_disk
 from .plan import Environment
 from .status import Reporter
 from .sync import copy_tree
@@ -148,8 +148,7 @@ class LinkedDecision:
         links = set(self.old_links)
         relink: list[str] = []
         classify = linkplan.Classifier(theirs, self.sync.source, self.sync.threshold)
-        changed = [p for p in theirs.entries.keys() | base.entries.keys() if not update._same(base, theirs, p)]
-        for path in sorted(changed):
+        for path in changed_paths(base, theirs):  # sorted; only the manifests' differing lines are parsed
             owner = theirs.packages.owners.get(path) or base.packages.owners.get(path)
             if owner in changes.user_packages:
                 changes.kept_for_packages.append(path)

@@ -6,7 +6,6 @@ autodoc-traits; docs/_ext/trait_help.py fails the build when a trait has no help
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,34 +62,3 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
     reference = (out / "reference.html").read_text()
     for name in OSLHooks.class_traits(config=True):
         assert f"OSLHooks.{name}" in reference, name
-
-
-# Pages whose ```python blocks are complete jupyterhub_config.py files for osl-hooks: each is run after what
-# z2jh's chart configures (the home volume, uid, image: test_hub_support.kube_config), and a pod is built
-# from it for every profile with a real KubeSpawner.
-CONFIG_PAGES = ["choosing.md", "deliveries.md", "image.md", "operations.md", "users.md", "tested.md"]
-PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
-EXAMPLES = [
-    pytest.param(block, id=f"{page}-{i}")
-    for page in CONFIG_PAGES
-    for i, block in enumerate(PYTHON_BLOCK.findall((DOCS / page).read_text()))
-]
-
-
-def test_the_pages_have_config_examples():
-    assert len(EXAMPLES) >= 2
-
-
-@pytest.mark.parametrize("block", EXAMPLES)
-def test_config_example_runs_and_gives_valid_pods(block, monkeypatch):
-    from test_hub_support import K8S_VERSIONS, hub_user, kube_config, no_kubeconfig, spawn_pod, validate_pod
-
-    no_kubeconfig(monkeypatch)
-    c = kube_config()
-    exec(compile(block, "jupyterhub_config.py", "exec"), {"c": c, "get_config": lambda: c})
-    assert c.KubeSpawner.modify_pod_hook, "the example must end with osl_hooks.hub.install(c)"
-    for profile in c.KubeSpawner.profile_list:
-        _, pod = spawn_pod(c, hub_user("docs-reader", ["power-users"]), {"profile": profile["slug"]})
-        image_volumes = any("image" in v for v in pod["spec"].get("volumes", []))
-        validate_pod(pod, ("1.33", "1.37") if image_volumes else K8S_VERSIONS)
-        assert pod["metadata"]["annotations"]["osl-hooks/delivery"] in ("init_container", "post_start")
