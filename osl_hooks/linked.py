@@ -148,7 +148,8 @@ class LinkedDecision:
         links = set(self.old_links)
         relink: list[str] = []
         classify = linkplan.Classifier(theirs, self.sync.source, self.sync.threshold)
-        for path in changed_paths(base, theirs):  # sorted; only the manifests' differing lines are parsed
+        changed = changed_paths(base, theirs)  # sorted; only the manifests' differing lines are parsed
+        for path in changed:
             owner = theirs.packages.owners.get(path) or base.packages.owners.get(path)
             if owner in changes.user_packages:
                 changes.kept_for_packages.append(path)
