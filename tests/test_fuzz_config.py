@@ -19,6 +19,7 @@ from test_hub_support import PROFILES
 from traitlets.config import Config
 
 from osl_hooks.hub import OSLHooksConfigError, install
+from osl_hooks.hub.config import ENV_KEYS
 
 TRAITS = (
     "environments",
@@ -45,21 +46,7 @@ TRAITS = (
     "env_images",
     "spawn_page",
 )
-ENV_FIELDS = (
-    "name",
-    "mode",
-    "source",
-    "target",
-    "built_prefix",
-    "link_threshold",
-    "kernel",
-    "display_name",
-    "setup_scripts",
-    "users",
-    "groups",
-    "profiles",
-    "profile_options",
-)
+ENV_FIELDS = ENV_KEYS  # every key an environment entry may have
 SLUGS = [p["slug"] for p in PROFILES]
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
