@@ -219,7 +219,10 @@ class Reporter:
             self._status["finished_at"] = _iso(time.time())
         seconds = round(time.monotonic() - self._started_monotonic, 3)
         level = "error" if state == "failed" else "info"
-        final = Event("finish", message, None, level, state=state, seconds=seconds, log=self.log_path)
+        # A failed start carries the failing script's last output, so a reader that sees only the end (a page
+        # opened after the failure, the termination message) still shows it.
+        output = next((e.output for e in reversed(self._events) if e.output), None) if state == "failed" else None
+        final = Event("finish", message, None, level, state=state, seconds=seconds, log=self.log_path, output=output)
         self._event(final)
         try:
             self._log.close()

@@ -111,10 +111,14 @@ def test_failed_start_says_why(demo):
     assert demo.api("POST", f"/hub/api/users/{FAILING_USER}/server")[0] in (201, 202)
     events = demo.progress(FAILING_USER)
     assert events[-1].get("failed"), events[-1]
-    assert events[-1]["message"] == (
+    final = events[-1]["message"]
+    # the failure sentence carries the failing script's last output, and where the whole log is
+    assert final.startswith(
         "Spawn failed: Your environments could not be prepared. Start failed: Setup script 10-hello.sh exited "
-        "with code 1. The full log is in ~/.local/state/osl-hooks/start.log."
-    )
+        "with code 1 (last output: "
+    ), final
+    assert "the demo setup script fails on purpose" in final, final
+    assert final.endswith(". The full log is in ~/.local/state/osl-hooks/start.log."), final
     # the failing script's last output lines are on the page, with its event
     assert any(
         "10-hello.sh exited with code 1 (last output:" in m and "fails on purpose" in m for m in messages(events)

@@ -785,7 +785,8 @@ def test_events_and_failure_message_of_a_failed_start(runs):
     sentence = run.termination_message.splitlines()[0]
     assert sentence == "Start failed: Setup script 30-fail.sh exited with code 7"  # the engine's
     assert run.final["log"] == "~/.local/state/osl-hooks/start.log"
-    expected = f"Your environments could not be prepared. {sentence}. The full log is in {run.final['log']}."
+    output = "(last output: [30-fail.sh] licence server unreachable)"  # the failing script's, with the end too
+    expected = f"Your environments could not be prepared. {sentence} {output}. The full log is in {run.final['log']}."
     failed = terminated(1, run.termination_message, 4, 9)
     pod = api_pod(run.pod, container_status("osl-hooks", failed))
     assert kube_pod.failure_message(pod) == expected

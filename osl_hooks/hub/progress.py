@@ -64,6 +64,9 @@ def finish_sentence(event: dict[str, Any]) -> str:
     why = _sentence(event.get("message", ""))
     if why and why[-1] not in ".!?":
         why += "."
+    output = [line for line in event.get("output") or () if line.strip()]
+    if output:
+        why = f"{why.rstrip('.')} (last output: {' / '.join(output[-OUTPUT_SHOWN:])})."
     where = f" The full log is in {event['log']}." if event.get("log") else ""
     return f"{FAILED_PREFIX} {why}{where}".rstrip()
 
