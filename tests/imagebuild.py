@@ -76,9 +76,12 @@ class BuildSandbox:
     context: Path  # the build context (docker build's last argument)
     writable: tuple[str, ...] = ("/opt", "/tmp", "/etc/osl-hooks", "/usr/local/bin")
     base_env: dict[str, str] = field(default_factory=dict)
+    # Host paths the build's stand-ins read (the repository: osl-hooks itself and tests/mamba_standin.py). They
+    # stay visible read-only at their own path even where a writable path covers them (a clone under /tmp).
+    visible: tuple[Path, ...] = ()
 
     def host_path(self, image_path: str) -> Path:
-        if not any(image_path == w or image_path.startswith(w.rstrip("/") + "/") for w in self.writable):
+        if not any(_is_within(image_path, w) for w in self.writable):
             raise ValueError(f"{image_path} is not a path this sandbox lets the build write")
         return self.root / image_path.lstrip("/")
 
@@ -106,6 +109,9 @@ class BuildSandbox:
             if not os.path.isdir(path):
                 args += _with_mount_point(path)
             args += ["--bind", str(host), path]
+        for path in self.visible:
+            if any(_is_within(str(path), covered) for covered in self.writable):
+                args += ["--ro-bind", str(path), str(path)]
         args += ["--unshare-pid", "--unshare-ipc", "--die-with-parent", "--clearenv", "--chdir", "/"]
         for key, value in {**self.base_env, **env}.items():
             args += ["--setenv", key, value]
@@ -149,7 +155,9 @@ JUPYTER_BASE_ENV = {
 
 def stand_in_jupyter_base(sandbox: BuildSandbox, repo: Path) -> None:
     """/opt/conda of a Jupyter base image: a venv of this machine's Python and packages, with the `mamba`
-    stand-in (tests/mamba_standin.py) that builds genuine envs from osl-hooks' local demo channel."""
+    stand-in (tests/mamba_standin.py) that builds genuine envs from osl-hooks' local demo channel. The repository
+    stays visible in the sandbox wherever it is cloned."""
+    sandbox.visible = (*sandbox.visible, repo.resolve())
     made = sandbox.execute([sys.executable, "-m", "venv", "--system-site-packages", "/opt/conda"])
     if made.returncode != 0:
         raise RuntimeError(f"could not make the stand-in /opt/conda: {made.stderr}")
@@ -174,6 +182,10 @@ def run_stage(sandbox: BuildSandbox, steps: list[Step]) -> list[str]:
             raise AssertionError(f"Dockerfile line {step.line}: {step.value}\n{result.stdout}{result.stderr}")
         outputs.append(result.stdout)
     return outputs
+
+
+def _is_within(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
 def _with_mount_point(path: str) -> list[str]:
