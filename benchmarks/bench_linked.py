@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench_sync import DEFAULT_PACKAGES, START, build_env, timed
 
-from osl_hooks.manifest import bake, load
+from osl_hooks.engine.manifest import bake, load
 
 MODES = ("synced", "linked")
 

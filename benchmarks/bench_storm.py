@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from localhub import Hub, storm, wrap_hub_config  # noqa: E402
 
 from osl_hooks.demo.envbuild import build_python_env  # noqa: E402
-from osl_hooks.manifest import bake  # noqa: E402
+from osl_hooks.engine.manifest import bake  # noqa: E402
 
 
 def run(workdir: Path, label: str, users: int, osl: str | None, start_timeout: float, limit: int) -> dict:

@@ -41,8 +41,8 @@ import time
 from pathlib import Path
 
 from osl_hooks.demo.envbuild import build_python_env
-from osl_hooks.manifest import MANIFEST_FILE, bake, scan_tree
-from osl_hooks.sync import RSYNC_OPTIONS
+from osl_hooks.engine.manifest import MANIFEST_FILE, bake, scan_tree
+from osl_hooks.engine.sync import RSYNC_OPTIONS
 
 DEFAULT_PACKAGES = "numpy pandas scipy matplotlib jupyterlab plotly sympy scikit-learn"
 UPDATES = (("rebake", 0), ("0.1%", 1000), ("1%", 100), ("10%", 10))  # label, every Nth file changed
@@ -55,7 +55,7 @@ RSYNC_VARIANTS = {
 IN_PROCESS = """
 import io, sys, time
 from osl_hooks.plan import load_plan
-from osl_hooks.runner import start
+from osl_hooks.engine.runner import start
 started = time.perf_counter()
 outcome = start(load_plan(sys.argv[1]), allow_root=True, out=io.StringIO())
 assert outcome == 0, outcome

@@ -11,15 +11,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .envdiff import describe, export, package_changes
-from .imagecheck import parse_user, unreadable_paths
-from .linked import add_link_details
-from .lock import is_held
-from .manifest import MANIFEST_FILE, bake
+from .engine.envdiff import describe, export, package_changes
+from .engine.imagecheck import parse_user, unreadable_paths
+from .engine.linked import add_link_details
+from .engine.lock import is_held
+from .engine.manifest import MANIFEST_FILE, bake
+from .engine.reporter import report_failure_without_home
+from .engine.runner import Outcome, materialize, reset, start
+from .engine.syncstate import sync_records
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Plan, PlanError, load_plan, plan_schema
-from .runner import Outcome, materialize, reset, start
-from .status import human_bytes, read_status, report_failure_without_home
-from .syncstate import sync_records
+from .status import human_bytes, read_status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,7 +186,7 @@ def _bake(args: argparse.Namespace) -> int:
 
 def _bake_bytecode(root: Path, compile_it: bool) -> None:
     """Report sources without usable bytecode (each user's copy would compile them), or compile them."""
-    from . import bytecode
+    from .engine import bytecode
 
     python = bytecode.interpreter(root)
     if python is None:

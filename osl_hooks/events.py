@@ -4,7 +4,7 @@ The plan is the contract from the hub to the server; events are the contract bac
 `kind`, the env it concerns, the numbers a reader needs (bytes done and total, files, seconds, exit code)
 and the human sentence (`message`). The sentence is for people; readers (the hub's progress, `osl-hooks
 status`) act on the kind and the numbers, never on the words. Every output of a start derives from the same
-events (`osl_hooks.status.Reporter`):
+events (`osl_hooks.engine.reporter.Reporter`):
 
 - stdout and `start.log`: the human line (``osl-hooks 12:34:56 Syncing gis: ...``);
 - the container log (stdout when it is not a terminal): one JSON object per event on a line of its own,

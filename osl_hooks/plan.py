@@ -163,7 +163,7 @@ class Plan:
         """The same plan with every home path made absolute under `home` (and targets filled in).
 
         Only the text of the paths is checked here (that they stay under the home); whether the
-        filesystem agrees (symlinks) is checked by `osl_hooks.homepaths` right before anything is written.
+        filesystem agrees (symlinks) is checked by `osl_hooks.engine.homepaths` right before anything is written.
         """
         home = _normalise(home)
         problems: list[str] = []

@@ -1,77 +1,39 @@
-"""What a start tells people while it runs, and what it leaves behind.
+"""What a start leaves behind for its readers: the status file and the start log in the user's state folder.
 
-Each event (`osl_hooks.events`) is written once, and every output derives from it:
-- humans reading container logs or a terminal: one line per event on stdout, and (when stdout is not a
-  terminal) the event itself as a machine-readable line (`osl-hooks-event: {...}`) just before it;
-- the user and admin later: `<state>/start.log`, the human lines plus setup scripts' output;
-- the hub's progress page and `osl-hooks status`: `<state>/status.json`, rewritten atomically as the
-  start goes (at most every 0.5 s while nothing goes wrong, at once for warnings, errors and the end),
-  with the whole event list (so a reader that arrives late can replay it), the current progress (the
-  latest copy-progress event), and per-env and per-script results;
-- Kubernetes: the termination message, the final event and the last problems as event lines (4 KiB).
+Both sides read these: the engine writes them (`osl_hooks.engine.reporter`), and the hub's progress for local
+spawners and `osl-hooks status` read them. The status file holds the start's typed events (`osl_hooks.events`),
+so a reader acts on kinds and numbers, never on the human sentences.
 """
 
 from __future__ import annotations
 
-import collections
-import errno
 import json
 import os
 import stat
-import sys
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
-
-from .events import EVENTS_VERSION, OUTPUT_LINE_CHARS, OUTPUT_LINES, Event, termination_text
-from .faultpoints import point
-from .homepaths import Home
-from .redact import Redactor, secret_values
+from typing import Any
 
 STATUS_FILE = "status.json"
 LOG_FILE = "start.log"
 STATUS_VERSION = 1
-PROGRESS_WRITE_INTERVAL = 0.5
-PROGRESS_PRINT_INTERVAL = 5.0
-TERMINATION_LOG_ENV_VAR = "OSL_HOOKS_TERMINATION_LOG"
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"  # Kubernetes' default terminationMessagePath
-TERMINATION_MESSAGE_LIMIT = 4096  # what Kubernetes keeps of a termination message
-
-
-@dataclass
-class EnvStatus:
-    name: str
-    mode: str  # what the plan asked for
-    effective_mode: str | None = None  # what the user got ("baked" after a fallback)
-    state: str = "pending"  # pending, working, ready, fallback, absent, failed
-    prefix: str | None = None
-    files: int | None = None
-    bytes: int | None = None
-    seconds: float | None = None
-    kernel: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ScriptStatus:
-    path: str
-    env: str | None
-    state: str
-    exit_code: int | None
-    seconds: float
-    reason: str = ""
 
 
 def read_status(state_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The last status a start wrote, or None if there is none (or it cannot be read)."""
     try:
-        return json.loads(Home.read_text(Path(state_dir, STATUS_FILE)))
+        return json.loads(read_state_text(Path(state_dir, STATUS_FILE)))
     except (OSError, ValueError):
         return None
+
+
+def read_state_text(path: str | os.PathLike[str]) -> str:
+    """A state or config file's text; a FIFO, device or directory in its place raises OSError at once
+    (opening a FIFO for reading would wait forever for a writer)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return f.read().decode("utf-8")
 
 
 def human_bytes(n: float) -> str:
@@ -80,254 +42,3 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1000
     raise AssertionError("unreachable")
-
-
-class Reporter:
-    """Writes each event of a start once, to every output: stdout, the log, the status file, the
-    termination message (see `osl_hooks.events`)."""
-
-    def __init__(self, home: Home, state_dir: Path, out: IO[str] = sys.stdout):
-        self.home = home
-        self.state_dir = state_dir
-        self.out = out
-        self.started = time.time()
-        self._started_monotonic = time.monotonic()
-        self._lock = threading.Lock()
-        self._status: dict[str, Any] = {
-            "version": STATUS_VERSION,
-            "events_version": EVENTS_VERSION,
-            "state": "running",
-            "pid": os.getpid(),
-            "started_at": _iso(self.started),
-            "finished_at": None,
-            "message": "",
-            "progress": None,
-            "events": [],
-            "environments": {},
-            "scripts": [],
-        }
-        self.envs: dict[str, EnvStatus] = {}
-        self.problems = 0  # warnings and errors so far: any makes the start "degraded"
-        self._events: list[Event] = []
-        self._event_lines = not _is_terminal(out)  # machine-readable lines for logs, not for people at a terminal
-        self.redact = Redactor(secret_values(os.environ))
-        log_path = state_dir / LOG_FILE
-        if os.path.lexists(log_path):  # a link is moved aside itself: nothing is written through it
-            os.replace(log_path, state_dir / f"{LOG_FILE}.1")
-            point("log:rotated")
-        home.check(log_path, "start log")
-        self._log = open(log_path, "a", encoding="utf-8", buffering=1)
-        self._last_write = 0.0
-        self._last_print = 0.0
-        self._write_failed = False
-        self._output: collections.deque[str] = collections.deque(maxlen=OUTPUT_LINES)
-
-    @property
-    def log_path(self) -> str:
-        """The start log's path as the user sees it (`~/...` inside the home)."""
-        path = self.state_dir / LOG_FILE
-        try:
-            return "~/" + str(path.relative_to(self.home.path))
-        except ValueError:
-            return str(path)
-
-    def env(self, name: str, mode: str) -> EnvStatus:
-        self.envs[name] = EnvStatus(name, mode)
-        return self.envs[name]
-
-    def event(self, kind: str, message: str, env: str | None = None, **numbers: Any) -> None:
-        """One event of the start (`osl_hooks.events.KINDS`), with its numbers, written everywhere."""
-        level = {"warning": "warning", "error": "error"}.get(kind, "info")
-        self._event(Event(kind, message, env, level, **numbers))
-
-    def info(self, message: str, env: str | None = None) -> None:
-        self.event("note", message, env)
-
-    def warning(self, message: str, env: str | None = None, **numbers: Any) -> None:
-        if env in self.envs:
-            self.envs[env].warnings.append(message)
-        self.event("warning", message, env, **numbers)
-
-    def error(self, message: str, env: str | None = None, **numbers: Any) -> None:
-        if env in self.envs:
-            self.envs[env].errors.append(message)
-        self.event("error", message, env, **numbers)
-
-    def progress(self, env: str, done: int, total: int, describe: Callable[[int, int], str]) -> None:
-        """A copy-progress event, throttled: the status file's current progress at most every 0.5 s, an
-        event (stdout, log, event list) at most every 5 s.
-
-        `describe(done, total)` words the progress; it is called only when something is written, since
-        rsync reports after every file (tens of thousands of times for a big env).
-        """
-        now = time.monotonic()
-        due_write = now - self._last_write >= PROGRESS_WRITE_INTERVAL
-        due_print = now - self._last_print >= PROGRESS_PRINT_INTERVAL
-        if not (due_write or due_print):
-            return
-        event = Event("copy-progress", describe(done, total), env, bytes_done=int(done), bytes_total=int(total))
-        if due_print:
-            self._last_print = now
-            self._event(event)
-            return
-        with self._lock:
-            event.seq = len(self._events)  # the seq it would get: the status file's live progress only
-            self._status["progress"] = event.to_dict()
-            self._status["message"] = event.message
-        self._write()
-
-    def script_begin(self, label: str, message: str, env: str | None = None) -> None:
-        self._output.clear()
-        self.event("script-begin", message, env, script=label)
-
-    def script_result(
-        self, result: ScriptStatus, label: str | None = None, message: str | None = None, level: str = "info"
-    ) -> None:
-        """Record a script's result; with `message`, also its script-done event (a problem at `level`
-        "warning" or "error", with the script's last output lines, when it did not succeed)."""
-        with self._lock:
-            self._status["scripts"].append(asdict(result))
-        if message is None:
-            return
-        if level != "info" and result.env in self.envs:
-            getattr(self.envs[result.env], f"{level}s").append(message)
-        output = list(self._output) if result.state in ("failed", "timeout") else None
-        event = Event(
-            "script-done",
-            message,
-            result.env,
-            level,
-            script=label or Path(result.path).name,
-            state=result.state,
-            exit_code=result.exit_code,
-            seconds=result.seconds,
-            output=output or None,
-        )
-        self._event(event)
-
-    def log(self, line: str) -> None:
-        """A line for the log and stdout only (setup scripts' output)."""
-        line = self.redact(line)
-        with self._lock:
-            self._output.append(line[:OUTPUT_LINE_CHARS])
-            self._to_log(line)
-            print(line, file=self.out, flush=True)
-
-    def finish(self, state: str, message: str) -> None:
-        with self._lock:
-            self._status["state"] = state
-            self._status["finished_at"] = _iso(time.time())
-        seconds = round(time.monotonic() - self._started_monotonic, 3)
-        level = "error" if state == "failed" else "info"
-        # A failed start carries the failing script's last output, so a reader that sees only the end (a page
-        # opened after the failure, the termination message) still shows it.
-        output = next((e.output for e in reversed(self._events) if e.output), None) if state == "failed" else None
-        final = Event("finish", message, None, level, state=state, seconds=seconds, log=self.log_path, output=output)
-        self._event(final)
-        try:
-            self._log.close()
-        except OSError:
-            pass
-        problems = [e for e in self._events if e.level != "info" and not e.final]
-        write_termination_message(termination_text(final, problems, message, TERMINATION_MESSAGE_LIMIT))
-
-    def _event(self, event: Event) -> None:
-        if event.level != "info" and not event.final:
-            self.problems += 1
-        event.message = self.redact(event.message)
-        with self._lock:
-            event.seq = len(self._events)
-            self._events.append(event)
-            self._status["events"].append(event.to_dict())
-            self._status["message"] = event.message
-            self._status["progress"] = None
-        self._emit(event)
-        # Every step is in the file as soon as it begins (what a reader shows when the start is cut short);
-        # only the frequent copy progress is throttled.
-        if event.kind != "copy-progress" or time.monotonic() - self._last_write >= PROGRESS_WRITE_INTERVAL:
-            self._write(event.final)
-
-    def _emit(self, event: Event) -> None:
-        stamp = time.strftime("%H:%M:%S")
-        with self._lock:
-            self._to_log(f"{stamp} {event.human()}")
-            if self._event_lines:
-                print(event.line(), file=self.out)
-            print(f"osl-hooks {stamp} {event.human()}", file=self.out, flush=True)
-
-    def _to_log(self, line: str) -> None:
-        try:
-            self._log.write(line + "\n")
-        except (OSError, ValueError):  # a full home (or a log closed at the end) must not stop the start
-            pass
-
-    def _write(self, final: bool = False) -> None:
-        with self._lock:
-            self._status["environments"] = {name: asdict(s) for name, s in self.envs.items()}
-            text = json.dumps(self._status, indent=1)
-        try:
-            self.home.write_text(self.state_dir / STATUS_FILE, text, "status file")
-        except OSError as e:  # a full home must not stop the start; stdout still tells the story
-            if final and e.errno == errno.ENOSPC and self._overwrite_in_place(text):
-                return
-            if not self._write_failed:
-                print(f"osl-hooks: cannot write {self.state_dir / STATUS_FILE}: {e}", file=self.out, flush=True)
-            self._write_failed = True
-        self._last_write = time.monotonic()
-
-    def _overwrite_in_place(self, text: str) -> bool:
-        """The home is full: the status must still end, so the old file's own blocks take the final status
-        (not atomic: a reader at that very moment may find it unreadable, never "running" forever)."""
-        path = self.state_dir / STATUS_FILE
-        brief = dict(self._status, events=self._status["events"][-3:])
-        for attempt in (text, json.dumps(brief)):
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    if not stat.S_ISREG(os.fstat(fd).st_mode):
-                        return False
-                    f.truncate(0)
-                    f.write(attempt)
-                return True
-            except OSError:
-                continue
-        return False
-
-
-def write_termination_message(text: str) -> None:
-    """Leave the outcome where Kubernetes shows it in the pod's status (init container, postStart).
-
-    The hub can read a container's termination message without any extra permission, so this is
-    how a user's spawn page learns why a start failed or was degraded. Outside Kubernetes the file
-    does not exist and nothing is written.
-    """
-    path = os.environ.get(TERMINATION_LOG_ENV_VAR, DEFAULT_TERMINATION_LOG)
-    if not os.path.exists(path) or not os.access(path, os.W_OK):
-        return
-    try:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError:
-        pass
-
-
-def report_failure_without_home(message: str, out: IO[str]) -> None:
-    """A start that failed before it could report in the home (unusable home, the lock, an invalid plan):
-    the human line and the finish event on `out`, and the termination message."""
-    message = Redactor(secret_values(os.environ))(message)
-    final = Event("finish", message, None, "error", state="failed", seconds=0.0)
-    if not _is_terminal(out):
-        print(final.line(), file=out)
-    print(f"osl-hooks: {message}", file=out, flush=True)
-    write_termination_message(termination_text(final, [], message, TERMINATION_MESSAGE_LIMIT))
-
-
-def _is_terminal(out: IO[str]) -> bool:
-    try:
-        return out.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

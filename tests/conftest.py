@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from osl_hooks.engine.runner import Outcome, start
+from osl_hooks.engine.sync import STAGING_PREFIX
 from osl_hooks.plan import Plan
-from osl_hooks.runner import Outcome, start
 from osl_hooks.status import read_status
-from osl_hooks.sync import STAGING_PREFIX
 
 
 @dataclass

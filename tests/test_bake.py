@@ -5,8 +5,8 @@ import shutil
 import subprocess
 import sys
 
-from osl_hooks.manifest import MANIFEST_FILE
-from osl_hooks.runner import Outcome
+from osl_hooks.engine.manifest import MANIFEST_FILE
+from osl_hooks.engine.runner import Outcome
 
 
 def bake(*args):

@@ -13,8 +13,8 @@ import sys
 import pytest
 
 from osl_hooks.demo.envbuild import build_python_env, build_wheel
-from osl_hooks.manifest import load
-from osl_hooks.runner import Outcome
+from osl_hooks.engine.manifest import load
+from osl_hooks.engine.runner import Outcome
 
 pytestmark = pytest.mark.slow
 

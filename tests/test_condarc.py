@@ -2,7 +2,7 @@
 
 import yaml
 
-from osl_hooks.runner import Outcome
+from osl_hooks.engine.runner import Outcome
 
 USER_PLAN = {
     "environments": [

@@ -23,8 +23,8 @@ import psutil
 import pytest
 from localhub import Hub, execute, free_port
 
-from osl_hooks import manifest
 from osl_hooks.demo.hub import FAILING_USER
+from osl_hooks.engine import manifest
 from osl_hooks.status import human_bytes
 
 pytestmark = [

@@ -6,8 +6,8 @@ from __future__ import annotations
 import jsonschema
 from conftest import write_script
 
+from osl_hooks.engine.runner import Outcome
 from osl_hooks.events import EVENT_LINE_PREFIX, Event, events_schema, parse_line, termination_text
-from osl_hooks.runner import Outcome
 
 
 def test_every_output_carries_the_same_valid_events(tmp_path, image, run_start, monkeypatch):

@@ -18,7 +18,7 @@ import pytest
 from conftest import fill_to, tree_snapshot
 from test_faults_kill import Lab
 
-from osl_hooks.manifest import MANIFEST_FILE, load
+from osl_hooks.engine.manifest import MANIFEST_FILE, load
 
 pytestmark = pytest.mark.slow
 BLOCK = 4096

@@ -1,6 +1,6 @@
 """The failures issue #9 found by trying osl-hooks as a new user and an adversary would, each one for real.
 
-Genuine envs, real pip, a real SIGKILL at the engine's own fault points (osl_hooks/faultpoints.py), a real
+Genuine envs, real pip, a real SIGKILL at the engine's own fault points (osl_hooks/engine/faultpoints.py), a real
 full filesystem: each test reproduces one failure and checks what the user gets instead.
 """
 
@@ -18,8 +18,8 @@ from conftest import fill_to, mounted_tmpfs
 from test_update import Scenario
 
 from osl_hooks.demo.envbuild import PLACEHOLDER, build_conda_env, demo_packages
-from osl_hooks.faultpoints import FAULT_AT_ENV_VAR
-from osl_hooks.runner import Outcome
+from osl_hooks.engine.faultpoints import FAULT_AT_ENV_VAR
+from osl_hooks.engine.runner import Outcome
 
 pytestmark = pytest.mark.slow
 
@@ -203,7 +203,7 @@ def test_disk_full_after_the_check_falls_back_cleans_up_and_recovers(image, tmpf
         "disk_margin_bytes": 0,
     }
     assert run_start_in(tmpfs_home, {}).outcome == Outcome.OK  # the state dir exists
-    from osl_hooks.manifest import scan_tree
+    from osl_hooks.engine.manifest import scan_tree
 
     filler = fill_to(tmpfs_home, scan_tree(source).disk_bytes + 8192)  # the copy fits, its record does not
     full = run_start_in(tmpfs_home, plan)

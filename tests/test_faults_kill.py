@@ -25,9 +25,9 @@ import pytest
 from conftest import tree_snapshot
 
 from osl_hooks.demo.envbuild import build_conda_env, demo_packages
-from osl_hooks.faultpoints import FAULT_AT_ENV_VAR, FAULT_LIST_ENV_VAR
-from osl_hooks.manifest import bake
-from osl_hooks.sync import STAGING_PREFIX
+from osl_hooks.engine.faultpoints import FAULT_AT_ENV_VAR, FAULT_LIST_ENV_VAR
+from osl_hooks.engine.manifest import bake
+from osl_hooks.engine.sync import STAGING_PREFIX
 
 pytestmark = pytest.mark.slow
 

@@ -766,8 +766,8 @@ def test_events_from_log_of_a_real_start(runs):
 
 
 def test_sync_percentage_fills_the_envs_slot(runs):
+    from osl_hooks.engine.synced import EnvSync
     from osl_hooks.events import Event
-    from osl_hooks.synced import EnvSync
 
     lines = runs["ok"].stdout.splitlines()
     reader = kube_log.LogReader()
@@ -841,7 +841,7 @@ def test_failure_message_from_the_log_tail_and_other_failures(runs):
         api_pod(run.pod, container_status("osl-hooks", terminated(1, run.termination_message, 4, 9)))
     )
     # The engine could not start its report (here: the lock), so it printed its final event alone.
-    from osl_hooks.status import report_failure_without_home
+    from osl_hooks.engine.reporter import report_failure_without_home
 
     out = io.StringIO()
     report_failure_without_home("Start failed: another start on this home held the lock for 900 s", out)

@@ -10,7 +10,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 from osl_hooks.demo.envbuild import build_wheel
-from osl_hooks.runner import Outcome
+from osl_hooks.engine.runner import Outcome
 
 PY_PLAN = {
     "environments": [{"name": "py", "mode": "synced", "source": "SOURCE", "kernel": {"display_name": "Python (py)"}}]

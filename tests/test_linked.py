@@ -15,11 +15,11 @@ from linkedenv import big_wheel, native_package
 from test_kernels import run_in_kernel
 
 from osl_hooks.demo.envbuild import build_python_env, demo_packages
-from osl_hooks.linkplan import is_elf_program
-from osl_hooks.manifest import MANIFEST_FILE, bake, load
-from osl_hooks.packages import record_name
-from osl_hooks.runner import Outcome
-from osl_hooks.sync import STAGING_PREFIX
+from osl_hooks.engine.linkplan import is_elf_program
+from osl_hooks.engine.manifest import MANIFEST_FILE, bake, load
+from osl_hooks.engine.packages import record_name
+from osl_hooks.engine.runner import Outcome
+from osl_hooks.engine.sync import STAGING_PREFIX
 
 pytestmark = pytest.mark.slow
 THRESHOLD = 16384
@@ -234,8 +234,8 @@ def test_image_without_the_env_gets_no_kernel_and_says_why(linked_image, home, r
 
 
 def test_materialize_then_reset(linked_image, home, run_start, tmp_path):
+    from osl_hooks.engine.runner import materialize, reset
     from osl_hooks.plan import Plan
-    from osl_hooks.runner import materialize, reset
 
     data = {"version": 1, "home": str(home), **linked_plan(linked_image, kernel=False)}
     run_start(data)
@@ -303,9 +303,9 @@ def test_disk_check_counts_what_a_linked_copy_writes(linked_image, tmp_path):
     """A home too small for a synced copy, big enough for the linked one: the check tells them apart."""
     import io
 
-    from osl_hooks.linkplan import linked_paths, volume_bytes
+    from osl_hooks.engine.linkplan import linked_paths, volume_bytes
+    from osl_hooks.engine.runner import start
     from osl_hooks.plan import Plan
-    from osl_hooks.runner import start
 
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")

@@ -21,8 +21,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from test_faults_found import distributions
 from test_update import Scenario
 
+from osl_hooks.engine.runner import Outcome, start
 from osl_hooks.plan import Plan
-from osl_hooks.runner import Outcome, start
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from test_plan import FULL_PLAN
 
 from osl_hooks.cli import main
+from osl_hooks.engine.runner import Outcome, start
 from osl_hooks.plan import Plan, PlanError, parse_plan
-from osl_hooks.runner import Outcome, start
 
 VALID = {**FULL_PLAN, "envs_dir": ".local/envs", "disk_margin_fraction": 0.05, "lock_timeout": 10}
 

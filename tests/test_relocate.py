@@ -2,7 +2,7 @@
 
 import pytest
 
-from osl_hooks.relocate import PrefixFile, RelocationError, check, relocate
+from osl_hooks.engine.relocate import PrefixFile, RelocationError, check, relocate
 
 OLD = "/opt/osl/envs/geo"
 NEW_SHORT = "/home/u/envs/geo"

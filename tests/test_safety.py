@@ -5,8 +5,8 @@ import os
 import pytest
 from conftest import tree_snapshot
 
+from osl_hooks.engine.runner import Outcome, start
 from osl_hooks.plan import Plan, PlanError
-from osl_hooks.runner import Outcome, start
 
 
 @pytest.fixture

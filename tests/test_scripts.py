@@ -4,8 +4,8 @@ import time
 
 from conftest import write_script
 
+from osl_hooks.engine.runner import Outcome
 from osl_hooks.events import parse_line
-from osl_hooks.runner import Outcome
 
 
 def test_scripts_run_in_name_order_after_envs_and_log_their_output(tmp_path, home, run_start):

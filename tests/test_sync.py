@@ -11,8 +11,8 @@ import pytest
 from conftest import all_files, kill_during_first_copy, mounted_tmpfs, tree_snapshot
 
 from osl_hooks.demo.envbuild import CONDA_PLACEHOLDER, build_conda_env, demo_packages
-from osl_hooks.runner import Outcome
-from osl_hooks.sync import STAGING_PREFIX
+from osl_hooks.engine.runner import Outcome
+from osl_hooks.engine.sync import STAGING_PREFIX
 
 
 def synced_plan(source: Path, **extra) -> dict:
@@ -115,8 +115,8 @@ def small_home(tmp_path):
 def test_env_too_big_for_the_home_falls_back_to_the_image(python_image, small_home):
     import io
 
+    from osl_hooks.engine.runner import start
     from osl_hooks.plan import Plan
-    from osl_hooks.runner import start
     from osl_hooks.status import read_status
 
     source = python_image / "envs/py"

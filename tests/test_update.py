@@ -19,8 +19,8 @@ import pytest
 from conftest import all_files
 
 from osl_hooks.demo.envbuild import build_conda_env, build_python_env, build_wheel, demo_packages
-from osl_hooks.manifest import bake
-from osl_hooks.runner import Outcome
+from osl_hooks.engine.manifest import bake
+from osl_hooks.engine.runner import Outcome
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..manifest import MANIFEST_FILE, bake
+from ..engine.manifest import MANIFEST_FILE, bake
 from .envbuild import build_conda_env, build_python_env
 
 FAILING_USER = "fail-demo"

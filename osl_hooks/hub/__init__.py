@@ -9,7 +9,7 @@ In jupyterhub_config.py::
     osl_hooks.hub.install(c)   # last: checks c.OSLHooks, chains the spawner hooks
 
 This package imports JupyterHub/KubeSpawner only where it needs them (lazily); the pod-side engine
-(`osl_hooks.runner`, `osl_hooks.cli`) never imports this package. The only thing that crosses from here
+(`osl_hooks.engine.runner`, `osl_hooks.cli`) never imports this package. The only thing that crosses from here
 to the server is the plan (`osl_hooks.plan`), as JSON in $OSL_HOOKS_PLAN. See docs/hub.md.
 """
 

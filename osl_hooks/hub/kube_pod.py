@@ -19,7 +19,7 @@ from .kube_log import legacy_line, strip_timestamp, unique
 from .progress import FAILED_PREFIX, FIRST, LAST, EventProgress, event_message, raw_event
 
 DEFAULT_CONTAINER = "osl-hooks"
-DELIBERATE_EXIT_CODES = (1, 2)  # osl-hooks start: failed, invalid plan (see osl_hooks.runner.Outcome)
+DELIBERATE_EXIT_CODES = (1, 2)  # osl-hooks start: failed, invalid plan (see osl_hooks.engine.runner.Outcome)
 
 _WAITING_QUIET = {"PodInitializing", "ContainerCreating"}
 

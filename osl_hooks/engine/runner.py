@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from ..plan import Environment, Kernel, Plan, Script
+from ..status import human_bytes
 from .condarc import CondarcError, ensure_envs_dirs
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
@@ -29,10 +31,9 @@ from .kernels import KernelError, KernelRegistry, UsersOwnKernel, has_ipykernel
 from .linked import ImageLacksEnv, LinkedSync, forget_links, materialize_links
 from .lock import LockTimeout, StartLock
 from .notices import Notices
-from .plan import Environment, Kernel, Plan, Script
 from .redact import secret_values
+from .reporter import Reporter, ScriptStatus, report_failure_without_home
 from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
-from .status import Reporter, ScriptStatus, human_bytes, report_failure_without_home
 from .sync import remove_tree
 from .synced import EnvProblem, EnvSync, Fallback
 from .syncstate import SyncState

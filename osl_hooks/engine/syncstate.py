@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..plan import Environment
 from .faultpoints import point
 from .homepaths import Home
 from .manifest import Manifest, ManifestError, load
-from .plan import Environment
 from .sync import remove_tree
 
 

@@ -3,11 +3,11 @@
 - **Nothing new** (the image's env id equals the id last synced, and the copy exists): nothing is walked
   or copied. With a baked manifest, that costs reading one line.
 - **No copy yet** (first start, or the user deleted the env): a first copy through a staging directory.
-- **The image changed**: a three-way update (`osl_hooks.update`), costing what the change costs.
+- **The image changed**: a three-way update (`osl_hooks.engine.update`), costing what the change costs.
 - **The record of the last sync is missing or damaged**: a safe full comparison that adds what is missing,
   keeps every file that exists, and removes nothing.
 
-What is remembered between syncs is `osl_hooks.syncstate`.
+What is remembered between syncs is `osl_hooks.engine.syncstate`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..plan import Environment
+from ..status import human_bytes
 from . import relocate, update
 from .faultpoints import point
 from .homepaths import Home
@@ -35,8 +37,7 @@ from .manifest import (
     scan_tree,
 )
 from .packages import record_name, record_paths
-from .plan import Environment
-from .status import Reporter, human_bytes
+from .reporter import Reporter
 from .sync import SyncError, copy_tree, new_staging_dir, remove_tree, stale_staging_dirs
 from .syncstate import SyncState
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,24 +74,48 @@ def decide(base: Manifest, theirs: Manifest, overrides: dict[str, Stat], target:
     """The three-way decision for every path the image changed. `trusted`: paths osl-hooks itself was
     writing when a start was interrupted (they are not user changes)."""
     changes = Changes(user_packages=user_packages(base, overrides, target, trusted))
-    for path in changed_paths(base, theirs):
+
+    def as_left(path: str, now: Entry | None) -> bool:
+        return is_as_left(base, overrides, path, now)
+
+    for path, now in untouched_paths(changes, changed_paths(base, theirs), base, theirs, target, trusted, as_left):
+        take_image_side(changes, path, now, theirs)
+    withhold_package_dirs(changes, theirs)
+    return changes
+
+
+def untouched_paths(
+    changes: Changes,
+    paths: Iterable[str],
+    base: Manifest,
+    theirs: Manifest,
+    target: Path,
+    trusted: set[str],
+    as_left: Callable[[str, Entry | None], bool],
+) -> Iterator[tuple[str, Entry | None]]:
+    """The head of every three-way decision (synced and linked): of the paths the image changed, record in
+    `changes` those of packages the user owns and those the user changed (conflicts), and yield the rest, the
+    paths still as osl-hooks left them (`as_left`), with what is on disk there now."""
+    for path in paths:
         owner = theirs.packages.owners.get(path) or base.packages.owners.get(path)
         if owner in changes.user_packages:
             changes.kept_for_packages.append(path)
             continue
-        mine = path not in trusted and not _looks_as_left(base, overrides, target, path)
         now = entry_on_disk(target / path)
-        if not mine:
-            if path in theirs.entries:
-                changes.copy.append(path)
-            elif now is not None and now.kind == "d":
-                changes.remove_dirs.append(path)
-            elif now is not None:
-                changes.delete.append(path)
+        if path in trusted or as_left(path, now):
+            yield path, now
         elif now is not None or path in theirs.entries:
             changes.conflicts.append(path)
-    withhold_package_dirs(changes, theirs)
-    return changes
+
+
+def take_image_side(changes: Changes, path: str, now: Entry | None, theirs: Manifest) -> None:
+    """A path the user did not touch becomes what the image has now: copied, or removed if the image dropped it."""
+    if path in theirs.entries:
+        changes.copy.append(path)
+    elif now is not None and now.kind == "d":
+        changes.remove_dirs.append(path)
+    elif now is not None:
+        changes.delete.append(path)
 
 
 def withhold_package_dirs(changes: Changes, theirs: Manifest) -> None:
@@ -188,8 +212,12 @@ def stat_overrides(
 
 
 def _looks_as_left(base: Manifest, overrides: dict[str, Stat], target: Path, path: str) -> bool:
+    return is_as_left(base, overrides, path, entry_on_disk(target / path))
+
+
+def is_as_left(base: Manifest, overrides: dict[str, Stat], path: str, now: Entry | None) -> bool:
+    """Whether `now` (what is on disk at `path`) is still what osl-hooks left there."""
     left = left_entry(base, overrides, path)
-    now = entry_on_disk(target / path)
     return now is None if left is None else left.same_stat(now)
 
 

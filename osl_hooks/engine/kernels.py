@@ -22,9 +22,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..plan import Kernel
 from .faultpoints import point
 from .homepaths import Home
-from .plan import Kernel
 
 METADATA_KEY = "osl_hooks"
 STAGING_PREFIX = ".osl-hooks-staging-"  # a valid kernel name jupyter_client installs; hidden from users

@@ -1,6 +1,6 @@
 """One `linked` env: a synced env whose large files are symlinks into the image's env.
 
-The user's copy holds real small files and every file that must be real (`osl_hooks.linkplan`), and a
+The user's copy holds real small files and every file that must be real (`osl_hooks.engine.linkplan`), and a
 symlink `<target>/<path> -> <source>/<path>` for each other file. pip and conda unlink a file before they
 write its replacement, so what the user upgrades, installs or removes becomes real files in the home and
 the image is never written; what the user never touches costs one inode (and a block) per file.
@@ -20,11 +20,11 @@ import secrets
 import shutil
 from pathlib import Path
 
+from ..plan import Environment
 from . import linkplan, update
 from .homepaths import Home
 from .manifest import Entry, Manifest, changed_paths, entry_on_disk
-from .plan import Environment
-from .status import Reporter
+from .reporter import Reporter
 from .sync import copy_tree
 from .synced import EnvProblem, EnvSync
 
@@ -126,7 +126,7 @@ class LinkedSync(EnvSync):
 
 
 class LinkedDecision:
-    """The three-way decision of `osl_hooks.update`, with links to the image as one more 'as left'."""
+    """The three-way decision of `osl_hooks.engine.update`, with links to the image as one more 'as left'."""
 
     def __init__(
         self,
@@ -149,27 +149,14 @@ class LinkedDecision:
         relink: list[str] = []
         classify = linkplan.Classifier(theirs, self.sync.source, self.sync.threshold)
         changed = changed_paths(base, theirs)  # sorted; only the manifests' differing lines are parsed
-        for path in changed:
-            owner = theirs.packages.owners.get(path) or base.packages.owners.get(path)
-            if owner in changes.user_packages:
-                changes.kept_for_packages.append(path)
-                continue
-            now = entry_on_disk(target / path)
-            if path not in trusted and not self._as_left(path, now):
-                if now is not None or path in theirs.entries:
-                    changes.conflicts.append(path)
-                continue
+        for path, now in update.untouched_paths(changes, changed, base, theirs, target, trusted, self._as_left):
             links.discard(path)
             if path in theirs.entries and classify.is_link(path):
                 links.add(path)
                 if now is None or now.kind != "l" or now.link != linkplan.link_target(self.sync.source, path):
                     relink.append(path)
-            elif path in theirs.entries:
-                changes.copy.append(path)
-            elif now is not None and now.kind == "d":
-                changes.remove_dirs.append(path)
-            elif now is not None:
-                changes.delete.append(path)
+            else:
+                update.take_image_side(changes, path, now, theirs)
         if self.old_source != self.sync.source:  # the image moved the env: every untouched link follows it
             unchanged = links - set(changed)
             relink += sorted(
@@ -182,8 +169,7 @@ class LinkedDecision:
             return True
         if path in self.old_links:
             return False  # osl-hooks left a link there, and it is not one any more: the user's
-        left = update.left_entry(self.base, self.overrides, path)
-        return now is None if left is None else left.same_stat(now)
+        return update.is_as_left(self.base, self.overrides, path, now)
 
 
 def links_file(envs_state_dir: Path, name: str) -> Path:

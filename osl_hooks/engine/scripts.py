@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..plan import Script
 from .homepaths import Home
-from .plan import Script
 
 KILL_GRACE_SECONDS = 5.0
 _IGNORED_SUFFIXES = ("~", ".bak", ".dpkg-old", ".dpkg-new", ".dpkg-dist", ".rpmnew", ".rpmsave", ".swp")
