@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -228,7 +229,7 @@ def test_binary_without_room_is_explained_once_with_the_recorded_room(tmp_path, 
     from dataclasses import replace
 
     placeholder = PLACEHOLDER[:105]  # a 105-character placeholder, recorded in conda-meta
-    short = Path("/tmp") / f"g{os.getpid()}"
+    short = Path(tempfile.mkdtemp(prefix="g", dir="/tmp"))  # short (room to grow), fresh whatever a past run left
     home = tmp_path / ("h" * 110)
     home.mkdir()
     try:

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def test_env_baked_at_its_target_path_is_not_rewritten(tmp_path, home, run_start
 
 def test_binary_that_cannot_take_a_longer_prefix_falls_back_before_copying(home, run_start):
     """Packages built with conda's old 32-character placeholder leave no room to grow."""
-    short = Path("/tmp") / f"g{os.getpid()}"
+    short = Path(tempfile.mkdtemp(prefix="g", dir="/tmp"))  # short (room to grow), fresh whatever a past run left
     packages = [replace(p, placeholder=CONDA_PLACEHOLDER) for p in demo_packages()]
     try:
         build_conda_env(short, packages)
