@@ -11,7 +11,9 @@ under the start lock), and the save then writes the user's content into the user
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from ..plan import DEFAULT_STATE_DIR
 from .homepaths import Home, UnsafePath
 from .lock import LockTimeout, StartLock
 from .materialize import MaterializeError, is_own_link, make_real, recorded_links
-from .syncstate import SyncState, sync_records
+from .syncstate import SyncState
 
 LOCK_SECONDS = 20.0
 
@@ -40,7 +42,7 @@ def make_own_file(os_path: Path, home_dir: Path, state_dir: str = DEFAULT_STATE_
     """Make `os_path` a real copy of the image's file if it is osl-hooks' link; True if it did."""
     home = Home(home_dir)
     state_root = home_dir / state_dir
-    for name, record in sync_records(state_root).items():
+    for name, record in _records(state_root / "envs"):
         target, source = Path(record.get("target", "")), Path(record.get("source", ""))
         rel = os.path.relpath(os.path.abspath(os_path), target)
         if rel.startswith("../") or rel == ".." or rel not in (recorded_links(state_root / "envs", name, record) or ()):
@@ -52,3 +54,14 @@ def make_own_file(os_path: Path, home_dir: Path, state_dir: str = DEFAULT_STATE_
             files, _ = make_real(state, home.check(target, f"environments[{name}].target"), source, rel.__eq__)
         return files == 1
     return False
+
+
+def _records(envs_state_dir: Path) -> Iterator[tuple[str, dict]]:
+    """The sync records of the home's envs (only read: a save must not walk any env)."""
+    for path in sorted(envs_state_dir.glob("*.json")):
+        try:
+            record = json.loads(Home.read_text(path))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict):
+            yield path.stem, record
