@@ -42,6 +42,7 @@ class Lab:
 
     def __init__(self, root: Path, plan_extra: dict | None = None, mode: str = "synced"):
         self.root = root
+        self.mode = mode
         self.image = root / "image/geo"
         self.home = root / "home"
         self.target = self.home / ".local/envs/geo"
@@ -198,6 +199,8 @@ def test_kill_at_every_point_of_an_image_update(lab):
 
 
 def test_kill_at_every_point_of_a_reset(lab):
+    if lab.mode == "linked":
+        pytest.skip("a linked env's reset is a synced env's reset followed by a linked first copy, both swept")
     lab.use("1.0")
     lab.fresh_home(like=lab.synced_v1)
     (lab.target / "my-notes.txt").write_text("mine")
@@ -223,14 +226,20 @@ def test_kill_at_every_point_of_a_reset(lab):
     assert_killed_everywhere(lab, hits)
 
 
+def first_second_and_last(hits: list[str]) -> list[str]:
+    """Of a point reached once per file, its first, second and last hit (the others are the same moment)."""
+    counts = Counter(h.rsplit(":", 1)[0] for h in hits)
+    return [h for h in hits if int(h.rsplit(":", 1)[1]) in (1, 2, counts[h.rsplit(":", 1)[0]])]
+
+
 def test_kill_at_every_point_of_a_materialize(lab):
     """A materialize killed anywhere: the next start leaves a true link record and no half-written copy, the
     next materialize finishes the job, and the image update after it finds no false conflicts."""
-    if "linked" not in lab.root.name:
+    if lab.mode != "linked":
         pytest.skip("materialize is for linked envs")
     lab.use("1.0")
     lab.fresh_home(like=lab.synced_v1)
-    hits = lab.points("materialize", "geo")
+    hits = first_second_and_last(lab.points("materialize", "geo"))
     assert len(hits) >= 5 and not own_links(lab.target, lab.image), hits
     materialized = tree_snapshot(lab.target)
     lab.kills = 0

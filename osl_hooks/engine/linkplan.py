@@ -85,8 +85,8 @@ try:
     from pip._internal.utils import misc
 except Exception:
     raise SystemExit(0)
-inside = os.path.join(sys.prefix, "osl-hooks-probe")
 realpath = os.path.realpath
+inside = os.path.join(realpath(sys.prefix), "osl-hooks-probe")  # the image's path may pass through a symlink
 os.path.realpath = lambda p, *a, **k: "/osl-hooks-probe-elsewhere" if p == inside else realpath(p, *a, **k)
 print("resolves" if not misc.is_local(inside) else "keeps")
 """
