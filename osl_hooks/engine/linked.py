@@ -60,7 +60,7 @@ class LinkedSync(EnvSync):
     # -- first copy ----------------------------------------------------------------------------------
 
     def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
-        self._links = linkplan.linked_paths(theirs, self.source, self.threshold)
+        self._links = linkplan.linked_paths(theirs, self.source, self.threshold, self._pip_resolves(theirs, None))
         linked_bytes = sum(theirs.entries[p].size for p in self._links)
         return theirs.bytes - linked_bytes, linkplan.volume_bytes(theirs, self._links)
 
@@ -76,13 +76,27 @@ class LinkedSync(EnvSync):
             f"{self.env.name}: {len(self._links)} large files are links into the image ({self.source})", self.env.name
         )
 
+    def _pip_resolves(self, theirs: Manifest, record: dict | None) -> bool:
+        """Whether the image's pip resolves links (see linkplan), asked once per version of that pip."""
+        key = linkplan.pip_probe_key(theirs, self.source)
+        if key is None:
+            return False
+        known = (record or {}).get("pip_probe")
+        if isinstance(known, dict) and known.get("key") == key:
+            resolves = bool(known.get("resolves"))
+        else:
+            resolves = linkplan.pip_resolves_links(self.source)
+        self.state.extra["pip_probe"] = {"key": key, "resolves": resolves}
+        return resolves
+
     # -- updates -------------------------------------------------------------------------------------
 
     def three_way_update(self, base: Manifest, theirs: Manifest, record: dict) -> None:
         overrides = {p: tuple(s) if s else None for p, s in record.get("overrides", {}).items()}
         old_links = recorded_links(self.state.directory, self.env.name, record) or set()
         old_source = Path(record.get("source") or self.source)
-        decision = LinkedDecision(self, base, theirs, overrides, old_links, old_source)
+        pip_resolves = self._pip_resolves(theirs, record)
+        decision = LinkedDecision(self, base, theirs, overrides, old_links, old_source, pip_resolves)
         changes, relink, links = decision.decide(self.state.pending())
         self._check_space_for_update(sum(theirs.entries[p].size for p in changes.copy))  # before any link changes
         self._save_links(links)
@@ -132,10 +146,12 @@ class LinkedDecision:
         overrides: dict[str, update.Stat],
         old_links: set[str],
         old_source: Path,
+        pip_resolves: bool,
     ):
         self.sync = sync
         self.base, self.theirs, self.overrides = base, theirs, overrides
         self.old_links, self.old_source = old_links, old_source
+        self.pip_resolves = pip_resolves  # the env's pip probe's answer (see linkplan)
 
     def decide(self, trusted: set[str]) -> tuple[update.Changes, list[str], set[str]]:
         """The changes for rsync (real files), the paths to (re)link, and the links the copy will have."""
@@ -143,7 +159,7 @@ class LinkedDecision:
         changes = update.Changes(user_packages=update.user_packages(base, self.overrides, target, trusted))
         links = set(self.old_links)
         relink: list[str] = []
-        classify = linkplan.Classifier(theirs, self.sync.source, self.sync.threshold)
+        classify = linkplan.Classifier(theirs, self.sync.source, self.sync.threshold, self.pip_resolves)
         changed = changed_paths(base, theirs)  # sorted; only the manifests' differing lines are parsed
         for path, now in update.untouched_paths(changes, changed, base, theirs, target, trusted, self._as_left):
             links.discard(path)
@@ -198,7 +214,10 @@ def served_bytes(target: Path, source: Path) -> int:
 def add_link_details(state_dir: Path, records: dict[str, dict]) -> dict[str, dict]:
     """`osl-hooks status` per copied env: its mode, and for linked ones the bytes its links stand for."""
     for name, record in records.items():
-        linked = recorded_links(state_dir / "envs", name, record) is not None
+        links = recorded_links(state_dir / "envs", name, record)
+        linked = links is not None
+        record.pop("links", None)  # the count is what a reader of the status wants, not every path
+        record["linked_files"] = len(links or ())
         record["mode"] = "linked" if linked else "synced"
         target, source = Path(record.get("target", "")), Path(record.get("source", ""))
         record["bytes_via_links"] = served_bytes(target, source) if linked and target.is_dir() else 0
