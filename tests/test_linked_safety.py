@@ -255,10 +255,14 @@ def test_jupyterlab_save_of_a_linked_file_makes_it_the_users(image, tmp_path):
     path = f".local/envs/py/{in_site(target, 'bigprobe.py')}"
     assert (home / path).is_symlink()
     image_module = (site(image) / "bigprobe.py").read_bytes()
+    # The server config the image recipe installs, loaded as the Jupyter server loads a config.d file.
+    server_config = f"{podsandbox.SOURCE_MOUNT}/examples/image/jupyter_server_config.d/osl-hooks.json"
     save = f"""
+import json
+from traitlets.config import Config
 from jupyter_server.services.contents.filemanager import FileContentsManager
-manager = FileContentsManager(root_dir={podsandbox.POD_HOME!r}, allow_hidden=True,
-                              pre_save_hook="osl_hooks.engine.savehook.pre_save_hook")
+config = Config(json.load(open({server_config!r})))
+manager = FileContentsManager(config=config, root_dir={podsandbox.POD_HOME!r}, allow_hidden=True)
 manager.save({{"type": "file", "format": "text", "content": "VERSION = 'edited'\\n"}}, {path!r})
 """
     saved = pod.run(["python3", "-c", save])
