@@ -1,29 +1,27 @@
-"""Linked mode next to synced mode, on the same env, in the same run: bytes on the volume and start times.
+"""Linked mode next to synced mode, on the same env, in the same run: bytes on the volume, start and update times.
 
-Run: python benchmarks/bench_linked.py [--workdir DIR] [--repeat 3] [--source ENV]
+Run: python benchmarks/bench_linked.py [--workdir DIR] [--repeat 3] [--quick]
 
-The env is bench_sync.py's (a genuine Python env grown with real packages to tens of thousands of files,
-baked), or a copy of `--source` (copied into the work directory and baked there; the original is only read).
-Measured per mode (median of --repeat, alternating the modes so both see the same disk):
-1. cold first start: `osl-hooks start` as a whole process into an empty home;
+The env and its image versions are bench_sync.py's (a genuine Python env grown with real packages to tens of
+thousands of files, baked; `--quick`: about a thousand files, no package index), cached in the work
+directory. Measured per round, the modes alternating so both see the same disk:
+1. cold first start: `osl-hooks start` as a whole process into an empty home, per mode;
 2. bytes on the user's volume afterwards: the blocks of every file, directory and link of the copy;
-3. restart with nothing new: `osl-hooks start` again.
-Goals (issue 11): bytes linked/synced ≤ 0.15; first start linked/synced ≤ 0.3; nothing new unchanged.
+3. restart with nothing new: `osl-hooks start` again, per mode;
+4. an image update of 1% of the files (bench_sync's "0.1%" version to its "1%" one): `osl-hooks start` of the
+   linked copy, next to `rsync -a` bringing the same update into a plain copy of the previous version.
+Goals (issue 20): bytes linked/synced ≤ 0.05; first start linked/synced ≤ 0.4; 1% update linked/rsync ≤ 0.2.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 from pathlib import Path
 
-from bench_sync import DEFAULT_PACKAGES, START, build_env, timed
-
-from osl_hooks.engine.manifest import bake, load
+from bench_sync import DEFAULT_PACKAGES, Bench
 
 MODES = ("synced", "linked")
 
@@ -36,58 +34,70 @@ def volume_bytes(root: Path) -> int:
     return total
 
 
-def plan_file(path: Path, home: Path, source: Path, mode: str) -> Path:
-    home.mkdir(parents=True)
-    env = {"name": "bench", "mode": mode, "source": str(source), "kernel": False}
-    path.write_text(json.dumps({"version": 1, "home": str(home), "environments": [env]}))
-    return path
+def plan_for(bench: Bench, name: str, mode: str) -> Path:
+    """bench_sync's plan for a fresh home, in `mode`."""
+    plan = bench.plan(name)
+    plan.write_text(plan.read_text().replace('"mode": "synced"', f'"mode": "{mode}"'))
+    return plan
+
+
+def one_round(bench: Bench, i: int) -> dict[str, int]:
+    """Samples of one round (kept in `bench.samples`); returns the bytes each mode's copy takes."""
+    on_volume = {}
+    for mode in MODES if i % 2 == 0 else reversed(MODES):
+        bench.use("v0")
+        plan = plan_for(bench, f"{mode}{i}", mode)
+        os.sync()
+        bench.timed(f"first {mode}", bench.start(plan))
+        on_volume[mode] = volume_bytes(bench.runs / f"home-{mode}{i}" / ".local/envs/bench")
+        bench.timed(f"again {mode}", bench.start(plan))
+    # The 1% update: the linked copy and a plain rsync copy both start from the "0.1%" version.
+    bench.use("0.1%")
+    linked = plan_for(bench, f"update{i}", "linked")
+    bench.timed(None, bench.start(linked))
+    reference = bench.runs / f"rsync-update{i}"
+    bench.timed(None, ["rsync", "-a", f"{bench.source}/", f"{reference}/"])
+    bench.use("1%")
+    os.sync()
+    for label, command in (
+        ("1% update linked", bench.start(linked)),
+        ("1% update rsync -a", ["rsync", "-a", f"{bench.source}/", f"{reference}/"]),
+    )[:: 1 if i % 2 == 0 else -1]:
+        bench.timed(label, command)
+    return on_volume
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/osl-hooks-bench-linked"))
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/osl-hooks-bench"))
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--source", type=Path, help="an existing env to copy (default: build bench_sync's env)")
+    parser.add_argument("--quick", action="store_true", help="a small env without the package index")
     args = parser.parse_args()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    if args.source:
-        source = args.workdir / "image" / "envs" / "bench"
-        if not source.exists():
-            source.parent.mkdir(parents=True)
-            subprocess.run(["cp", "-a", str(args.source), str(source)], check=True)
-        bake(source)
-    else:
-        source = build_env(args.workdir, DEFAULT_PACKAGES)
-    manifest = load(source / ".osl-hooks-manifest.jsonl")
-    runs = args.workdir / "runs"
-    if runs.exists():
-        shutil.rmtree(runs)
-    runs.mkdir()
-    subprocess.run(["cp", "-a", str(source), str(runs / "warmup")], check=True)  # warm the page cache
-    seconds: dict[str, list[float]] = {}
-    on_volume: dict[str, int] = {}
+    bench = Bench(args.workdir, None if args.quick else DEFAULT_PACKAGES)
+    bench.build()
+    if bench.runs.exists():
+        shutil.rmtree(bench.runs)
+    bench.runs.mkdir(parents=True)
+    on_volume = {}
     for i in range(args.repeat):
-        for mode in MODES if i % 2 == 0 else reversed(MODES):
-            plan = plan_file(runs / f"{mode}{i}.json", runs / f"{mode}-home{i}", source, mode)
-            seconds.setdefault(f"first {mode}", []).append(timed([*START, str(plan)]))
-            seconds.setdefault(f"again {mode}", []).append(timed([*START, str(plan)]))
-            on_volume[mode] = volume_bytes(runs / f"{mode}-home{i}" / ".local/envs/bench")
-    m = {k: statistics.median(v) for k, v in seconds.items()}
-    print(
-        f"env: {manifest.files} files, {manifest.bytes / 1e6:.0f} MB, {manifest.disk_bytes / 1e6:.0f} MB on disk; "
-        f"median of {args.repeat} runs\n"
-    )
-    print("| measure | linked | synced | linked / synced | goal |")
+        on_volume = one_round(bench, i)
+    m = {k: statistics.median(v) for k, v in bench.samples.items()}
+    print(f"median of {args.repeat} rounds\n")
+    print("| measure | linked | synced (or `rsync -a`) | ratio | goal |")
     print("|---|---|---|---|---|")
     ratio = on_volume["linked"] / on_volume["synced"]
     print(
         f"| bytes on the user's volume | {on_volume['linked'] / 1e6:.0f} MB | {on_volume['synced'] / 1e6:.0f} MB "
-        f"| {ratio:.2f} | ≤ 0.15 |"
+        f"| {ratio:.3f} | ≤ 0.05 |"
     )
-    for label, key, goal in (("cold first start", "first", "≤ 0.3"), ("restart, nothing new", "again", "≈ 1")):
-        linked, synced = m[f"{key} linked"], m[f"{key} synced"]
-        print(f"| {label} | {linked:.3f} s | {synced:.3f} s | {linked / synced:.2f} | {goal} |")
-    shutil.rmtree(runs)
+    rows = (
+        ("cold first start", "first linked", "first synced", "≤ 0.4"),
+        ("restart, nothing new", "again linked", "again synced", "≈ 1"),
+        ("image update of 1% of the files", "1% update linked", "1% update rsync -a", "≤ 0.2"),
+    )
+    for label, linked, other, goal in rows:
+        print(f"| {label} | {m[linked]:.3f} s | {m[other]:.3f} s | {m[linked] / m[other]:.2f} | {goal} |")
+    shutil.rmtree(bench.runs)
 
 
 if __name__ == "__main__":

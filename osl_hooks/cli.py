@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .engine.envdiff import describe, export, package_changes
-from .engine.imagecheck import parse_user, unreadable_paths
+from .engine.imagecheck import parse_user, unreadable_paths, writable_paths
 from .engine.linked import add_link_details
 from .engine.lock import is_held
 from .engine.manifest import MANIFEST_FILE, bake
@@ -76,12 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         "Your copy is moved to ~/.local/state/osl-hooks/backups/ first, unless --discard is given.",
     )
     reset_cmd.add_argument("--discard", action="store_true", help="delete your copy instead of moving it aside")
-    _env_command(
+    materialize_cmd = _env_command(
         commands,
         "materialize",
-        "make a linked env independent of the image: its links become real files",
-        "Every link osl-hooks made into the image's env is replaced by a copy of the file.",
+        "make a linked env (or some of its files) independent of the image: links become real files",
+        "Every link osl-hooks made into the image's env (or those at or under the PATHs given) is replaced by a "
+        "copy of the file, which you can then edit.",
     )
+    materialize_cmd.add_argument("paths", nargs="*", metavar="PATH", help="a file or directory of the env")
     diff_cmd = _env_command(
         commands,
         "diff",
@@ -108,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "diff":
         return _with_plan(args, lambda plan: _diff(plan, args.name, args.export))
     if args.command == "materialize":
-        return _with_plan(args, lambda plan: materialize(plan, args.name, allow_root=args.allow_root))
+        return _with_plan(
+            args, lambda plan: materialize(plan, args.name, tuple(args.paths), allow_root=args.allow_root)
+        )
     return _status(args)
 
 
@@ -174,6 +178,7 @@ def _bake(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return Outcome.FAILED
+        _warn_if_writable(path, user, args.notebook_user)
         started = time.monotonic()
         manifest = bake(path, args.built_prefix)
         print(
@@ -182,6 +187,18 @@ def _bake(args: argparse.Namespace) -> int:
             f"written in {time.monotonic() - started:.1f} s"
         )
     return 0
+
+
+def _warn_if_writable(path: str, user: tuple[int, int], user_text: str) -> None:
+    writable = writable_paths(path, user)
+    if writable:
+        print(
+            f"osl-hooks bake: the notebook user ({user_text}) can write {len(writable)} path(s) in {path} (e.g. "
+            f"{writable[0]}), so a `linked` env over it is copied in full instead (the user's writes through links "
+            "would go into the image). To link it, make it read-only for the notebook user in the image build, "
+            f"after installing into it: chown -R root:root {path} && chmod -R go-w {path}",
+            file=sys.stderr,
+        )
 
 
 def _bake_bytecode(root: Path, compile_it: bool) -> None:

@@ -39,6 +39,7 @@ def available() -> bool:
 class PodSandbox:
     home: Path  # host directory that plays the home volume
     mounts: dict[str, Path] = field(default_factory=dict)  # pod path -> host path, read-only
+    writable: set[str] = field(default_factory=set)  # pod paths of `mounts` that are writable (an image's own)
     env: dict[str, str] = field(default_factory=dict)
     uid: int = 1000
     gid: int = 100
@@ -54,7 +55,8 @@ class PodSandbox:
         args += ["--ro-bind", str(Path(osl_hooks.__file__).resolve().parent.parent), SOURCE_MOUNT]
         args += ["--ro-bind", str(_launcher_dir()), LAUNCHER_MOUNT]
         for pod_path, host_path in sorted(self.mounts.items()):
-            args += _parents(pod_path) + ["--ro-bind", str(host_path), pod_path]
+            bind = "--bind" if pod_path in self.writable else "--ro-bind"
+            args += _parents(pod_path) + [bind, str(host_path), pod_path]
         args += _parents(self.home_mount) + ["--bind", str(self.home), self.home_mount]
         args += ["--unshare-pid", "--unshare-ipc", "--die-with-parent", "--clearenv", "--chdir", self.home_mount]
         environment = {

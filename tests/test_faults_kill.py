@@ -1,4 +1,5 @@
-"""SIGKILL at every commit point of a first copy, an image update and a reset, on a genuine conda env.
+"""SIGKILL at every commit point of a first copy, an image update and a reset, on a genuine conda env, for a
+synced and a linked copy; and of a linked env's materialize.
 
 The engine marks each of its own writes, renames and unlinks with `faultpoints.point(NAME)`. A first run
 of each operation lists the points it reaches (`OSL_HOOKS_FAULT_LIST`); then, for every hit, a fresh
@@ -26,19 +27,22 @@ from conftest import tree_snapshot
 
 from osl_hooks.demo.envbuild import build_conda_env, demo_packages
 from osl_hooks.engine.faultpoints import FAULT_AT_ENV_VAR, FAULT_LIST_ENV_VAR
+from osl_hooks.engine.linked import own_links
 from osl_hooks.engine.manifest import bake
 from osl_hooks.engine.sync import STAGING_PREFIX
 
 pytestmark = pytest.mark.slow
 
+LINK_EVERY_FILE = 1  # the demo env's files are small: a linked lab links every file it may
 STATUS_POINTS = ("write:status file:",)  # written on a timer too: a kill run may not reach the n-th write
 
 
 class Lab:
     """One fixed home path, one image path switched between versions, and references to compare with."""
 
-    def __init__(self, root: Path, plan_extra: dict | None = None):
+    def __init__(self, root: Path, plan_extra: dict | None = None, mode: str = "synced"):
         self.root = root
+        self.mode = mode
         self.image = root / "image/geo"
         self.home = root / "home"
         self.target = self.home / ".local/envs/geo"
@@ -56,7 +60,9 @@ class Lab:
         script.write_text("#!/bin/sh\necho set up\n")
         script.chmod(0o755)
         self.plan = root / "plan.json"
-        environments = [{"name": "geo", "mode": "synced", "source": str(self.image)}]
+        environments = [{"name": "geo", "mode": mode, "source": str(self.image)}]
+        if mode == "linked":
+            environments[0]["link_threshold"] = LINK_EVERY_FILE
         self.plan.write_text(
             json.dumps(
                 {
@@ -125,18 +131,21 @@ class Lab:
         record = json.loads((self.state / "envs/geo.json").read_text())
         return {"geo.json", record["base"]}
 
-    def check_finished(self, result: subprocess.CompletedProcess, version: str) -> None:
+    def check_finished(self, result: subprocess.CompletedProcess, version: str | None) -> None:
+        """A finished run, no warnings (no false conflicts), no leftovers, and the tree of `version` if given."""
         assert result.returncode == 0, result.stdout + result.stderr
         assert "WARNING" not in result.stdout and "ERROR" not in result.stdout, result.stdout
         status = json.loads((self.state / "status.json").read_text())
         assert status["state"] == "ok" and status["finished_at"]
-        assert tree_snapshot(self.target) == self.reference[version]
+        if version is not None:
+            assert tree_snapshot(self.target) == self.reference[version]
         assert self.leftovers() == []
+        assert not list(self.target.rglob(".osl-*"))
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> Lab:
-    return Lab(tmp_path_factory.mktemp("kill"))
+@pytest.fixture(scope="module", params=["synced", "linked"])
+def lab(tmp_path_factory, request) -> Lab:
+    return Lab(tmp_path_factory.mktemp(f"kill-{request.param}"), mode=request.param)
 
 
 def kill_and_recover(lab: Lab, args: tuple[str, ...], hit: str) -> subprocess.CompletedProcess | None:
@@ -190,6 +199,8 @@ def test_kill_at_every_point_of_an_image_update(lab):
 
 
 def test_kill_at_every_point_of_a_reset(lab):
+    if lab.mode == "linked":
+        pytest.skip("a linked env's reset is a synced env's reset followed by a linked first copy, both swept")
     lab.use("1.0")
     lab.fresh_home(like=lab.synced_v1)
     (lab.target / "my-notes.txt").write_text("mine")
@@ -212,6 +223,40 @@ def test_kill_at_every_point_of_a_reset(lab):
         lab.check_finished(rerun if not kept else lab.run("start"), "1.0")
         lab.use("2.0")
         lab.check_finished(lab.run("start"), "2.0")
+    assert_killed_everywhere(lab, hits)
+
+
+def first_second_and_last(hits: list[str]) -> list[str]:
+    """Of a point reached once per file, its first, second and last hit (the others are the same moment)."""
+    counts = Counter(h.rsplit(":", 1)[0] for h in hits)
+    return [h for h in hits if int(h.rsplit(":", 1)[1]) in (1, 2, counts[h.rsplit(":", 1)[0]])]
+
+
+def test_kill_at_every_point_of_a_materialize(lab):
+    """A materialize killed anywhere: the next start leaves a true link record and no half-written copy, the
+    next materialize finishes the job, and the image update after it finds no false conflicts."""
+    if lab.mode != "linked":
+        pytest.skip("materialize is for linked envs")
+    lab.use("1.0")
+    lab.fresh_home(like=lab.synced_v1)
+    hits = first_second_and_last(lab.points("materialize", "geo"))
+    assert len(hits) >= 5 and not own_links(lab.target, lab.image), hits
+    materialized = tree_snapshot(lab.target)
+    lab.kills = 0
+    for hit in hits:
+        lab.use("1.0")
+        lab.fresh_home(like=lab.synced_v1)
+        rerun = kill_and_recover(lab, ("materialize", "geo"), hit)
+        if rerun is None:
+            continue
+        lab.check_finished(rerun, None)
+        assert set(json.loads((lab.state / "envs/geo.json").read_text())["links"]) == set(
+            own_links(lab.target, lab.image)
+        )
+        assert lab.run("materialize", "geo").returncode == 0
+        assert tree_snapshot(lab.target) == materialized, hit
+        lab.use("2.0")
+        lab.check_finished(lab.run("start"), None)
     assert_killed_everywhere(lab, hits)
 
 

@@ -5,8 +5,10 @@ symlink `<target>/<path> -> <source>/<path>` for each other file. pip and conda 
 write its replacement, so what the user upgrades, installs or removes becomes real files in the home and
 the image is never written; what the user never touches costs one inode (and a block) per file.
 
-What osl-hooks left at a path is a link to the image exactly when the path is in `NAME.links.json` (the
-state beside the sync record), and a link to `<source>/<path>` is always recognised as its own. So the
+What osl-hooks left at a path is a link to the image exactly when the path is in the sync record's `links`
+(committed with the record, in its one rename), and a link to `<source>/<path>` is always recognised as its
+own; a path in `links` that is a real file with the image's size and mtime is a materialized link, also its
+own (`osl_hooks.engine.materialize`). So the
 three-way update of `synced` applies with one more kind of "as left": a link replaced by a real file is the
 user's; a file whose content changed behind a link needs nothing; a file that became small or must-be-real
 is copied, like any other change. A start with nothing new reads the same one manifest line as `synced`.
@@ -14,16 +16,15 @@ is copied, like any other change. A start with nothing new reads the same one ma
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import shutil
 from pathlib import Path
 
 from ..plan import Environment
 from . import linkplan, update
 from .homepaths import Home
 from .manifest import Entry, Manifest, changed_paths, entry_on_disk
+from .materialize import recorded_links, settle_interrupted
 from .reporter import Reporter
 from .sync import copy_tree
 from .synced import EnvProblem, EnvSync
@@ -41,11 +42,9 @@ class LinkedSync(EnvSync):
         self.threshold = env.link_threshold
         self._links: set[str] = set()
 
-    @property
-    def links_file(self) -> Path:
-        return links_file(self.state.directory, self.env.name)
-
     def run(self) -> Path:
+        if self.target.is_dir():
+            settle_interrupted(self.state, self.target, self.source)
         if not self.source.is_dir():
             raise ImageLacksEnv(
                 f"{self.source} is not in this image, and your copy of {self.env.name} links to files there, so "
@@ -61,7 +60,7 @@ class LinkedSync(EnvSync):
     # -- first copy ----------------------------------------------------------------------------------
 
     def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
-        self._links = linkplan.linked_paths(theirs, self.source, self.threshold)
+        self._links = linkplan.linked_paths(theirs, self.source, self.threshold, self._pip_resolves(theirs, None))
         linked_bytes = sum(theirs.entries[p].size for p in self._links)
         return theirs.bytes - linked_bytes, linkplan.volume_bytes(theirs, self._links)
 
@@ -77,13 +76,27 @@ class LinkedSync(EnvSync):
             f"{self.env.name}: {len(self._links)} large files are links into the image ({self.source})", self.env.name
         )
 
+    def _pip_resolves(self, theirs: Manifest, record: dict | None) -> bool:
+        """Whether the image's pip resolves links (see linkplan), asked once per version of that pip."""
+        key = linkplan.pip_probe_key(theirs, self.source)
+        if key is None:
+            return False
+        known = (record or {}).get("pip_probe")
+        if isinstance(known, dict) and known.get("key") == key:
+            resolves = bool(known.get("resolves"))
+        else:
+            resolves = linkplan.pip_resolves_links(self.source)
+        self.state.extra["pip_probe"] = {"key": key, "resolves": resolves}
+        return resolves
+
     # -- updates -------------------------------------------------------------------------------------
 
     def three_way_update(self, base: Manifest, theirs: Manifest, record: dict) -> None:
         overrides = {p: tuple(s) if s else None for p, s in record.get("overrides", {}).items()}
-        old_links = self._load_links()
+        old_links = recorded_links(self.state.directory, self.env.name, record) or set()
         old_source = Path(record.get("source") or self.source)
-        decision = LinkedDecision(self, base, theirs, overrides, old_links, old_source)
+        pip_resolves = self._pip_resolves(theirs, record)
+        decision = LinkedDecision(self, base, theirs, overrides, old_links, old_source, pip_resolves)
         changes, relink, links = decision.decide(self.state.pending())
         self._check_space_for_update(sum(theirs.entries[p].size for p in changes.copy))  # before any link changes
         self._save_links(links)
@@ -100,8 +113,8 @@ class LinkedSync(EnvSync):
 
     def full_comparison(self, theirs: Manifest) -> None:
         """As for synced (missing files are added, real); links to the image that are there stay osl-hooks'."""
-        super().full_comparison(theirs)
         self._save_links({p for p in theirs.entries if self._is_own_link(entry_on_disk(self.target / p), p)})
+        super().full_comparison(theirs)
 
     def _is_own_link(self, now: Entry | None, path: str, other_source: Path | None = None) -> bool:
         if now is None or now.kind != "l":
@@ -117,12 +130,9 @@ class LinkedSync(EnvSync):
         os.symlink(linkplan.link_target(self.source, path), temporary)
         os.replace(temporary, destination)
 
-    def _load_links(self) -> set[str]:
-        return load_links(self.state.directory, self.env.name)
-
     def _save_links(self, links: set[str]) -> None:
-        self.home.makedirs(self.state.directory, "state_dir")
-        self.home.write_text(self.links_file, json.dumps(sorted(links)), "sync state")
+        """The links the copy will have, committed with the sync record."""
+        self.state.extra["links"] = sorted(links)
 
 
 class LinkedDecision:
@@ -136,10 +146,12 @@ class LinkedDecision:
         overrides: dict[str, update.Stat],
         old_links: set[str],
         old_source: Path,
+        pip_resolves: bool,
     ):
         self.sync = sync
         self.base, self.theirs, self.overrides = base, theirs, overrides
         self.old_links, self.old_source = old_links, old_source
+        self.pip_resolves = pip_resolves  # the env's pip probe's answer (see linkplan)
 
     def decide(self, trusted: set[str]) -> tuple[update.Changes, list[str], set[str]]:
         """The changes for rsync (real files), the paths to (re)link, and the links the copy will have."""
@@ -147,7 +159,7 @@ class LinkedDecision:
         changes = update.Changes(user_packages=update.user_packages(base, self.overrides, target, trusted))
         links = set(self.old_links)
         relink: list[str] = []
-        classify = linkplan.Classifier(theirs, self.sync.source, self.sync.threshold)
+        classify = linkplan.Classifier(theirs, self.sync.source, self.sync.threshold, self.pip_resolves)
         changed = changed_paths(base, theirs)  # sorted; only the manifests' differing lines are parsed
         for path, now in update.untouched_paths(changes, changed, base, theirs, target, trusted, self._as_left):
             links.discard(path)
@@ -167,21 +179,9 @@ class LinkedDecision:
     def _as_left(self, path: str, now: Entry | None) -> bool:
         if self.sync._is_own_link(now, path, self.old_source):
             return True
-        if path in self.old_links:
-            return False  # osl-hooks left a link there, and it is not one any more: the user's
+        # Otherwise, a path osl-hooks left as a link is its own only as a materialized copy (the image's size
+        # and mtime, which is what the base says); a file the user wrote there is theirs.
         return update.is_as_left(self.base, self.overrides, path, now)
-
-
-def links_file(envs_state_dir: Path, name: str) -> Path:
-    return envs_state_dir / f"{name}.links.json"
-
-
-def load_links(envs_state_dir: Path, name: str) -> set[str]:
-    try:
-        data = json.loads(links_file(envs_state_dir, name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    return {p for p in data if isinstance(p, str)} if isinstance(data, list) else set()
 
 
 def own_links(target: Path, source: Path) -> dict[str, str]:
@@ -200,29 +200,6 @@ def own_links(target: Path, source: Path) -> dict[str, str]:
     return found
 
 
-def forget_links(envs_state_dir: Path, name: str) -> None:
-    links_file(envs_state_dir, name).unlink(missing_ok=True)
-
-
-def materialize_links(home: Home, target: Path, source: Path, envs_state_dir: Path, name: str) -> tuple[int, int]:
-    """Replace osl-hooks' links in `target` with copies of the image's files; return (files, bytes).
-
-    Each copy keeps the image file's mode and mtime, so the next update sees it as osl-hooks left it (the
-    image's version), and replaces its link by rename. Links the user made are left as they are.
-    """
-    count = total = 0
-    for rel, image_file in sorted(own_links(target, source).items()):
-        destination = home.check((target / rel).parent, "materialize") / Path(rel).name
-        temporary = destination.parent / f".osl-materialize-{secrets.token_hex(4)}"
-        shutil.copy2(image_file, temporary)
-        os.chmod(temporary, os.stat(temporary).st_mode | 0o200)
-        os.replace(temporary, destination)
-        count += 1
-        total += os.lstat(destination).st_size
-    home.write_text(links_file(envs_state_dir, name), "[]", "sync state")
-    return count, total
-
-
 def served_bytes(target: Path, source: Path) -> int:
     """Bytes of the image's files that the copy's links stand for (what the home does not pay for)."""
     total = 0
@@ -237,7 +214,10 @@ def served_bytes(target: Path, source: Path) -> int:
 def add_link_details(state_dir: Path, records: dict[str, dict]) -> dict[str, dict]:
     """`osl-hooks status` per copied env: its mode, and for linked ones the bytes its links stand for."""
     for name, record in records.items():
-        linked = links_file(state_dir / "envs", name).exists()
+        links = recorded_links(state_dir / "envs", name, record)
+        linked = links is not None
+        record.pop("links", None)  # the count is what a reader of the status wants, not every path
+        record["linked_files"] = len(links or ())
         record["mode"] = "linked" if linked else "synced"
         target, source = Path(record.get("target", "")), Path(record.get("source", ""))
         record["bytes_via_links"] = served_bytes(target, source) if linked and target.is_dir() else 0

@@ -12,14 +12,27 @@ much as a small file), and only for files that work the same through a link. The
   the image's libraries and report the image's prefix. Shared libraries may be links: the loader gives a
   library loaded through a link the link's directory as `$ORIGIN`, so it finds its neighbours in the home.
 
-Everything is decided from the image's manifest, plus a read of the ELF header of large executable files
-(a few hundred bytes each, from the image).
+Two more reasons keep a file real, both about who may change it:
+
+- a file the user can write in the image (Jupyter Docker Stacks give `/opt/conda` to the notebook user): a
+  link would send the user's writes into the image, where nothing sees them and a restart loses them;
+- in a venv whose pip resolves links before it decides what an uninstall may remove (Debian's and Ubuntu's
+  patched pip: `is_local` takes the `realpath` of each file and keeps only those under `sys.prefix`), every
+  file of a package pip manages (one with a `.dist-info/RECORD`): else `pip uninstall` and `pip install -U`
+  leave the image's files behind ("Would not remove (outside of prefix)"). Which pip the env has is asked of
+  the env itself: its `is_local` is run on a path inside the prefix that resolves outside it, once per
+  version of the image's pip (the sync record keeps the answer).
+
+Everything else is decided from the image's manifest, plus a read of the ELF header of large executable
+files (a few hundred bytes each, from the image).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import struct
+import subprocess
 from pathlib import Path
 
 from .manifest import Manifest
@@ -66,27 +79,81 @@ def must_be_real(path: str, relocated: set[str]) -> bool:
     return path.startswith("bin/python")
 
 
+# Run by the env's own python: does its pip refuse a file inside the prefix that resolves outside it?
+PIP_PROBE = """
+import os, sys
+try:
+    from pip._internal.utils import misc
+except Exception:
+    raise SystemExit(0)
+realpath = os.path.realpath
+inside = os.path.join(realpath(sys.prefix), "osl-hooks-probe")  # the image's path may pass through a symlink
+os.path.realpath = lambda p, *a, **k: "/osl-hooks-probe-elsewhere" if p == inside else realpath(p, *a, **k)
+print("resolves" if not misc.is_local(inside) else "keeps")
+"""
+
+
+def pip_resolves_links(source: Path) -> bool:
+    """True if the env's pip would refuse to remove links into another tree (Debian's patched `is_local`)."""
+    try:
+        probe = subprocess.run(
+            [source / "bin/python", "-I", "-c", PIP_PROBE], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.stdout.strip() == "resolves"
+
+
+def pip_probe_key(theirs: Manifest, source: Path) -> str | None:
+    """What the probe's answer depends on: the image's pip module that holds `is_local`, as the manifest
+    describes it (None for an env that is not a venv, or has no pip: nothing to ask)."""
+    if "pyvenv.cfg" not in theirs.entries:
+        return None
+    try:
+        config = (source / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    version = re.search(r"^version(?:_info)?\s*=\s*(\d+)\.(\d+)", config, re.M)
+    path = f"lib/python{version[1]}.{version[2]}/site-packages/pip/_internal/utils/misc.py" if version else ""
+    entry = theirs.entries.get(path)
+    return None if entry is None else f"{path} {entry.size} {entry.mtime_ns} {entry.digest}"
+
+
+def user_can_write(path: Path) -> bool:
+    """Whether the user the start runs as can write `path` (root, in throwaway containers, is not asked)."""
+    return os.geteuid() != 0 and os.access(path, os.W_OK)
+
+
 class Classifier:
     """Decides, one path at a time, whether a linked copy makes the image's file a link."""
 
-    def __init__(self, theirs: Manifest, source: Path, threshold: int):
+    def __init__(self, theirs: Manifest, source: Path, threshold: int, pip_resolves: bool | None = None):
+        """`pip_resolves`: the env's pip probe's answer, when known (else it is asked here)."""
         self.theirs, self.source, self.threshold = theirs, source, threshold
         self.relocated = {f.path for f in theirs.prefix_files}
+        self.pip_packages: set[str] = set()
+        if pip_resolves is None:
+            pip_resolves = pip_probe_key(theirs, source) is not None and pip_resolves_links(source)
+        if pip_resolves:
+            records = theirs.packages.records
+            self.pip_packages = {name for name, paths in records.items() if any(p.endswith("/RECORD") for p in paths)}
 
     def is_link(self, path: str) -> bool:
         entry = self.theirs.entries[path]
         if entry.kind != "f" or entry.size < self.threshold or must_be_real(path, self.relocated):
             return False
+        if self.theirs.packages.owners.get(path) in self.pip_packages or user_can_write(self.source / path):
+            return False
         return not (entry.mode & 0o111 and is_elf_program(self.source / path))
 
 
-def linked_paths(theirs: Manifest, source: Path, threshold: int) -> set[str]:
+def linked_paths(theirs: Manifest, source: Path, threshold: int, pip_resolves: bool | None = None) -> set[str]:
     """The image's files a linked copy makes symlinks: large, and nothing that must be real."""
-    classifier = Classifier(theirs, source, threshold)
+    classifier = Classifier(theirs, source, threshold, pip_resolves)
     return {path for path in theirs.entries if classifier.is_link(path)}
 
 
-def link_target(source: Path, path: str) -> str:
+def link_target(source: Path | str, path: str) -> str:
     """What a link osl-hooks makes for `path` points at: the file's absolute path in the image."""
     return f"{source}/{path}"
 

@@ -28,14 +28,17 @@ from .condarc import CondarcError, ensure_envs_dirs
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
 from .kernels import KernelError, KernelRegistry, UsersOwnKernel, has_ipykernel
-from .linked import ImageLacksEnv, LinkedSync, forget_links, materialize_links
+from .linked import ImageLacksEnv
+from .linkmode import sync_for
 from .lock import LockTimeout, StartLock
+from .materialize import MaterializeError, make_real, path_selector
+from .materialize import forget as forget_materialize
 from .notices import Notices
 from .redact import secret_values
 from .reporter import Reporter, ScriptStatus, report_failure_without_home
 from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
 from .sync import remove_tree
-from .synced import EnvProblem, EnvSync, Fallback
+from .synced import EnvProblem, Fallback
 from .syncstate import SyncState
 
 USER_KERNEL_PREFIX = "osl-user-"
@@ -67,9 +70,11 @@ def reset(
     return _in_home(plan, allow_root, out, lambda run: run.reset(name, discard))
 
 
-def materialize(plan: Plan, name: str, *, allow_root: bool = False, out: IO[str] = sys.stdout) -> Outcome:
-    """Turn a linked env's links into the image into real files (the copy no longer needs the image)."""
-    return _in_home(plan, allow_root, out, lambda run: run.materialize(name))
+def materialize(
+    plan: Plan, name: str, paths: tuple[str, ...] = (), *, allow_root: bool = False, out: IO[str] = sys.stdout
+) -> Outcome:
+    """Turn a linked env's links into the image into real files: all, or those at or under `paths`."""
+    return _in_home(plan, allow_root, out, lambda run: run.materialize(name, paths))
 
 
 def _in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start], Outcome]) -> Outcome:
@@ -183,13 +188,14 @@ class Start:
                 os.rename(target, backup)
                 point("reset:moved-aside")
                 self.report.info(f"Your copy of {name} was moved to {backup}", name)
-        SyncState(self.home, self.state_dir / "envs", name).forget()
-        forget_links(self.state_dir / "envs", name)
+        state = SyncState(self.home, self.state_dir / "envs", name)
+        state.forget()
+        forget_materialize(state)
         point("reset:forgotten")
         self.prepare(env)
         return self._conclude(f"Reset {name} to the image's version", f"Reset {name}, with warnings (see above)")
 
-    def materialize(self, name: str) -> Outcome:
+    def materialize(self, name: str, paths: tuple[str, ...]) -> Outcome:
         env = next((e for e in self.plan.environments if e.name == name), None)
         if env is None or env.mode != "linked" or env.source is None:
             linked = ", ".join(e.name for e in self.plan.environments if e.mode == "linked") or "none"
@@ -201,7 +207,13 @@ class Start:
             self.report.finish("failed", f"Cannot materialize {name}: {missing} does not exist")
             return Outcome.FAILED
         self.report.env(name, env.mode)
-        files, size = materialize_links(self.home, target, Path(env.source), self.state_dir / "envs", name)
+        state = SyncState(self.home, self.state_dir / "envs", name)
+        try:
+            wanted = path_selector(target, paths)
+            files, size = make_real(state, target, Path(env.source), wanted, self.plan.disk_margin_bytes)
+        except MaterializeError as e:
+            self.report.finish("failed", f"Cannot materialize {name}: {e}")
+            return Outcome.FAILED
         self.report.info(f"{name}: {files} links replaced by copies of the image's files ({human_bytes(size)})", name)
         return self._conclude(f"Materialized {name}", f"Materialized {name}, with warnings (see above)")
 
@@ -261,15 +273,15 @@ class Start:
     def sync(self, env: Environment) -> tuple[Path, str]:
         """Bring a synced or linked env into the home; returns its prefix and the mode the user gets."""
         margins = (self.plan.disk_margin_fraction, self.plan.disk_margin_bytes)
-        kind = LinkedSync if env.mode == "linked" else EnvSync
         try:
-            prefix = kind(env, self.home, self.state_dir, self.report, margins).run()
+            sync, mode = sync_for(env, self.home, self.state_dir, self.report, margins, self.notices)
+            prefix = sync.run()
         except Fallback as e:
             return self.fall_back(env, str(e), e.fingerprint)
         except UnsafePath as e:
             return self.fall_back(env, f"its place in your home is not safe to write: {e}")
         self.notices.resolved(f"fallback:{env.name}")
-        return prefix, env.mode
+        return prefix, mode
 
     def fall_back(self, env: Environment, reason: str, fingerprint: str | None = None) -> tuple[Path, str]:
         """Use the image's copy of a synced env instead, and say what that means for the user.

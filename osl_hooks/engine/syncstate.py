@@ -14,7 +14,7 @@ import re
 import secrets
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..plan import Environment
@@ -37,6 +37,7 @@ class SyncState:
     home: Home
     directory: Path
     name: str
+    extra: dict = field(default_factory=dict)  # more fields for the record (a linked copy's `links`)
 
     @property
     def record_file(self) -> Path:
@@ -126,6 +127,7 @@ class SyncState:
                 "bytes": theirs.bytes,
                 "overrides": {p: list(s) if s else None for p, s in overrides.items()},
                 "conflicts": sorted(conflicts),
+                **self.extra,
             }
             self.home.write_text(self.record_file, json.dumps(record, indent=1), "sync state")
         except BaseException:
