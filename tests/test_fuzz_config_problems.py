@@ -1,10 +1,12 @@
 """Every problem at once, whatever else is wrong: a configuration with several problems reports each of them.
 
-A valid configuration is drawn, then a few defects, each on its own environment or setting (a relative
-source, a duplicate name, a target outside the home, a relative setup-script path, a mistyped setting, ...).
-What each defect makes `install(c)` report on its own is what it must report next to all the others: an
-admin who fixes every listed problem must not meet another one at the next restart. Defects that would
-change what another one is about (renaming the env a duplicate name copies) are not drawn together.
+A valid configuration is drawn, then a few defects: several on one environment, between two environments,
+or of a setting (a relative source, a duplicate name, a target outside the home, a relative setup-script
+path, a mistyped setting, ...). What each defect makes `install(c)` report on its own is what it must report
+next to all the others: an admin who fixes every listed problem must not meet another one at the next
+restart. Defects that change what another one is about (renaming the env whose name a duplicate copies,
+setting the same field twice) are not drawn together, and a mode that is not a mode is an env's only defect
+(which fields an env may have depends on its mode).
 """
 
 from __future__ import annotations
@@ -19,21 +21,23 @@ from test_fuzz_config import FUZZ, SPAWNERS, install_or_problems
 
 Env = dict[str, Any]
 
-# -- defects of one environment: (modes it applies to, fields of the env it changes, how) ---------------------
+# -- defects of one environment: (modes it applies to, fields of the env it sets, how) -----------------------
 
+ALL_MODES = ("baked", "synced", "linked", "user")
 OWN_DEFECTS: dict[str, tuple[tuple[str, ...], frozenset[str], Callable[[Env], None]]] = {
-    "bad mode": (("baked", "synced", "linked", "user"), frozenset({"mode"}), lambda e: e.update(mode="copy")),
-    "unknown key": (("baked", "synced", "linked", "user"), frozenset(), lambda e: e.update(sorce="/opt/x")),
+    "bad mode": (ALL_MODES, frozenset({"mode"}), lambda e: e.update(mode="copy")),
+    "unknown key": (ALL_MODES, frozenset({"sorce"}), lambda e: e.update(sorce="/opt/x")),
     "relative source": (("baked", "synced", "linked"), frozenset({"source"}), lambda e: e.update(source="envs/x")),
-    "bad name": (("baked", "synced", "linked", "user"), frozenset({"name"}), lambda e: e.update(name=e["name"] + " x")),
-    "string selector": (("baked", "synced", "linked", "user"), frozenset(), lambda e: e.update(groups="geo")),
-    "relative script": (("baked", "synced", "linked", "user"), frozenset(), lambda e: e.update(setup_scripts=["s.sh"])),
+    "source for a user env": (("user",), frozenset({"source"}), lambda e: e.update(source="/opt/x")),
+    "bad name": (ALL_MODES, frozenset({"name"}), lambda e: e.update(name=e["name"] + " x")),
+    "string selector": (ALL_MODES, frozenset({"groups"}), lambda e: e.update(groups="geo")),
+    "relative script": (ALL_MODES, frozenset({"setup_scripts"}), lambda e: e.update(setup_scripts=["s.sh"])),
     "bad run policy": (
-        ("baked", "synced", "linked", "user"),
-        frozenset(),
+        ALL_MODES,
+        frozenset({"setup_scripts"}),
         lambda e: e.update(setup_scripts=[{"path": "/etc/s.sh", "run": "daily"}]),
     ),
-    "target escapes the home": (
+    "target leaves the home": (
         ("synced", "linked", "user"),
         frozenset({"target"}),
         lambda e: e.update(target="../../etc"),
@@ -43,18 +47,16 @@ OWN_DEFECTS: dict[str, tuple[tuple[str, ...], frozenset[str], Callable[[Env], No
         frozenset({"target"}),
         lambda e: e.update(target="/etc/x"),
     ),
-    "bad kernel name": (
-        ("baked", "synced", "linked", "user"),
-        frozenset({"kernel"}),
-        lambda e: e.update(kernel="My K"),
-    ),
+    "bad kernel name": (ALL_MODES, frozenset({"kernel"}), lambda e: e.update(kernel="My K")),
     "display name without kernel": (
-        ("baked", "synced", "linked", "user"),
-        frozenset({"kernel"}),
+        ALL_MODES,
+        frozenset({"kernel", "display_name"}),
         lambda e: e.update(kernel=False, display_name="X"),
     ),
-    "link threshold": (("linked",), frozenset(), lambda e: e.update(link_threshold=0)),
+    "link threshold": (("linked",), frozenset({"link_threshold"}), lambda e: e.update(link_threshold=0)),
 }
+# A mode that is not a mode: which fields the env may have depends on it, so it is drawn alone.
+ALONE = frozenset({"bad mode"})
 
 # -- defects between two environments: (fields of the other env they depend on, how env i copies it) ---------
 
@@ -111,7 +113,7 @@ def configurations_with_problems(draw) -> tuple[str, dict[str, Any], list[tuple[
         section["home"] = "/home/jovyan"
 
     defects: list[tuple[Any, ...]] = []
-    changed: dict[int, frozenset[str]] = {}  # env index -> the fields its defect changes
+    changed: dict[int, frozenset[str]] = {}  # env index -> the fields its defects set
     read: dict[int, frozenset[str]] = {}  # env index -> the fields a pair defect reads from it
     for i in draw(st.permutations(range(len(envs)))):
         if i in changed or draw(st.integers(0, 2)) == 0:
@@ -121,20 +123,24 @@ def configurations_with_problems(draw) -> tuple[str, dict[str, Any], list[tuple[
         pairs = [k for k, (reads, _, _) in PAIR_DEFECTS.items() if "target" not in reads or mode != "baked"]
         if others and pairs and draw(st.booleans()):
             kind = draw(st.sampled_from(pairs))
-            reads, changes, _ = PAIR_DEFECTS[kind]
+            reads, sets, _ = PAIR_DEFECTS[kind]
             j = draw(st.sampled_from(others))
             if "target" in reads and envs[j]["mode"] == "baked":
                 continue
             defects.append(("pair", kind, i, j))
-            changed[i], read[j] = changes, reads
+            changed[i], read[j] = sets, reads
             changed.setdefault(j, frozenset())  # j keeps its fields: no defect of its own may change them
             continue
-        kinds = [
-            k for k, (modes, changes, _) in OWN_DEFECTS.items() if mode in modes and not changes & read.get(i, set())
-        ]
-        kind = draw(st.sampled_from(kinds))
-        defects.append(("own", kind, i))
-        changed[i] = OWN_DEFECTS[kind][1]
+        own = [k for k, (modes, sets, _) in OWN_DEFECTS.items() if mode in modes and not sets & read.get(i, set())]
+        kinds = draw(st.lists(st.sampled_from(own), unique=True, min_size=1, max_size=3))
+        for kind in kinds:  # several on one env, each setting fields of its own
+            sets = OWN_DEFECTS[kind][1]
+            if sets & changed.get(i, frozenset()) or (kind in ALONE and i in changed):
+                continue
+            defects.append(("own", kind, i))
+            changed[i] = changed.get(i, frozenset()) | sets
+            if kind in ALONE:
+                break
     for kind in draw(st.lists(st.sampled_from(sorted(SETTING_DEFECTS)), unique=True, max_size=3)):
         defects.append(("setting", kind))
     return spawner, section, defects
@@ -170,7 +176,8 @@ ISSUE_EXAMPLE = (
 @FUZZ
 @given(case=configurations_with_problems())
 @example(case=ISSUE_EXAMPLE)  # a relative source hid the duplicate name
-@example(case=(*ISSUE_EXAMPLE[:2], [("own", "absolute target elsewhere", 1), ("own", "target escapes the home", 3)]))
+@example(case=(*ISSUE_EXAMPLE[:2], [("own", "absolute target elsewhere", 1), ("own", "target leaves the home", 3)]))
+@example(case=(*ISSUE_EXAMPLE[:2], [("own", "unknown key", 1), ("own", "relative source", 1)]))  # on one env
 def test_each_problem_is_reported_whatever_else_is_wrong(case):
     spawner, section, defects = case
     assert install_or_problems(spawner, section) is None, "the drawn base configuration is valid"

@@ -99,8 +99,14 @@ def _check_kernel_name(name: Any, where: str, problems: Problems) -> None:
         problems.add(f"{where}.name", f"{name!r} is not {kernel_schema['description']}")
 
 
-def env_rule(index: int, value: Any, hooks: OSLHooks, problems: Problems) -> EnvRule | None:
-    """Parse `OSLHooks.environments[index]`; report problems and return None if it cannot be used."""
+def env_rule(
+    index: int, value: Any, hooks: OSLHooks, problems: Problems, entries: list[tuple[int, dict[str, Any]]]
+) -> EnvRule | None:
+    """Parse `OSLHooks.environments[index]`; report problems and return None if it cannot be used.
+
+    Its plan entry goes to `entries` even then, for the plan's own rules (`plan_checks`), unless its mode is
+    not one of the modes (which fields an entry may have depends on it): a problem here hides none there.
+    """
     where = f"environments[{index}]"
     if not isinstance(value, dict):
         problems.add(where, f"{value!r} is not a dict")
@@ -113,6 +119,7 @@ def env_rule(index: int, value: Any, hooks: OSLHooks, problems: Problems) -> Env
     if "mode" in value and value["mode"] not in MODES:
         problems.add(f"{where}.mode", _one_of(value["mode"], MODES))
     mode = value.get("mode")
+    refused = set()
     for key, modes, why in (
         ("source", ("user",), "a user env has no copy in the image"),
         ("built_prefix", ("user",), "a user env has no copy in the image"),
@@ -120,8 +127,9 @@ def env_rule(index: int, value: Any, hooks: OSLHooks, problems: Problems) -> Env
     ):
         if key in value and mode in modes:
             problems.add(f"{where}.{key}", f"not allowed with mode {mode!r} ({why})")
+            refused.add(key)
     copied = ("name", "mode", "source", "target", "built_prefix", "link_threshold")
-    entry: dict[str, Any] = {k: value[k] for k in copied if k in value}
+    entry: dict[str, Any] = {k: value[k] for k in copied if k in value and k not in refused}
 
     kernel = value.get("kernel", True)
     display_name = value.get("display_name")
@@ -174,6 +182,8 @@ def env_rule(index: int, value: Any, hooks: OSLHooks, problems: Problems) -> Env
                 problems.add(f"{where}.profile_options[{option!r}]", "empty: no spawn would get this env")
             elif parsed is not None:
                 options[option] = parsed
+    if "mode" not in value or value["mode"] in MODES:
+        entries.append((index, entry))
     if len(problems.items) > before:
         return None
     return EnvRule(index, entry, users or frozenset(), groups or frozenset(), profiles, options)
@@ -213,7 +223,8 @@ def check_config(config: Config, spawner_class: type | None = None) -> CheckedCo
     the home the spawner gives when the spawner is known."""
     problems = Problems()
     hooks = load_hooks(config, problems)
-    rules = tuple(r for i, env in enumerate(hooks.environments) if (r := env_rule(i, env, hooks, problems)))
+    entries: list[tuple[int, dict[str, Any]]] = []
+    rules = tuple(r for i, e in enumerate(hooks.environments) if (r := env_rule(i, e, hooks, problems, entries)))
     scripts = [
         (i, s)
         for i, raw in enumerate(hooks.setup_scripts)
@@ -221,7 +232,6 @@ def check_config(config: Config, spawner_class: type | None = None) -> CheckedCo
     ]
     # The plan-level rules, each checked whatever else is wrong (plan_checks).
     settings = plan_data(hooks, [], [], None)
-    entries = [(rule.index, rule.plan_entry) for rule in rules]
     home = spawn_home(config, spawner_class, hooks.home) if spawner_class else hooks.home or None
     problems.items.extend(plan_problems(settings, scripts, entries, hooks.environments, home))
     problems.items.extend(env_image_problems(hooks.env_images, [e for e in hooks.environments if isinstance(e, dict)]))
