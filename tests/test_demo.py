@@ -169,7 +169,7 @@ def test_spawn_page_shows_a_readable_error(demo, browser):
     assert page["text"].count("could not be prepared") == 1, page["text"]
     assert page["text"].count("the demo setup script fails on purpose") == 1, page["text"]
     assert page["text"].count("~/.local/state/osl-hooks/start.log") == 1, page["text"]
-    assert "Spawn failed" not in page["text"] and not page["message"], page
+    assert "Spawn failed" not in page["text"] and not page["message"] and page["label"] is None, page
     assert not page["stop_button"], "nothing to stop under a start that failed"
     # the event log keeps the steps, the failing one included
     assert any(line.startswith("Running setup script 10-hello.sh") for line in page["log"]), page["log"]
