@@ -133,7 +133,7 @@ class Plan:
             disk_margin_bytes=data.get("disk_margin_bytes", cls.disk_margin_bytes),
             lock_timeout=data.get("lock_timeout", cls.lock_timeout),
         )
-        problems = plan._semantic_problems()
+        problems = plan.semantic_problems()
         if problems:
             raise PlanError(problems, source)
         return plan
@@ -189,12 +189,12 @@ class Plan:
             jupyter_data_dir=under_home(self.jupyter_data_dir, "jupyter_data_dir"),
             environments=tuple(environments),
         )
-        problems += resolved._semantic_problems()
+        problems += resolved.semantic_problems()
         if problems:
             raise PlanError(problems)
         return resolved
 
-    def _semantic_problems(self) -> list[str]:
+    def semantic_problems(self) -> list[str]:
         """Rules across fields that the schema cannot state."""
         problems = []
         names: dict[str, int] = {}
@@ -202,14 +202,16 @@ class Plan:
         targets: dict[str, int] = {}
         for i, env in enumerate(self.environments):
             where = f"environments[{i}]"
-            if env.name.lower() in names:
+            same_name = env.name.lower() in names
+            if same_name:
                 problems.append(
                     f"{where}.name: {env.name!r} is already used by environments[{names[env.name.lower()]}]"
                     " (names are compared without case)"
                 )
             names.setdefault(env.name.lower(), i)
             if env.kernel is not None:
-                if env.kernel.name in kernels:
+                follows_from_name = same_name and env.kernel.name == KERNEL_NAME_PREFIX + env.name.lower()
+                if env.kernel.name in kernels and not follows_from_name:  # said once: by the name
                     problems.append(
                         f"{where}.kernel.name: {env.kernel.name!r} is already used by "
                         f"environments[{kernels[env.kernel.name]}]"
@@ -217,7 +219,9 @@ class Plan:
                 kernels.setdefault(env.kernel.name, i)
             if env.target is not None and env.mode != "baked":
                 target = env.target.rstrip("/")
-                for other, j in targets.items():
+                # A duplicate name's default target is said once: by the name.
+                by_name = same_name and target == posixpath.join(self.envs_dir, env.name)
+                for other, j in () if by_name else targets.items():
                     if target == other or target.startswith(other + "/") or other.startswith(target + "/"):
                         problems.append(f"{where}.target: {env.target!r} overlaps environments[{j}].target")
                 targets.setdefault(target, i)

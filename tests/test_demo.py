@@ -2,9 +2,10 @@
 
 Through the REST API: the spawn progress stream carries osl-hooks' messages in order before "ready", the
 kernelspecs API lists the synced env's kernel, a kernel runs a cell in it, a failed start says why, and
-Ctrl-C stops the hub, the proxy and the servers. In a real browser (headless Chromium, driven by
-Selenium through Debian's chromedriver): the spawn-pending page shows the progress, and a failed start
-shows a sentence the user can read. Screenshots are kept in test-artifacts/.
+Ctrl-C stops the hub, the proxy and the servers; the demo's own configuration draws no osl-hooks warning.
+In a real browser (headless Chromium, driven by Selenium through Debian's chromedriver, tests/browser.py):
+the spawn-pending page shows the progress (one number, the log kept to the steps), and a failed start says
+its sentence once. Screenshots are kept in test-artifacts/; docs/images holds copies of them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from browser import ARTIFACTS, chromium, sign_in, spawn_page, wait_for_text
 from localhub import Hub, execute, free_port
 
 from osl_hooks.demo.hub import FAILING_USER
@@ -31,8 +33,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("configurable-http-proxy") is None, reason="needs configurable-http-proxy (npm)"),
 ]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 def start_demo(directory: Path) -> Hub:
@@ -72,7 +72,7 @@ def test_progress_reaches_the_user_in_order_then_the_env_runs(demo):
     total = human_bytes(manifest.load(demo.directory / "image/envs/python" / manifest.MANIFEST_FILE).bytes)
     order = [
         r"^Preparing your environments \(2 configured\)$",
-        rf"^Syncing python: \d+(\.\d)? [kM]?B(ytes)? of {re.escape(total)} \(\d+%\)$",
+        rf"^Syncing python: \d+(\.\d)? [kM]?B(ytes)? of {re.escape(total)}$",  # no percentage: the bar's is it
         r"^Synced python: ",
         r"^Registered kernel Python \(demo env\)$",
         r"^Synced geo: ",
@@ -81,8 +81,9 @@ def test_progress_reaches_the_user_in_order_then_the_env_runs(demo):
     ]
     positions = [index_of(texts, pattern) for pattern in order]
     assert positions == sorted(positions), texts
-    copied = [int(m.group(1)) for t in texts if (m := re.search(r"^Syncing python: .* \((\d+)%\)$", t))]
-    assert copied and copied == sorted(copied), "the copy's percentage never goes back"
+    ticks = [e for e in events if re.search(rf"^Syncing python: .* of {re.escape(total)}$", e.get("message", ""))]
+    assert ticks and all(e["html_message"].startswith('<span class="osl-hooks-tick">') for e in ticks), ticks
+    assert not any(re.search(r"\d+%", t) for t in texts), "one number on the page: the bar's percentage"
     percents = [e["progress"] for e in events if "progress" in e]
     assert percents == sorted(percents), "the progress bar never goes back"
 
@@ -128,71 +129,25 @@ def test_failed_start_says_why(demo):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("needs Debian's chromium and chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1200,800",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def sign_in(browser, demo, user: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    browser.get(f"{demo.url}/hub/logout")
-    browser.get(f"{demo.url}/hub/login")
-    browser.find_element(By.ID, "username_input").send_keys(user)
-    browser.find_element(By.ID, "password_input").send_keys("any password")
-    browser.find_element(By.ID, "login_submit").click()
-
-
-def page_text(browser) -> str:
-    """The page's visible text, read in one script call (no element handle to go stale while the page
-    redirects from the spawn page to JupyterLab); empty while a navigation is under way."""
-    from selenium.common.exceptions import WebDriverException
-
-    try:
-        return browser.execute_script("return document.body ? document.body.innerText : ''") or ""
-    except WebDriverException:
-        return ""
-
-
-def wait_for_text(browser, pattern: str, timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = page_text(browser)
-        if re.search(pattern, text):
-            return text
-        time.sleep(0.1)
-    raise AssertionError(f"{pattern!r} never appeared; the page says:\n{page_text(browser)}")
+    yield from chromium()
 
 
 def test_spawn_page_shows_osl_hooks_progress(demo, browser):
     sign_in(browser, demo, "bob")
-    wait_for_text(browser, r"Syncing python: .* of .* \(\d+%\)")
+    wait_for_text(browser, r"Syncing python: .* of ")
     assert "/hub/spawn-pending/bob" in browser.current_url
     # osl-hooks' spawn page (c.JupyterHub.template_paths): the event log is open, every step a line in it
     assert browser.execute_script("return document.getElementById('progress-details').open") is True
+    page = spawn_page(browser)
+    # one number: the bar's percentage is its visible label; the line under it says the copy's bytes
+    assert page["label"] == f"{page['percent']}%", page
+    assert re.fullmatch(r"Syncing python: \S+ \S+ of \S+ \S+", page["message"]), page
     browser.save_screenshot(str(ARTIFACTS / "spawn-progress.png"))
+    # the log keeps to the steps: the copy's progress stays under the bar
+    wait_for_text(browser, r"Synced python: ", timeout=180)
+    page = spawn_page(browser)
+    assert not [line for line in page["log"] if re.match(r"Syncing python: \S+ \S+ of ", line)], page["log"]
+    assert any(line.startswith("Synced python: ") for line in page["log"]), page["log"]
     # while the server itself starts (95%), a clock shows the page is alive
     wait_for_text(browser, r"Starting your notebook server… still working \(\d+ s\)", timeout=180)
     wait_for_text(browser, r"Launcher", timeout=180)  # then JupyterLab, with the env's kernel
@@ -204,15 +159,30 @@ def test_spawn_page_shows_osl_hooks_progress(demo, browser):
 
 def test_spawn_page_shows_a_readable_error(demo, browser):
     sign_in(browser, demo, FAILING_USER)
-    text = wait_for_text(browser, r"Spawn failed: ")
     text = wait_for_text(browser, r"Your server could not start")
     assert "Your environments could not be prepared. Start failed: Setup script 10-hello.sh exited with code 1" in text
     assert "Your server is starting up" not in text  # JupyterHub's heading, replaced
-    assert "the demo setup script fails on purpose" in text  # the failing script's last output lines
-    assert "~/.local/state/osl-hooks/start.log" in text  # where the whole log is
     assert browser.execute_script("return document.getElementById('progress-details').open") is True
     assert "SpawnException" not in text and "500" not in text
+    page = spawn_page(browser)
+    # the sentence once, in full; the script's last output once; where the log is, once
+    assert page["text"].count("could not be prepared") == 1, page["text"]
+    assert page["text"].count("the demo setup script fails on purpose") == 1, page["text"]
+    assert page["text"].count("~/.local/state/osl-hooks/start.log") == 1, page["text"]
+    assert "Spawn failed" not in page["text"] and not page["message"] and page["label"] is None, page
+    assert not page["stop_button"], "nothing to stop under a start that failed"
+    # the event log keeps the steps, the failing one included
+    assert any(line.startswith("Running setup script 10-hello.sh") for line in page["log"]), page["log"]
+    assert any(line.startswith("Error: Setup script 10-hello.sh exited with code 1") for line in page["log"])
     browser.save_screenshot(str(ARTIFACTS / "spawn-failed.png"))
+
+
+def test_the_demo_is_configured_as_the_docs_recommend(demo):
+    """No osl-hooks warning about the demo's own configuration when its hub starts (e.g. a start_timeout below
+    what a first start may need)."""
+    demo.wait_for(lambda: "JupyterHub is now running" in demo.log_text(), 60, "the hub to be running")
+    warnings = [line for line in demo.log_text().splitlines() if re.search(r"^\[W .*\] osl-hooks: ", line)]
+    assert not warnings, warnings
 
 
 def test_ctrl_c_stops_hub_proxy_and_servers(demo, tmp_path):

@@ -40,6 +40,35 @@ def load(tmp_path, body: str):
 # (id, config, message expected among the problems)
 INVALID = [
     (
+        "target-leaves-the-home",
+        KUBE
+        + 'c.OSLHooks.environments = [{"name": "py", "mode": "synced", "source": "/opt/py", "target": "../../etc"}]',
+        "OSLHooks.environments[0].target: '../../etc' is outside the home /home/jovyan",
+    ),
+    (
+        "target-absolute-elsewhere",
+        KUBE + 'c.OSLHooks.environments = [{"name": "py", "mode": "user", "target": "/etc/x"}]',
+        "OSLHooks.environments[0].target: '/etc/x' is outside the home /home/jovyan",
+    ),
+    (
+        "target-outside-the-pods-home",
+        KUBE
+        + 'c.KubeSpawner.environment = {"HOME": "/home/user"}\n'
+        + 'c.OSLHooks.environments = [{"name": "py", "mode": "user", "target": "/home/jovyan/py"}]',
+        "OSLHooks.environments[0].target: '/home/jovyan/py' is outside the home /home/user",
+    ),
+    (
+        "target-outside-each-users-home",
+        SIMPLE + 'c.OSLHooks.environments = [{"name": "py", "mode": "user", "target": "/etc/x"}]',
+        "OSLHooks.environments[0].target: '/etc/x' is outside the home /tmp/{username}",
+    ),
+    (
+        "target-leaves-a-passwd-home",
+        'c.JupyterHub.spawner_class = "localprocess"\n'
+        + 'c.OSLHooks.environments = [{"name": "py", "mode": "user", "target": "~/../../etc"}]',
+        "OSLHooks.environments[0].target: '~/../../etc' leads out of the home (it is relative to the home)",
+    ),
+    (
         "unknown-trait",
         SIMPLE + "c.OSLHooks.enviroments = []",
         "OSLHooks.enviroments: unknown setting (did you mean OSLHooks.environments?)",
@@ -299,7 +328,7 @@ def test_the_real_hub_refuses_to_start(tmp_path):
         "OSLHooks.environments[1].source: 'relative' is not an absolute path in the image (the single-user "
         "container's filesystem)",
         "OSLHooks.environments[2].mode: 'copy' is not one of 'baked', 'synced', 'linked', 'user'",
-        "OSLHooks.environments[2].name: 'py' is already used by environments[0]",
+        "OSLHooks.environments[2].name: 'py' is already used by environments[0] (names are compared without case)",
     ]
     assert not (tmp_path / "jupyterhub.sqlite").exists()  # stopped before anything was set up
 

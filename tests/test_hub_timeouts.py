@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from browser import chromium, sign_in, spawn_page, wait_for_text
 from localhub import Hub, wrap_hub_config
 
 pytestmark = [
@@ -45,8 +46,19 @@ def test_a_start_cut_short_by_start_timeout_says_what_was_running(tmp_path):
         )
         assert "Still running: the setup script 20-slow.sh, for " in message
         assert message.endswith("Ask your JupyterHub admin to raise c.Spawner.start_timeout.")
+        # that sentence first and only: not the engine's last words once the hub stopped it ("interrupted")
+        said = [e.get("message", "") for e in events[:-1]]
+        assert not [m for m in said if "could not be prepared" in m or "interrupted" in m], said
         hub.wait_for(lambda: hub.server("alice") is None, 30, "alice's server to be stopped")
         log = hub.log_text()
         assert "Traceback" not in log and "KeyboardInterrupt" not in log, log[-3000:]
+        # the same on the spawn page, in a browser
+        for browser in chromium():
+            sign_in(browser, hub, "alice")
+            wait_for_text(browser, r"Your server could not start", timeout=60)
+            page = spawn_page(browser)
+            assert page["text"].count("were not ready within c.Spawner.start_timeout (10 s)") == 1, page["text"]
+            assert "interrupted" not in page["text"] and "could not be prepared" not in page["text"], page["text"]
+            assert not page["stop_button"]
     finally:
         hub.close()

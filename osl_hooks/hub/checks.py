@@ -6,9 +6,9 @@ the checks against the spawner (`spawner_checks`) and raises `OSLHooksConfigErro
 `osl_hooks.hub.install(c)` calls it while JupyterHub loads its config file, so a bad configuration stops
 the hub at start, never at someone's first spawn.
 
-Plan-level rules (env names, kernel names, paths, overlapping targets, ...) are not repeated here: a
-sample plan with *every* configured environment is built with `Plan.from_dict`, the same check the
-engine makes in the pod, and its problems are reported under the ``OSLHooks.`` trait they come from.
+Plan-level rules (env names, kernel names, paths, overlapping targets, ...) are not repeated here: they
+are the engine's own (`Plan.from_dict`, `Plan.resolve`), run by `plan_checks` on every configured
+environment so that each is reported whatever else is wrong, under the ``OSLHooks.`` trait it comes from.
 Every per-spawn plan selects a subset of those environments, and every rule the plan enforces
 (uniqueness, no overlap) holds for a subset when it holds for the whole.
 """
@@ -25,7 +25,7 @@ from traitlets import TraitError
 from traitlets.config import Config
 from traitlets.config.loader import LazyConfigValue
 
-from ..plan import Plan, PlanError, plan_schema
+from ..plan import plan_schema
 from .config import (
     ENV_KEYS,
     KERNEL_KEYS,
@@ -39,8 +39,10 @@ from .config import (
     _one_of,
 )
 from .env_images import env_image_problems
+from .plan_checks import plan_problems
 from .selection import CheckedConfig, EnvRule, Problems
 from .spawner_checks import check_spawner_config
+from .spawner_config import spawn_home
 
 
 def _strings(value: Any, where: str, problems: Problems) -> frozenset[str] | None:
@@ -97,8 +99,14 @@ def _check_kernel_name(name: Any, where: str, problems: Problems) -> None:
         problems.add(f"{where}.name", f"{name!r} is not {kernel_schema['description']}")
 
 
-def env_rule(index: int, value: Any, hooks: OSLHooks, problems: Problems) -> EnvRule | None:
-    """Parse `OSLHooks.environments[index]`; report problems and return None if it cannot be used."""
+def env_rule(
+    index: int, value: Any, hooks: OSLHooks, problems: Problems, entries: list[tuple[int, dict[str, Any]]]
+) -> EnvRule | None:
+    """Parse `OSLHooks.environments[index]`; report problems and return None if it cannot be used.
+
+    Its plan entry goes to `entries` even then, for the plan's own rules (`plan_checks`), unless its mode is
+    not one of the modes (which fields an entry may have depends on it): a problem here hides none there.
+    """
     where = f"environments[{index}]"
     if not isinstance(value, dict):
         problems.add(where, f"{value!r} is not a dict")
@@ -111,6 +119,7 @@ def env_rule(index: int, value: Any, hooks: OSLHooks, problems: Problems) -> Env
     if "mode" in value and value["mode"] not in MODES:
         problems.add(f"{where}.mode", _one_of(value["mode"], MODES))
     mode = value.get("mode")
+    refused = set()
     for key, modes, why in (
         ("source", ("user",), "a user env has no copy in the image"),
         ("built_prefix", ("user",), "a user env has no copy in the image"),
@@ -118,8 +127,9 @@ def env_rule(index: int, value: Any, hooks: OSLHooks, problems: Problems) -> Env
     ):
         if key in value and mode in modes:
             problems.add(f"{where}.{key}", f"not allowed with mode {mode!r} ({why})")
+            refused.add(key)
     copied = ("name", "mode", "source", "target", "built_prefix", "link_threshold")
-    entry: dict[str, Any] = {k: value[k] for k in copied if k in value}
+    entry: dict[str, Any] = {k: value[k] for k in copied if k in value and k not in refused}
 
     kernel = value.get("kernel", True)
     display_name = value.get("display_name")
@@ -172,6 +182,8 @@ def env_rule(index: int, value: Any, hooks: OSLHooks, problems: Problems) -> Env
                 problems.add(f"{where}.profile_options[{option!r}]", "empty: no spawn would get this env")
             elif parsed is not None:
                 options[option] = parsed
+    if "mode" not in value or value["mode"] in MODES:
+        entries.append((index, entry))
     if len(problems.items) > before:
         return None
     return EnvRule(index, entry, users or frozenset(), groups or frozenset(), profiles, options)
@@ -206,50 +218,24 @@ def load_hooks(config: Config, problems: Problems) -> OSLHooks:
     return hooks
 
 
-def check_config(config: Config) -> CheckedConfig:
-    """Check ``c.OSLHooks`` on its own (not against the spawner: see `check_spawner_config`)."""
+def check_config(config: Config, spawner_class: type | None = None) -> CheckedConfig:
+    """Check ``c.OSLHooks`` on its own (not against the spawner: see `check_spawner_config`); its paths against
+    the home the spawner gives when the spawner is known."""
     problems = Problems()
     hooks = load_hooks(config, problems)
-    rules = tuple(r for i, env in enumerate(hooks.environments) if (r := env_rule(i, env, hooks, problems)))
+    entries: list[tuple[int, dict[str, Any]]] = []
+    rules = tuple(r for i, e in enumerate(hooks.environments) if (r := env_rule(i, e, hooks, problems, entries)))
     scripts = [
         (i, s)
         for i, raw in enumerate(hooks.setup_scripts)
         if (s := script_entry(raw, hooks, f"setup_scripts[{i}]", problems))
     ]
-    # The plan-level rules, on what could be parsed; its indices are mapped back to the configuration's.
-    env_index = {str(k): str(rule.index) for k, rule in enumerate(rules)}
-    script_index = {str(k): str(i) for k, (i, _) in enumerate(scripts)}
-    sample = plan_data(hooks, [r.plan_entry for r in rules], [s for _, s in scripts], hooks.home or None)
-    try:
-        plan = Plan.from_dict(sample, SECTION)
-        if hooks.home:
-            plan.resolve(hooks.home)
-    except PlanError as e:
-        for problem in e.problems:
-            problem = re.sub(r"^environments\[(\d+)\]", lambda m: f"environments[{env_index[m[1]]}]", problem)
-            problem = re.sub(r"^setup_scripts\[(\d+)\]", lambda m: f"setup_scripts[{script_index[m[1]]}]", problem)
-            problem = re.sub(
-                r"already used by environments\[(\d+)\]|overlaps environments\[(\d+)\]",
-                lambda m: m[0].replace(f"[{m[1] or m[2]}]", f"[{env_index[m[1] or m[2]]}]"),
-                problem,
-            )
-            problems.items.append(f"{SECTION}.{problem}")
-    _check_names_of_unparsed_envs(hooks.environments, {rule.index for rule in rules}, problems)
+    # The plan-level rules, each checked whatever else is wrong (plan_checks).
+    settings = plan_data(hooks, [], [], None)
+    home = spawn_home(config, spawner_class, hooks.home) if spawner_class else hooks.home or None
+    problems.items.extend(plan_problems(settings, scripts, entries, hooks.environments, home))
     problems.items.extend(env_image_problems(hooks.env_images, [e for e in hooks.environments if isinstance(e, dict)]))
     return CheckedConfig(hooks, rules, tuple(s for _, s in scripts), problems.items, [])
-
-
-def _check_names_of_unparsed_envs(environments: list[Any], parsed: set[int], problems: Problems) -> None:
-    """Duplicate env names the sample plan could not see, because one of the two envs has problems of its own
-    (the plan check covers pairs of envs that both parsed): found now, not at the next restart."""
-    first: dict[str, int] = {}
-    for index, value in enumerate(environments):
-        name = value.get("name") if isinstance(value, dict) else None
-        if not isinstance(name, str):
-            continue
-        earlier = first.setdefault(name.lower(), index)
-        if earlier != index and not {earlier, index} <= parsed:
-            problems.add(f"environments[{index}].name", f"{name!r} is already used by environments[{earlier}]")
 
 
 def in_order(problems: list[str], settings: Iterable[str] = ()) -> list[str]:
@@ -292,7 +278,7 @@ def plan_data(
 
 def validate_config(config: Config, spawner_class: type) -> CheckedConfig:
     """Check everything; raise `OSLHooksConfigError` listing all problems. Returns the checked config."""
-    checked = check_config(config)
+    checked = check_config(config, spawner_class)
     check_spawner_config(config, spawner_class, checked)
     if checked.problems:
         raise OSLHooksConfigError(in_order(checked.problems, config_section(config)))

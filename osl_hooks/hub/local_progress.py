@@ -9,7 +9,7 @@ file from an engine without typed events (its events have no `kind`) is shown li
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +64,15 @@ async def read_status_async(state_dir: Path) -> dict[str, Any] | None:
     return await asyncio.to_thread(read_status, state_dir)
 
 
-async def local_progress(state_dir: Path, pid: int | None) -> AsyncIterator[dict[str, Any]]:
-    """Progress events from the engine's status file, until its start is over."""
+async def local_progress(
+    state_dir: Path, pid: int | None, given_up: Callable[[], bool] = lambda: False
+) -> AsyncIterator[dict[str, Any]]:
+    """Progress events from the engine's status file, until its start is over or the hub gave up on it."""
     replay = ProgressReplay()
     while True:
         status = await read_status_async(state_dir)
+        if given_up():
+            return
         if status and status.get("pid") == pid:
             for event in replay.events(status):
                 yield event

@@ -7,7 +7,9 @@ so the same start shows the same messages, the same percentages and the same fai
 way it was read. The hub acts on kinds and numbers, never on the engine's wording.
 
 The bar: JupyterHub shows 0% ("Server requested") and 100% (ready); the start fills `FIRST`..`LAST`, each
-planned env an equal slot of `FIRST`..`ENVS_LAST`, filled by its copy's bytes; it never goes back.
+planned env an equal slot of `FIRST`..`ENVS_LAST`, filled by its copy's bytes; it never goes back. Its
+percentage is the page's one number: a copy's progress says its bytes, and is a tick (`TICK_CLASS`) that the
+spawn page shows under the bar, not a line of its event log, which keeps to the steps.
 
 Events of engines older than the typed stream (osl-hooks < 0.2: no ``osl-hooks-event:`` lines, no `kind`
 in status.json) are shown as the raw lines they are, without percentages (`raw_event`).
@@ -16,9 +18,12 @@ in status.json) are shown as the raw lines they are, without percentages (`raw_e
 from __future__ import annotations
 
 import calendar
+import html
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from ..status import human_bytes
 
 FIRST = 20  # the start has begun
 ENVS_LAST = 75  # the planned envs are prepared (then conda settings, kernels, global setup scripts)
@@ -27,6 +32,7 @@ SERVER = 95  # what comes after the start (the server itself) approaches this
 OUTPUT_SHOWN = 3  # lines of a failed script's output in its message
 
 FAILED_PREFIX = "Your environments could not be prepared."
+TICK_CLASS = "osl-hooks-tick"  # marks a progress tick (a copy's bytes) for the spawn page
 
 
 def _sentence(text: str) -> str:
@@ -37,6 +43,10 @@ def _sentence(text: str) -> str:
 def event_message(event: dict[str, Any]) -> str:
     """What the user reads for one typed event."""
     kind = event.get("kind")
+    if kind == "copy-progress" and event.get("bytes_total"):
+        # No percentage of its own: the bar's is the one number (the copy is a share of the whole start).
+        done = min(int(event.get("bytes_done") or 0), int(event["bytes_total"]))
+        return f"Syncing {event.get('env')}: {human_bytes(done)} of {human_bytes(int(event['bytes_total']))}"
     if kind == "start":
         return f"Preparing your environments ({len(event.get('envs') or ())} configured)"
     if kind == "finish":
@@ -114,7 +124,11 @@ class EventProgress:
         elif self.envs:
             target = ENVS_LAST  # the engine prepares the planned envs first, then everything else
         self.percent = max(self.percent, target)
-        return {"progress": int(self.percent), "message": event_message(event)}
+        shown = {"progress": int(self.percent), "message": event_message(event)}
+        if kind == "copy-progress":
+            # A tick, not a step: the spawn page shows it under the bar and keeps it out of its event log.
+            shown["html_message"] = f'<span class="{TICK_CLASS}">{html.escape(shown["message"])}</span>'
+        return shown
 
     def _slot(self, env: str) -> tuple[float, float]:
         width = (ENVS_LAST - FIRST) / len(self.envs)

@@ -36,6 +36,7 @@ class OSLHooksSpawnerMixin:
     """Progress and readable failures for spawners osl-hooks delivers to (mixed in by `install(c)`)."""
 
     _osl_hooks_plan: Plan | None = None  # set by the pre_spawn hook when it wraps a local server command
+    _osl_hooks_gave_up = False  # start_timeout ended this start: what the engine says after it is not shown
 
     async def start(self) -> Any:
         """The spawner's start, then (local spawners) the engine's, within `start_timeout`.
@@ -54,6 +55,9 @@ class OSLHooksSpawnerMixin:
             except asyncio.TimeoutError:
                 status = await read_status_async(await self._osl_hooks_state())
                 events = (status or {}).get("events", []) + [(status or {}).get("progress") or {}]
+                # JupyterHub now stops the server, and the engine's last words would be "it was interrupted":
+                # the page shows none of them, only this sentence (JupyterHub's final event).
+                self._osl_hooks_gave_up = True
                 raise spawn_error(timeout_sentence(events, self.start_timeout, "c.Spawner.start_timeout")) from None
         return result
 
@@ -92,7 +96,7 @@ class OSLHooksSpawnerMixin:
             return
         if self._osl_hooks_local():
             state_dir = await self._osl_hooks_state()
-            async for event in local_progress(state_dir, getattr(self, "pid", None)):
+            async for event in local_progress(state_dir, getattr(self, "pid", None), lambda: self._osl_hooks_gave_up):
                 yield event
             return
         async for event in super().progress():  # type: ignore[misc]

@@ -67,3 +67,25 @@ def _profile_options(profile: dict[str, Any]) -> dict[str, set[str] | None]:
         else:
             options[name] = set(option.get("choices") or {})
     return options
+
+
+def spawn_home(config: Config, cls: type, configured: str = "") -> str | None:
+    """The home every spawn's plan will have, as far as the hub can tell at start (a template for per-user homes).
+
+    The same rules as at spawn (docs/hub.md, "The home"): `OSLHooks.home`, else KubeSpawner's HOME variable or
+    /home/jovyan, else SimpleLocalProcessSpawner's `home_dir_template` ("/tmp/{username}": its paths hold for
+    every user). None when only the spawn can tell (a HOME set per profile or by a callable, passwd homes).
+    """
+    if configured:
+        return configured
+    if is_kubespawner(cls):
+        from .delivery import DEFAULT_POD_HOME
+
+        profiles = static_profiles(effective_config(config, cls, "profile_list", []))
+        overrides = [p.get("kubespawner_override") or {} for p in (profiles or {}).values()]
+        if profiles is None or any("HOME" in (o.get("environment") or {}) for o in overrides):
+            return None
+        home = (effective_config(config, cls, "environment", {}) or {}).get("HOME", DEFAULT_POD_HOME)
+        return home if isinstance(home, str) and home.startswith("/") and "{" not in home else None
+    template = effective_config(config, cls, "home_dir_template")
+    return template if isinstance(template, str) and template.startswith("/") else None
