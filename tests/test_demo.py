@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from headless import ARTIFACTS, browser_fixture, page_text, sign_in, wait_for_text  # noqa: F401 (the fixture)
 from localhub import Hub, execute, free_port
 
 from osl_hooks.demo.hub import FAILING_USER
@@ -31,8 +32,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("configurable-http-proxy") is None, reason="needs configurable-http-proxy (npm)"),
 ]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 def start_demo(directory: Path) -> Hub:
@@ -124,66 +123,6 @@ def test_failed_start_says_why(demo):
         "10-hello.sh exited with code 1 (last output:" in m and "fails on purpose" in m for m in messages(events)
     ), messages(events)
     assert "the demo setup script fails on purpose" in demo.log_text(), "the admin finds the details in the hub log"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("needs Debian's chromium and chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1200,800",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def sign_in(browser, demo, user: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    browser.get(f"{demo.url}/hub/logout")
-    browser.get(f"{demo.url}/hub/login")
-    browser.find_element(By.ID, "username_input").send_keys(user)
-    browser.find_element(By.ID, "password_input").send_keys("any password")
-    browser.find_element(By.ID, "login_submit").click()
-
-
-def page_text(browser) -> str:
-    """The page's visible text, read in one script call (no element handle to go stale while the page
-    redirects from the spawn page to JupyterLab); empty while a navigation is under way."""
-    from selenium.common.exceptions import WebDriverException
-
-    try:
-        return browser.execute_script("return document.body ? document.body.innerText : ''") or ""
-    except WebDriverException:
-        return ""
-
-
-def wait_for_text(browser, pattern: str, timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = page_text(browser)
-        if re.search(pattern, text):
-            return text
-        time.sleep(0.1)
-    raise AssertionError(f"{pattern!r} never appeared; the page says:\n{page_text(browser)}")
 
 
 def test_spawn_page_shows_osl_hooks_progress(demo, browser):
