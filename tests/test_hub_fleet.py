@@ -28,6 +28,7 @@ from conftest import mounted_tmpfs, write_script
 from headless import ARTIFACTS, browser_fixture, sign_in, wait_for_text  # noqa: F401 (the fixture)
 from localhub import Hub
 from prometheus_client.parser import text_string_to_metric_families
+from test_grafana_dashboard import exposed_names, queried_metrics
 
 from osl_hooks.demo.envbuild import build_conda_env, demo_packages
 from osl_hooks.manifest import MANIFEST_FILE, bake, load
@@ -173,6 +174,8 @@ def test_metrics_and_report_count_the_fleets_starts(fleet, browser):
     dave_record = json.loads((fleet.homes / f"dave/{STATE}/envs/geo.json").read_text())
     assert dave_record["conflicts"], "the image update changed the file dave changed"
 
+    status, text = fleet.get("/hub/metrics", fleet.metrics_token)
+    assert queried_metrics() <= exposed_names(text), "every metric the Grafana dashboard queries is served"
     metrics = fleet.metrics()
     outcomes = {o: value(metrics, "osl_hooks_starts_total", outcome=o) for o in ("ok", "degraded", "failed")}
     assert outcomes == {"ok": 3, "degraded": 2, "failed": 1}  # alice twice, dave; bob, dave's update; carol
