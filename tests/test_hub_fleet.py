@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_grafana_dashboard import exposed_names, queried_metrics
 
 from osl_hooks.demo.envbuild import build_conda_env, demo_packages
-from osl_hooks.manifest import MANIFEST_FILE, bake, load
+from osl_hooks.engine.manifest import MANIFEST_FILE, bake, load
 
 BIN = Path(sys.executable).parent
 STATE = ".local/state/osl-hooks"

@@ -11,10 +11,10 @@ from pathlib import Path
 from conftest import mounted_tmpfs, write_script
 
 from osl_hooks.demo.envbuild import PackageSpec, build_conda_env, demo_packages
+from osl_hooks.engine.manifest import bake, read_id, scan_tree
+from osl_hooks.engine.runner import Outcome
+from osl_hooks.engine.summary import SUMMARY_ID_CHARS
 from osl_hooks.events import Event, parse_line, termination_text
-from osl_hooks.manifest import bake, read_id, scan_tree
-from osl_hooks.runner import Outcome
-from osl_hooks.status import SUMMARY_ID_CHARS
 
 STATE = ".local/state/osl-hooks"
 

@@ -9,10 +9,7 @@ image ids of the copy and of the image, bytes), seconds per phase, setup scripts
 from __future__ import annotations
 
 import collections
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .reporter import EnvStatus
+from typing import Any
 
 SUMMARY_ID_CHARS = 12  # of a manifest id in the summary: enough to tell image versions apart, short
 PHASES = ("copy", "update", "kernels", "scripts")
@@ -22,8 +19,9 @@ _ENV_FIELDS = (
 )  # fmt: skip
 
 
-def start_summary(envs: dict[str, EnvStatus], scripts: list[dict[str, Any]], phases: dict[str, float]) -> dict:
-    """The summary of a start from its envs' status, its scripts' results and its seconds per phase."""
+def start_summary(envs: dict[str, Any], scripts: list[dict[str, Any]], phases: dict[str, float]) -> dict:
+    """The summary of a start from its envs' status (`reporter.EnvStatus` by name), its scripts' results and
+    its seconds per phase."""
     rows = []
     for status in envs.values():
         row: dict[str, Any] = {"name": status.name, "mode": status.mode, "state": status.state}
