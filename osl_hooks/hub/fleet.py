@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -62,10 +63,16 @@ def last_starts(db: Any) -> list[LastStart]:
     from jupyterhub import orm
 
     found = []
-    for spawner in db.query(orm.Spawner).all():
-        record = (spawner.state or {}).get(STATE_KEY)
-        if isinstance(record, dict) and spawner.user is not None:
-            found.append(LastStart(spawner.user.name, spawner.name or "", record))
+    # One query for every server and its user's name (not one per spawner: this runs at each scrape). Selecting
+    # the state column makes SQLAlchemy note that JupyterHub's JSONDict type has no cache key: said, not acted on.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TypeDecorator JSONDict")
+        query = db.query(orm.User.name, orm.Spawner.name, orm.Spawner.state).join(orm.User, orm.Spawner.user)
+        rows = query.all()
+    for user, server, state in rows:
+        record = (state or {}).get(STATE_KEY)
+        if isinstance(record, dict):
+            found.append(LastStart(user, server or "", record))
     return sorted(found, key=lambda s: (s.user, s.server))
 
 
