@@ -242,6 +242,9 @@ class OSLHooksRuntime:
 def install(c: Config, spawner_class: type | str | None = None) -> OSLHooksRuntime:
     """Check ``c.OSLHooks`` and set the spawner's hooks. Call it at the end of jupyterhub_config.py.
 
+    Also serves the fleet's figures: osl-hooks' metrics in ``/hub/metrics`` and the admin report
+    (``/hub/osl-hooks/report``, ``/hub/api/osl-hooks/report``; `report`, `metrics`).
+
     Raises `OSLHooksConfigError` (so JupyterHub does not start) when the configuration is invalid. The
     admin's hooks already in `c` (in the spawner class's section or any of its bases, e.g.
     ``c.Spawner.pre_spawn_hook``) run first, then osl-hooks'. The hooks are set in the section of the
