@@ -26,14 +26,13 @@ from pathlib import Path
 import pytest
 from conftest import mounted_tmpfs, write_script
 from headless import ARTIFACTS, browser_fixture, sign_in, wait_for_text  # noqa: F401 (the fixture)
-from localhub import Hub
+from localhub import Hub, wrap_hub_config
 from prometheus_client.parser import text_string_to_metric_families
 from test_grafana_dashboard import exposed_names, queried_metrics
 
 from osl_hooks.demo.envbuild import build_conda_env, demo_packages
 from osl_hooks.engine.manifest import MANIFEST_FILE, bake, load
 
-BIN = Path(sys.executable).parent
 STATE = ".local/state/osl-hooks"
 
 pytestmark = [
@@ -114,13 +113,11 @@ def fleet(tmp_path):
         (homes / user).mkdir(parents=True)
     (homes / "carol/.tool.ini").write_text("broken\n")
     metrics_token, report_token = secrets.token_hex(16), secrets.token_hex(16)
-    config = textwrap.dedent(f"""
-        c.JupyterHub.spawner_class = "simple"
-        c.SimpleLocalProcessSpawner.home_dir_template = {str(homes / "{username}")!r}
-        c.Spawner.cmd = [{str(BIN / "jupyterhub-singleuser")!r}]
-        c.Spawner.args = ["--allow-root"]  # CI runs as root
-        c.Spawner.start_timeout = 120
-        c.Spawner.http_timeout = 60
+    osl = textwrap.dedent(f"""
+        c.OSLHooks.environments = [{{"name": "geo", "mode": "synced", "source": {str(source)!r}, "kernel": False}}]
+        c.OSLHooks.setup_scripts = [{{"path": {str(check.parent)!r}, "on_failure": "fail"}}]
+        """)
+    watchers = textwrap.dedent(f"""
         c.Authenticator.admin_users = {{"boss"}}
         c.JupyterHub.redirect_to_server = False  # signing in (the browser) starts no server
         c.JupyterHub.services += [
@@ -132,15 +129,8 @@ def fleet(tmp_path):
             {{"name": "fleet-watcher", "services": ["fleet-watcher"], "scopes": ["custom:osl-hooks:report"]}},
             {{"name": "token-maker", "services": ["tester"], "scopes": ["tokens"]}},
         ]
-
-        c.OSLHooks.environments = [{{"name": "geo", "mode": "synced", "source": {str(source)!r}, "kernel": False}}]
-        c.OSLHooks.setup_scripts = [{{"path": {str(check.parent)!r}, "on_failure": "fail"}}]
-        c.OSLHooks.command = [{str(BIN / "osl-hooks")!r}]
-        c.OSLHooks.allow_root = True  # only because this throwaway server runs as root
-
-        import osl_hooks.hub
-        osl_hooks.hub.install(c)
         """)
+    config = watchers + wrap_hub_config(homes, osl, start_timeout=120, http_timeout=60)
     with mounted_tmpfs(homes / "bob", "1m"):
         hub = Hub.with_config(tmp_path, config)
         fleet = Fleet(tmp_path, hub, source, metrics_token, report_token)

@@ -17,6 +17,7 @@ from test_hub_kube_progress import (  # noqa: F401 (kube, runs: fixtures)
     api_pod,
     container_status,
     kube,
+    offline_start,
     running,
     runs,
     start_spawn,
@@ -46,19 +47,7 @@ def test_the_summary_is_read_from_the_pod_status_once_per_spawn(runs, label):  #
 
     async def go():
         cluster = start_spawn(environments=[], delivery="init_container")
-        spawner = cluster.spawner
-        spawner.storage_pvc_ensure = False
-        spawner.start_timeout = 60
-
-        async def no_watch(*args, **kwargs):
-            return None
-
-        async def create_pod(pod, request_timeout):
-            return True
-
-        spawner._start_watching_pods = no_watch
-        spawner._start_watching_events = no_watch
-        spawner._make_create_pod_request = create_pod
+        spawner = offline_start(cluster, start_timeout=60)
         cluster.set_pod(pod)
         try:
             await asyncio.wait_for(spawner.start(), spawner.start_timeout)

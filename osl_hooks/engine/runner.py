@@ -292,8 +292,9 @@ class Start:
         `code`: the cause as data (the start's summary).
         """
         assert env.source is not None
-        self.report.envs[env.name].state = "fallback"
-        self.report.envs[env.name].fallback = code
+        status = self.report.envs[env.name]
+        status.state, status.fallback = "fallback", code
+        status.volume_bytes = status.linked_bytes = None  # no copy of the user's takes room
         key = f"fallback:{env.name}"
         if fingerprint and self.notices.already_said(key, fingerprint):
             self.report.info(
