@@ -126,7 +126,7 @@ def fleet(tmp_path):
         ]
         c.JupyterHub.load_roles += [
             {{"name": "prometheus", "services": ["prometheus"], "scopes": ["read:metrics"]}},
-            {{"name": "fleet-watcher", "services": ["fleet-watcher"], "scopes": ["custom:osl-hooks:report"]}},
+            {{"name": "fleet-watcher", "services": ["fleet-watcher"], "scopes": ["custom:osl-hooks-report"]}},
             {{"name": "token-maker", "services": ["tester"], "scopes": ["tokens"]}},
         ]
         """)

@@ -6,7 +6,7 @@
 
 Both read JupyterHub's database (the spawners' state, where `start_record` keeps each server's last start):
 stopped servers are listed, and a hub restart loses nothing. Who may read it: a token or user with the
-unfiltered ``admin:users`` scope (admins), or the custom scope ``custom:osl-hooks:report`` that `use_report`
+unfiltered ``admin:users`` scope (admins), or the custom scope ``custom:osl-hooks-report`` that `use_report`
 defines (grant it with a role); everyone else gets 403.
 
 JupyterHub registers the handlers through ``c.JupyterHub.extra_handlers`` (which it logs as deprecated in
@@ -23,7 +23,7 @@ from traitlets.config import Config
 
 from .fleet import EnvRow, env_rows, last_starts, rows_as_csv, rows_as_dicts
 
-REPORT_SCOPE = "custom:osl-hooks:report"
+REPORT_SCOPE = "custom:osl-hooks-report"
 API_PATH = r"/api/osl-hooks/report"
 PAGE_PATH = r"/osl-hooks/report"
 REPORT_TEMPLATES = str(Path(__file__).resolve().parent / "report_templates")
