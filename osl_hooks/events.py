@@ -39,7 +39,7 @@ KINDS = (
     "note",  # anything else worth a line
     "warning",  # something is not as planned, the start goes on (degraded)
     "error",  # something failed; the start goes on without it (degraded)
-    "finish",  # the start is over; state ok / degraded / failed, seconds, log
+    "finish",  # the start is over; state ok / degraded / failed, seconds, log, summary
 )
 LEVELS = ("info", "warning", "error")
 OUTPUT_LINES = 5  # lines of a failed script's output carried by its script-done event
@@ -64,6 +64,7 @@ class Event:
     script: str | None = None
     output: list[str] | None = None
     log: str | None = None
+    summary: dict[str, Any] | None = None  # finish: the start's figures per env and phase (`status.summary`)
     v: int = EVENTS_VERSION
     final: bool = field(init=False, default=False)
 
@@ -129,6 +130,9 @@ def _fitting_line(event: Event, limit: int) -> str:
         line = shortened.line()
     while len(line.encode()) > limit and len(shortened.message) > 40:
         shortened.message = shortened.message[: len(shortened.message) // 2] + "…"
+        line = shortened.line()
+    if len(line.encode()) > limit and shortened.summary:
+        shortened.summary = None  # the hub's figures go before the outcome itself does
         line = shortened.line()
     return line
 

@@ -46,3 +46,19 @@ def test_quick_benchmark_measures_every_row_next_to_its_reference(tmp_path):
     assert result["env_4x"]["files"] > 3 * result["env"]["files"]
     assert result["updates"]["10%"]["files_changed"] > result["updates"]["1%"]["files_changed"] > 0
     assert not (tmp_path / "runs").exists(), "the run's copies are deleted"
+
+
+def test_quick_fleet_benchmark_measures_each_cost_next_to_its_reference(tmp_path):
+    result_file = tmp_path / "fleet.json"
+    environ = dict(os.environ, PYTHONPATH=str(BENCH.parent.parent))
+    command = [sys.executable, str(BENCH.parent / "bench_fleet.py"), "--quick", "--workdir", str(tmp_path)]
+    run = subprocess.run([*command, "--json", str(result_file)], capture_output=True, text=True, env=environ)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = json.loads(result_file.read_text())["rows"]
+    assert [row["reference"] for row in rows] == [
+        "modify_pod_hook",
+        "modify_pod_hook",
+        "/hub/metrics without the fleet",
+    ]
+    for row in rows:
+        assert row["ms"] > 0 and row["ratio"] > 0 and f"| {row['measure']} |" in run.stdout

@@ -54,7 +54,7 @@ def test_a_documented_configuration_runs_as_pasted(tmp_path, where, block, caplo
     assert warnings == [], f"{where}: {warnings}"
     config = app.config
     if "KubeSpawner" not in str(config.JupyterHub.spawner_class):
-        assert config[app.config.JupyterHub.spawner_class.__bases__[1].__name__].pre_spawn_hook is not None
+        assert config[app.config.JupyterHub.spawner_class.__bases__[-1].__name__].pre_spawn_hook is not None
         return
     runtime = config.KubeSpawner.modify_pod_hook._osl_hooks_runtime
     users = {u for rule in runtime.checked.rules for u in rule.users} | {"someone"}

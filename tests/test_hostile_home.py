@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import tree_snapshot
 
+from osl_hooks.events import EVENT_LINE_PREFIX
+
 pytestmark = pytest.mark.slow
 
 STATE = ".local/state/osl-hooks"
@@ -100,7 +102,8 @@ def test_hostile_home(case, image, tmp_path):
     assert result.returncode in outcomes, output
     assert (tree_snapshot(outside), {p: p.stat().st_mtime_ns for p in [outside, *outside.rglob("*")]}) == before
     if result.returncode != 0:
-        problems = [line for line in output.splitlines() if "WARNING" in line or "ERROR" in line or "failed" in line]
+        human = [line for line in output.splitlines() if not line.startswith(EVENT_LINE_PREFIX)]  # not the JSON lines
+        problems = [line for line in human if "WARNING" in line or "ERROR" in line or "failed" in line]
         assert problems, output
         assert all(len(line.replace(str(tmp_path), "")) < 500 for line in problems), "one clear sentence each"
     status_file = home / STATE / "status.json"

@@ -961,6 +961,25 @@ def test_z2jh_has_no_value_for_extra_hub_rbac_rules():
     ]  # loadRoles: JupyterHub's own roles, not Kubernetes'
 
 
+def offline_start(cluster: Cluster, start_timeout: float) -> object:
+    """The cluster's spawner, ready for KubeSpawner's real start() with only its API calls replaced: the pod
+    "created" is whatever the test puts in the pod reflector."""
+    spawner = cluster.spawner
+    spawner.storage_pvc_ensure = False
+    spawner.start_timeout = start_timeout
+
+    async def no_watch(*args, **kwargs):
+        return None
+
+    async def create_pod(pod, request_timeout):
+        return True
+
+    spawner._start_watching_pods = no_watch
+    spawner._start_watching_events = no_watch
+    spawner._make_create_pod_request = create_pod
+    return spawner
+
+
 def test_a_deliberate_failure_ends_the_spawn_at_once(runs):
     """KubeSpawner's real start(), only the API calls replaced: a crash is left to Kubernetes' retries, but
     osl-hooks' own failure (exit 1) ends the spawn with its sentence instead of waiting for start_timeout."""
@@ -972,19 +991,7 @@ def test_a_deliberate_failure_ends_the_spawn_at_once(runs):
 
     async def go():
         cluster = start_spawn(environments=[], delivery="init_container")
-        spawner = cluster.spawner
-        spawner.storage_pvc_ensure = False
-        spawner.start_timeout = 120
-
-        async def no_watch(*args, **kwargs):
-            return None
-
-        async def create_pod(pod, request_timeout):
-            return True
-
-        spawner._start_watching_pods = no_watch
-        spawner._start_watching_events = no_watch
-        spawner._make_create_pod_request = create_pod
+        spawner = offline_start(cluster, start_timeout=120)
         cluster.set_pod(crashed)
         task = asyncio.ensure_future(spawner.start())
         await asyncio.sleep(2)

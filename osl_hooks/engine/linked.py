@@ -64,6 +64,14 @@ class LinkedSync(EnvSync):
         linked_bytes = sum(theirs.entries[p].size for p in self._links)
         return theirs.bytes - linked_bytes, linkplan.volume_bytes(theirs, self._links)
 
+    def _footprint(self, theirs: Manifest) -> dict[str, int]:
+        """Real files by their blocks, a block per link; the links' bytes are served by the image."""
+        links = set(self.state.extra.get("links", ()))  # the links this sync commits
+        volume = linkplan.volume_bytes(theirs, links)
+        linked = sum(theirs.entries[p].size for p in links if p in theirs.entries)
+        self.status.volume_bytes, self.status.linked_bytes = volume, linked
+        return {"volume_bytes": volume, "linked_bytes": linked}
+
     def _fill_staging(self, staging: Path, theirs: Manifest, total: int) -> None:
         """rsync the real files (and every directory and symlink of the image), then make the links."""
         real = [p for p in sorted(theirs.entries) if p not in self._links]

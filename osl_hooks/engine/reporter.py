@@ -31,6 +31,7 @@ from ..status import LOG_FILE, STATUS_FILE, STATUS_VERSION
 from .faultpoints import point
 from .homepaths import Home
 from .redact import Redactor, secret_values
+from .summary import PHASES, start_summary
 
 PROGRESS_WRITE_INTERVAL = 0.5
 PROGRESS_PRINT_INTERVAL = 5.0
@@ -52,6 +53,16 @@ class EnvStatus:
     kernel: str | None = None
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # The figures the hub's metrics and admin report read (the finish event's summary, `summary`):
+    action: str | None = None  # copied envs: copy, update, unchanged, compare
+    fallback: str | None = None  # why the image's copy is used: disk_full, relocation, unsafe_home, copy_failed
+    image_id: str | None = None
+    copy_id: str | None = None
+    volume_bytes: int | None = None
+    linked_bytes: int | None = None
+    copied_bytes: int | None = None
+    conflicts: int | None = None
+    new_conflicts: int | None = None
 
 
 @dataclass
@@ -90,6 +101,7 @@ class Reporter:
         }
         self.envs: dict[str, EnvStatus] = {}
         self.problems = 0  # warnings and errors so far: any makes the start "degraded"
+        self.phase_seconds: dict[str, float] = dict.fromkeys(PHASES, 0.0)  # the summary's time per phase
         self._events: list[Event] = []
         self._event_lines = not _is_terminal(out)  # machine-readable lines for logs, not for people at a terminal
         self.redact = Redactor(secret_values(os.environ))
@@ -169,6 +181,7 @@ class Reporter:
         "warning" or "error", with the script's last output lines, when it did not succeed)."""
         with self._lock:
             self._status["scripts"].append(asdict(result))
+            self.phase_seconds["scripts"] += result.seconds
         if message is None:
             return
         if level != "info" and result.env in self.envs:
@@ -204,7 +217,12 @@ class Reporter:
         # A failed start carries the failing script's last output, so a reader that sees only the end (a page
         # opened after the failure, the termination message) still shows it.
         output = next((e.output for e in reversed(self._events) if e.output), None) if state == "failed" else None
-        final = Event("finish", message, None, level, state=state, seconds=seconds, log=self.log_path, output=output)
+        for env in self.envs.values():
+            if env.action in ("copy", "update") and env.seconds:
+                self.phase_seconds[env.action] += env.seconds
+        summary = start_summary(self.envs, self._status["scripts"], self.phase_seconds)
+        numbers = {"state": state, "seconds": seconds, "log": self.log_path, "output": output, "summary": summary}
+        final = Event("finish", message, None, level, **numbers)
         self._event(final)
         try:
             self._log.close()

@@ -277,19 +277,24 @@ class Start:
             sync, mode = sync_for(env, self.home, self.state_dir, self.report, margins, self.notices)
             prefix = sync.run()
         except Fallback as e:
-            return self.fall_back(env, str(e), e.fingerprint)
+            return self.fall_back(env, str(e), e.fingerprint, e.code)
         except UnsafePath as e:
-            return self.fall_back(env, f"its place in your home is not safe to write: {e}")
+            return self.fall_back(env, f"its place in your home is not safe to write: {e}", code="unsafe_home")
         self.notices.resolved(f"fallback:{env.name}")
         return prefix, mode
 
-    def fall_back(self, env: Environment, reason: str, fingerprint: str | None = None) -> tuple[Path, str]:
+    def fall_back(
+        self, env: Environment, reason: str, fingerprint: str | None = None, code: str = "copy_failed"
+    ) -> tuple[Path, str]:
         """Use the image's copy of a synced env instead, and say what that means for the user.
 
         A cause that stays until the image changes (`fingerprint`) is said in full once, then in a line.
+        `code`: the cause as data (the start's summary).
         """
         assert env.source is not None
-        self.report.envs[env.name].state = "fallback"
+        status = self.report.envs[env.name]
+        status.state, status.fallback = "fallback", code
+        status.volume_bytes = status.linked_bytes = None  # no copy of the user's takes room
         key = f"fallback:{env.name}"
         if fingerprint and self.notices.already_said(key, fingerprint):
             self.report.info(
@@ -308,6 +313,13 @@ class Start:
     # -- kernels -------------------------------------------------------------------------------------
 
     def register_kernel(self, env_name: str, mode: str, prefix: Path, kernel: Kernel) -> None:
+        started = time.monotonic()
+        try:
+            self._register_kernel(env_name, mode, prefix, kernel)
+        finally:
+            self.report.phase_seconds["kernels"] += time.monotonic() - started
+
+    def _register_kernel(self, env_name: str, mode: str, prefix: Path, kernel: Kernel) -> None:
         self.registered.add(kernel.name)
         if not has_ipykernel(prefix):
             self.report.info(f"{env_name} has no ipykernel, so no kernel is registered for it", env_name)

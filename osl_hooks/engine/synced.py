@@ -46,11 +46,13 @@ class Fallback(Exception):
     """The env cannot be copied into the home; the user gets the image's copy. The message says why.
 
     `fingerprint` is set when the cause stays until the image or the plan changes (so it is said once).
+    `code` is the cause as data, for the hub's metrics: disk_full, relocation, copy_failed.
     """
 
-    def __init__(self, reason: str, fingerprint: str | None = None):
+    def __init__(self, reason: str, fingerprint: str | None = None, code: str = "copy_failed"):
         super().__init__(reason)
         self.fingerprint = fingerprint
+        self.code = code
 
 
 class EnvProblem(Exception):
@@ -81,10 +83,12 @@ class EnvSync:
             point("first-copy:stale-staging-removed")
         record = self.state.record()
         exists = os.path.lexists(self.target)
-        if exists and self._unchanged(record, read_id(self.source / MANIFEST_FILE)):
+        self.status.copy_id = record.get("source_id") if record and exists else None
+        self.status.image_id = read_id(self.source / MANIFEST_FILE)
+        if exists and self._unchanged(record, self.status.image_id):
             return self._up_to_date(record)
         theirs = self._image_manifest()
-        self.status.files, self.status.bytes = theirs.files, theirs.bytes
+        self.status.files, self.status.bytes, self.status.image_id = theirs.files, theirs.bytes, theirs.id
         if exists and self._unchanged(record, theirs.id):
             return self._up_to_date(record)
         if not theirs.baked:
@@ -92,9 +96,11 @@ class EnvSync:
         if not exists:
             if record:
                 self.report.info(f"{self.target} is missing: making a fresh copy of {self.env.name}", self.env.name)
+            self.status.action = "copy"
             self.first_copy(theirs)
             return self.target
         base = self.state.base(record) if record else None
+        self.status.action = "compare" if base is None else "update"
         if base is None:
             self.full_comparison(theirs)
         else:
@@ -112,6 +118,9 @@ class EnvSync:
 
     def _up_to_date(self, record: dict) -> Path:
         self.status.files, self.status.bytes = record.get("files"), record.get("bytes")
+        self.status.action = "unchanged"
+        self.status.volume_bytes, self.status.linked_bytes = record.get("volume_bytes"), record.get("linked_bytes")
+        self.status.conflicts = len(record.get("conflicts") or ())
         self.report.event(
             "env-done", f"{self.env.name} is up to date", self.env.name, state="ready", files=self.status.files
         )
@@ -154,7 +163,7 @@ class EnvSync:
         try:
             relocate.check(self.source, theirs.prefix_files, built_prefix, str(self.target))
         except relocate.RelocationError as e:
-            raise Fallback(str(e), f"{theirs.id} {self.target}") from None
+            raise Fallback(str(e), f"{theirs.id} {self.target}", "relocation") from None
         total, needed = self._first_copy_size(theirs)
         self._check_space(needed)
         staging = new_staging_dir(self.target)
@@ -171,17 +180,19 @@ class EnvSync:
                 f.path: update.file_stat(staging / f.path) for f in theirs.prefix_files if (staging / f.path).is_file()
             }
             overrides = update.stat_overrides(theirs, theirs.entries.get, set(), rewritten, candidates=())
+            self.state.extra.update(self._footprint(theirs))
             self.state.save(self.env, self.target, theirs, overrides, [])
             os.rename(staging, self.target)
         except BaseException as e:
             remove_tree(staging)
             self.state.forget()
             if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-                raise Fallback(self._out_of_space(needed)) from None
+                raise Fallback(self._out_of_space(needed), code="disk_full") from None
             if isinstance(e, (SyncError, relocate.RelocationError, OSError)):
                 raise Fallback(f"copying it failed: {e}") from None
             raise
         point("first-copy:renamed")
+        self.status.copy_id, self.status.copied_bytes, self.status.conflicts = theirs.id, total, 0
         seconds = time.monotonic() - started
         message = f"Synced {name}: {human_bytes(total)} in {seconds:.1f} s ({changed} files relocated)"
         self.report.event(
@@ -191,6 +202,12 @@ class EnvSync:
     def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
         """The bytes a first copy transfers, and the bytes it takes on the volume."""
         return theirs.bytes, theirs.disk_bytes
+
+    def _footprint(self, theirs: Manifest) -> dict[str, int]:
+        """What the synced copy takes on the volume (and serves through links: none), for the sync record (so a
+        start with nothing new reports it) and the start's summary."""
+        self.status.volume_bytes, self.status.linked_bytes = theirs.disk_bytes, 0
+        return {"volume_bytes": theirs.disk_bytes, "linked_bytes": 0}
 
     def _fill_staging(self, staging: Path, theirs: Manifest, total: int) -> None:
         """Put the env's files into the (empty) staging directory; relocation follows."""
@@ -222,7 +239,8 @@ class EnvSync:
         if needed > free:
             raise Fallback(
                 f"your home has {human_bytes(free)} free and {self.env.name} needs {human_bytes(needed_bytes)} "
-                f"(plus a margin: {human_bytes(needed)} in all)"
+                f"(plus a margin: {human_bytes(needed)} in all)",
+                code="disk_full",
             )
 
     # -- updates -------------------------------------------------------------------------------------
@@ -308,6 +326,7 @@ class EnvSync:
             )
             overrides = update.stat_overrides(theirs, left, set(changes.copy), rewritten, candidates)
             conflicts = sorted(set(old_conflicts) | set(changes.conflicts))
+            self.state.extra.update(self._footprint(theirs))
             self.state.save(self.env, self.target, theirs, overrides, conflicts)
         except (SyncError, relocate.RelocationError, OSError) as e:
             if isinstance(e, OSError) and e.errno == errno.ENOSPC:
@@ -318,6 +337,8 @@ class EnvSync:
             ) from None
         finally:
             remove_tree(temp_dir, missing_ok=True)
+        self.status.copy_id, self.status.copied_bytes = theirs.id, needed
+        self.status.conflicts, self.status.new_conflicts = len(conflicts), len(changes.conflicts)
         seconds = time.monotonic() - started
         summary = f"Updated {name} from the image in {seconds:.1f} s: {len(changes.copy)} files added or changed"
         summary += f", {len(changes.delete)} removed"

@@ -33,7 +33,9 @@ from . import delivery as dv
 from .checks import validate_config
 from .config import AUTO, OSLHooks
 from .env_images import mount_env_images
+from .metrics import register_fleet_metrics
 from .planner import Planner, SpawnContext, group_names
+from .report import use_report
 from .selection import CheckedConfig
 from .spawner import OSLHooksSpawnerMixin, spawn_error, with_progress
 from .spawner_config import effective_config, is_kubespawner
@@ -240,6 +242,9 @@ class OSLHooksRuntime:
 def install(c: Config, spawner_class: type | str | None = None) -> OSLHooksRuntime:
     """Check ``c.OSLHooks`` and set the spawner's hooks. Call it at the end of jupyterhub_config.py.
 
+    Also serves the fleet's figures: osl-hooks' metrics in ``/hub/metrics`` and the admin report
+    (``/hub/osl-hooks/report``, ``/hub/api/osl-hooks/report``; `report`, `metrics`).
+
     Raises `OSLHooksConfigError` (so JupyterHub does not start) when the configuration is invalid. The
     admin's hooks already in `c` (in the spawner class's section or any of its bases, e.g.
     ``c.Spawner.pre_spawn_hook``) run first, then osl-hooks'. The hooks are set in the section of the
@@ -253,7 +258,7 @@ def install(c: Config, spawner_class: type | str | None = None) -> OSLHooksRunti
         spawner_class = import_item(spawner_class)
     assert isinstance(spawner_class, type)
     if issubclass(spawner_class, OSLHooksSpawnerMixin):  # install(c) run a second time
-        spawner_class = spawner_class.__bases__[1]
+        spawner_class = spawner_class.__bases__[-1]
     checked = validate_config(c, spawner_class)
     runtime = OSLHooksRuntime(checked, spawner_class)
     c.JupyterHub.spawner_class = with_progress(spawner_class)
@@ -265,6 +270,8 @@ def install(c: Config, spawner_class: type | str | None = None) -> OSLHooksRunti
         )
     if checked.hooks.spawn_page:
         use_spawn_page(c, checked.hooks)
+    use_report(c)
+    register_fleet_metrics()
     return runtime
 
 

@@ -28,6 +28,7 @@ from .kube_progress import deliberate_failure, kube_progress, last_messages, rea
 from .local_progress import STATUS_POLL_SECONDS, failure_sentence, local_progress, read_status_async
 from .progress import timeout_sentence
 from .spawner_config import is_kubespawner
+from .start_record import StartRecordMixin
 
 TIMEOUT_MARGIN = 2.0  # seconds before JupyterHub's own start_timeout that osl-hooks ends a start with its sentence
 
@@ -134,12 +135,13 @@ class OSLHooksSpawnerMixin:
 
 
 def with_progress(spawner_class: type) -> type:
-    """`spawner_class` with `OSLHooksSpawnerMixin` in front (config sections of the class still apply)."""
+    """`spawner_class` with `OSLHooksSpawnerMixin` in front (config sections of the class still apply), and
+    in front of that `StartRecordMixin`, which reads each start's end once `OSLHooksSpawnerMixin.start` is over."""
     if issubclass(spawner_class, OSLHooksSpawnerMixin):
         return spawner_class
     return type(
         f"OSLHooks{spawner_class.__name__}",
-        (OSLHooksSpawnerMixin, spawner_class),
+        (StartRecordMixin, OSLHooksSpawnerMixin, spawner_class),
         {"__module__": __name__, "__doc__": f"{spawner_class.__name__} with osl-hooks' progress and errors."},
     )
 

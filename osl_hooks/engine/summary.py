@@ -1,0 +1,36 @@
+"""The start's summary: the figures the hub aggregates (metrics) and keeps per server (the admin report).
+
+The finish event carries it (`osl_hooks.events`), so it reaches the hub however the hub reads the end of a
+start: the status file, the termination message (which drops it before the outcome when it does not fit),
+the container log. Compact: per env (what it asked for and got, what the start did, why it fell back, the
+image ids of the copy and of the image, bytes), seconds per phase, setup scripts per state.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+SUMMARY_ID_CHARS = 12  # of a manifest id in the summary: enough to tell image versions apart, short
+PHASES = ("copy", "update", "kernels", "scripts")
+_ENV_FIELDS = (
+    "action", "fallback", "image_id", "copy_id", "volume_bytes", "linked_bytes", "copied_bytes", "conflicts",
+    "new_conflicts", "seconds",
+)  # fmt: skip
+
+
+def start_summary(envs: dict[str, Any], scripts: list[dict[str, Any]], phases: dict[str, float]) -> dict:
+    """The summary of a start from its envs' status (`reporter.EnvStatus` by name), its scripts' results and
+    its seconds per phase."""
+    rows = []
+    for status in envs.values():
+        row: dict[str, Any] = {"name": status.name, "mode": status.mode, "state": status.state}
+        if status.effective_mode and status.effective_mode != status.mode:
+            row["got"] = status.effective_mode
+        for name in _ENV_FIELDS:
+            value = getattr(status, name)
+            if value is not None:
+                row[name] = value[:SUMMARY_ID_CHARS] if name.endswith("_id") else value
+        rows.append(row)
+    states = collections.Counter(s["state"] for s in scripts)
+    return {"phases": {p: round(phases.get(p, 0.0), 3) for p in PHASES}, "scripts": dict(states), "envs": rows}
