@@ -71,7 +71,9 @@ def podman(*args: str, check: bool = True, timeout: float = 900, stdin: str | No
         env={**os.environ, "CONTAINERS_CONF": str(containers_conf())},
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"podman {' '.join(args[:3])}... exited {result.returncode}\n{result.stdout}{result.stderr}")
+        raise AssertionError(
+            f"podman {' '.join(args[:3])}... exited {result.returncode}\n{result.stdout}{result.stderr}"
+        )
     return result
 
 
@@ -145,7 +147,9 @@ def make_debian_base() -> str:
             check=True,
         )
         partial.rename(tarball)  # a cache entry is whole or absent
-    podman("import", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", str(tarball), tag)
+    podman(
+        "import", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", str(tarball), tag
+    )
     return tag
 
 
