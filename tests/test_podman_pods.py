@@ -141,3 +141,88 @@ def test_pod_syncs_the_env_registers_the_kernel_and_serves(delivery, notebook_im
     assert again.returncode == 0, again.stdout + again.stderr
     assert_serves(played, port, user)
     assert f"{ENV} is up to date" in start_output(played, delivery)
+
+
+def test_a_new_image_tag_updates_the_env_in_the_volume_and_keeps_the_users_change(notebook_image, hub, user, tmp_path):
+    data = f"{ENV_SOURCE}/share/geodemo-data"
+    played, port = play(kube_pod(notebook_image, hub, user, "init_container"), tmp_path)
+    assert played.play().returncode == 0
+    assert_serves(played, port, user)
+    # The user changes the env in their running server, as uid 1000.
+    changed = played.exec(
+        "notebook",
+        [
+            "sh",
+            "-c",
+            f"echo 'my note' >> {HOME_COPY}/share/geodemo/data/CHANGELOG.txt && echo mine > {HOME_COPY}/mine.txt",
+        ],
+    )
+    assert changed.returncode == 0, changed.stderr
+    played.down()
+
+    # The admin's next image: the env changed (a file changed, one added) and baked again, under a new tag.
+    updated = derived_image(
+        notebook_image,
+        f"echo 2.0 > {data}/VERSION && echo 'new in 2.0' > {data}/NEWS.txt && osl-hooks bake {ENV_SOURCE}",
+    )
+    try:
+        next_pod, port = play(kube_pod(updated, hub, user, "init_container"), tmp_path)
+        result = next_pod.play()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert_serves(next_pod, port, user)
+        assert f"Updated {ENV} from the image" in next_pod.logs("osl-hooks")
+        env_copy = podmanrun.volume_path(f"claim-{user}") / ".local/envs" / ENV
+        assert (env_copy / "share/geodemo-data/VERSION").read_text() == "2.0\n"
+        assert (env_copy / "share/geodemo-data/NEWS.txt").read_text() == "new in 2.0\n"
+        assert (env_copy / "share/geodemo/data/CHANGELOG.txt").read_text().endswith("my note\n")
+        assert (env_copy / "mine.txt").read_text() == "mine\n"
+        assert (env_copy / "share/geodemo-data/NEWS.txt").stat().st_uid == 1000
+    finally:
+        podmanrun.podman("pod", "rm", "--force", "--time", "0", f"jupyter-{user}", check=False)
+        podmanrun.podman("rmi", "--force", updated, check=False)
+
+
+def test_a_failing_setup_script_shows_in_the_init_containers_log_and_state(notebook_image, hub, user, tmp_path):
+    failing = derived_image(
+        notebook_image,
+        f"printf '#!/bin/sh\\necho licence server unreachable >&2\\nexit 7\\n' > {SETUP_SCRIPTS}/20-fail.sh"
+        f" && chmod 0755 {SETUP_SCRIPTS}/20-fail.sh",
+    )
+    try:
+        played, _ = play(kube_pod(failing, hub, user, "init_container", script_on_failure="fail"), tmp_path)
+        result = played.play()
+        assert result.returncode != 0 and "exited with code 1" in result.stderr, result.stdout + result.stderr
+        log = played.logs("osl-hooks")  # what `kubectl logs -c osl-hooks` shows an admin
+        assert "20-fail.sh" in log and "exited with code 7" in log and "licence server unreachable" in log, log
+        state = played.state("osl-hooks")
+        assert state["ExitCode"] == 1 and not state["Running"]
+        assert not played.state("notebook")["Running"]  # the server was not started
+    finally:
+        played.down()
+        podmanrun.podman("rmi", "--force", failing, check=False)
+
+
+def test_a_home_volume_too_small_for_the_env_falls_back_to_the_image_copy_and_serves(
+    notebook_image, hub, user, tmp_path
+):
+    # The PVC's volume made beforehand, a 40 MiB tmpfs (10240 pages): smaller than the env plus the free-space
+    # margin. (podman 4.3 takes `size=` for an XFS quota option and refuses it; tmpfs' `nr_blocks` says the same.)
+    podmanrun.podman(
+        "volume",
+        "create",
+        *("--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=nr_blocks=10240,uid=1000,gid=100"),
+        f"claim-{user}",
+    )
+    played, port = play(kube_pod(notebook_image, hub, user, "init_container"), tmp_path)
+    result = played.play()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_serves(played, port, user)
+    log = played.logs("osl-hooks")
+    assert f"{ENV} is not copied into your home because" in log and "You get the image's copy" in log, log
+    # The tmpfs is mounted in the pod only: read the home from the notebook container.
+    assert played.exec("notebook", ["test", "-e", HOME_COPY]).returncode == 1
+    kernel_file = f"/home/jovyan/.local/share/jupyter/kernels/osl-{ENV}/kernel.json"
+    kernel = json.loads(played.exec("notebook", ["cat", kernel_file]).stdout)
+    assert kernel["argv"][0] == f"{ENV_SOURCE}/bin/python"
+    probe = played.exec("notebook", ["python", "-c", kernel_probe(f"osl-{ENV}", "sys.prefix, os.getuid()")])
+    assert probe.stdout.split()[-2:] == [ENV_SOURCE, "1000"], probe.stdout + probe.stderr
