@@ -275,6 +275,17 @@ def volume_path(name: str) -> Path:
     return Path(podman("volume", "mount", name).stdout.strip())
 
 
+def small_volume(name: str, image_file: Path, megabytes: int) -> None:
+    """A named volume on a filesystem of its own of `megabytes` (ext4 in a loop-mounted file), as a small PV.
+    Not tmpfs: podman unmounts a volume when its last container stops, so a tmpfs would lose what the init
+    container wrote before the notebook container starts. (podman 4.3 also takes tmpfs' `size=` for an XFS
+    quota option and refuses it.)"""
+    with open(image_file, "wb") as f:
+        f.truncate(megabytes * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", "-E", "root_owner=1000:100", str(image_file)], check=True)
+    podman("volume", "create", "--opt", "type=ext4", "--opt", f"device={image_file}", "--opt", "o=loop", name)
+
+
 def remove_volume(name: str) -> None:
     podman("volume", "rm", "--force", name, check=False)
 

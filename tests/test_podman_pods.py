@@ -205,24 +205,17 @@ def test_a_failing_setup_script_shows_in_the_init_containers_log_and_state(noteb
 def test_a_home_volume_too_small_for_the_env_falls_back_to_the_image_copy_and_serves(
     notebook_image, hub, user, tmp_path
 ):
-    # The PVC's volume made beforehand, a 40 MiB tmpfs (10240 pages): smaller than the env plus the free-space
-    # margin. (podman 4.3 takes `size=` for an XFS quota option and refuses it; tmpfs' `nr_blocks` says the same.)
-    podmanrun.podman(
-        "volume",
-        "create",
-        *("--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=nr_blocks=10240,uid=1000,gid=100"),
-        f"claim-{user}",
-    )
+    # The PVC's volume made beforehand, on a 40 MB filesystem: less than the env plus the free-space margin.
+    podmanrun.small_volume(f"claim-{user}", tmp_path / "small-volume.img", 40)
     played, port = play(kube_pod(notebook_image, hub, user, "init_container"), tmp_path)
     result = played.play()
     assert result.returncode == 0, result.stdout + result.stderr
     assert_serves(played, port, user)
     log = played.logs("osl-hooks")
     assert f"{ENV} is not copied into your home because" in log and "You get the image's copy" in log, log
-    # The tmpfs is mounted in the pod only: read the home from the notebook container.
-    assert played.exec("notebook", ["test", "-e", HOME_COPY]).returncode == 1
-    kernel_file = f"/home/jovyan/.local/share/jupyter/kernels/osl-{ENV}/kernel.json"
-    kernel = json.loads(played.exec("notebook", ["cat", kernel_file]).stdout)
+    home = podmanrun.volume_path(f"claim-{user}")
+    assert not (home / ".local/envs" / ENV).exists()
+    kernel = json.loads((home / ".local/share/jupyter/kernels" / f"osl-{ENV}" / "kernel.json").read_text())
     assert kernel["argv"][0] == f"{ENV_SOURCE}/bin/python"
     probe = played.exec("notebook", ["python", "-c", kernel_probe(f"osl-{ENV}", "sys.prefix, os.getuid()")])
     assert probe.stdout.split()[-2:] == [ENV_SOURCE, "1000"], probe.stdout + probe.stderr
