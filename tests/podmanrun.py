@@ -181,7 +181,7 @@ def jupyter_standin() -> str:
 # -- pods ---------------------------------------------------------------------------------------------------
 
 
-def for_podman(pod: dict, host_port: int, image_volumes: dict[str, Path] | None = None) -> dict:
+def for_podman(pod: dict, host_port: int) -> dict:
     """The KubeSpawner pod with the only changes podman 4.3 needs, each for a reason of podman's:
 
     - `restartPolicy: Never`: with KubeSpawner's `OnFailure` podman restarts a failing init container in a tight
@@ -189,8 +189,8 @@ def for_podman(pod: dict, host_port: int, image_volumes: dict[str, Path] | None 
     - the init containers are kept after they succeed (annotation `io.podman.annotations.init.container.type:
       always`), so their logs and exit code stay readable as they do with kubectl;
     - the notebook port is published on 127.0.0.1 (`hostPort`): no Service or proxy reaches it otherwise;
-    - `image` volumes (Kubernetes 1.33+) become read-only `hostPath` volumes of the env image, mounted by
-      `podman image mount`: podman 4.3 has no image volumes. `image_volumes` maps volume names to mount points.
+    - `image` volumes (Kubernetes 1.33+) become read-only `hostPath` volumes of the same image, mounted with
+      `podman image mount`: podman 4.3 has no image volumes (an emulation: the kubelet would mount the image).
     Not changed, and not run by podman: a `lifecycle.postStart` hook (podman ignores it silently).
     """
     pod = copy.deepcopy(pod)
@@ -202,8 +202,8 @@ def for_podman(pod: dict, host_port: int, image_volumes: dict[str, Path] | None 
             port.update(hostPort=host_port, hostIP="127.0.0.1")
     for volume in spec.get("volumes", []):
         if "image" in volume:
-            del volume["image"]
-            volume["hostPath"] = {"path": str((image_volumes or {})[volume["name"]]), "type": "Directory"}
+            mounted = podman("image", "mount", volume.pop("image")["reference"]).stdout.strip()
+            volume["hostPath"] = {"path": mounted, "type": "Directory"}
     return pod
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 
 import localhub
 import podmanrun
@@ -46,13 +47,13 @@ def hub(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def notebook_image():
-    """examples/image/Dockerfile, built as its header says, FROM the stand-in Jupyter base."""
+    """examples/image/Dockerfile, built as its header says, FROM the stand-in Jupyter base (podman's layer cache
+    reuses the steps whose inputs did not change since the last build on this machine)."""
     podmanrun.require()
     podmanrun.jupyter_standin()
-    tag = f"localhost/osl-hooks-test/notebook:{uuid.uuid4().hex[:8]}"
+    tag = "localhost/osl-hooks-test/notebook:latest-build"
     podmanrun.build(RECIPE, tag)
-    yield tag
-    podmanrun.podman("rmi", "--force", tag, check=False)
+    return tag
 
 
 def derived_image(base: str, run: str) -> str:
@@ -72,11 +73,12 @@ def user(monkeypatch):
     podmanrun.remove_volume(f"claim-{name}")
 
 
-def kube_pod(image: str, hub: tuple[str, int], username: str, delivery: str, **osl) -> dict:
+def kube_pod(image: str, hub: tuple[str, int], username: str, delivery: str, env: str = ENV, **osl) -> dict:
     """The pod a real KubeSpawner with osl-hooks asks Kubernetes for, for a spawn of `username`."""
+    source = f"/opt/osl/synced-environments/{env}"
     c = kube_config(
         delivery=delivery,
-        environments=[{"name": ENV, "mode": "synced", "source": ENV_SOURCE, "display_name": "Python (synced)"}],
+        environments=[{"name": env, "mode": "synced", "source": source, "display_name": "Python (synced)"}],
         setup_scripts=[SETUP_SCRIPTS],
         **osl,
     )
@@ -97,9 +99,9 @@ def kube_pod(image: str, hub: tuple[str, int], username: str, delivery: str, **o
     return asyncio.run(spawn())
 
 
-def play(pod: dict, tmp_path, **kwargs) -> tuple[podmanrun.PlayedPod, int]:
+def play(pod: dict, tmp_path) -> tuple[podmanrun.PlayedPod, int]:
     port = podmanrun.free_port()
-    played = podmanrun.PlayedPod(podmanrun.for_podman(pod, port, **kwargs), tmp_path)
+    played = podmanrun.PlayedPod(podmanrun.for_podman(pod, port), tmp_path)
     return played, port
 
 
@@ -219,3 +221,30 @@ def test_a_home_volume_too_small_for_the_env_falls_back_to_the_image_copy_and_se
     assert kernel["argv"][0] == f"{ENV_SOURCE}/bin/python"
     probe = played.exec("notebook", ["python", "-c", kernel_probe(f"osl-{ENV}", "sys.prefix, os.getuid()")])
     assert probe.stdout.split()[-2:] == [ENV_SOURCE, "1000"], probe.stdout + probe.stderr
+
+
+def test_an_env_image_is_synced_from_its_volume(notebook_image, hub, user, tmp_path):
+    """examples/env-image/Dockerfile built for real (its root is the env); podman 4.3 has no image volumes, so
+    the pod's `image` volume is that image mounted by `podman image mount` (podmanrun.for_podman)."""
+    env_image = "localhost/osl-hooks-test/envs/gis:latest-build"
+    podmanrun.build(podmanrun.REPO / "examples/env-image/Dockerfile", env_image, {"ENV_NAME": "gis"})
+    try:
+        image_root = Path(podmanrun.podman("image", "mount", env_image).stdout.strip())
+        assert (image_root / ".osl-hooks-manifest.jsonl").is_file() and (image_root / "conda-meta").is_dir()
+        played, port = play(
+            kube_pod(notebook_image, hub, user, "init_container", "gis", env_images={"gis": env_image}), tmp_path
+        )
+        result = played.play()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert_serves(played, port, user)
+        assert "Synced gis" in played.logs("osl-hooks")
+        mounts = json.loads(podmanrun.podman("inspect", played.container("osl-hooks")).stdout)[0]["Mounts"]
+        [mount] = [m for m in mounts if m["Destination"] == "/opt/osl/synced-environments/gis"]
+        assert mount["Source"] == str(image_root) and not mount["RW"]
+        env_copy = podmanrun.volume_path(f"claim-{user}") / ".local/envs/gis"
+        assert env_copy.stat().st_uid == 1000
+        library = (env_copy / "lib/libgeodemo.so").read_bytes()
+        assert b"/home/jovyan/.local/envs/gis/share/geodemo" in library
+    finally:
+        podmanrun.podman("pod", "rm", "--force", "--time", "0", f"jupyter-{user}", check=False)
+        podmanrun.podman("image", "unmount", env_image, check=False)
