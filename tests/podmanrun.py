@@ -3,7 +3,7 @@ run by `podman kube play`, with real volumes, the pod's uid and its security con
 
 No image registry is reachable here, so the images start from a minimal Debian root filesystem made from
 Debian's package registry (mmdebstrap, the mirror apt already uses) and imported with `podman import`; the
-Jupyter base image the recipes start FROM is a stand-in built on it (tests/podman/jupyter-base-standin.Containerfile)
+Jupyter base image the recipes start FROM is a stand-in built on it (tests/standins/jupyter-base-standin.Containerfile)
 and tagged with the name the recipes use. `python tests/podmanrun.py base` makes the Debian base (CI does; the
 root filesystem is cached between runs on the same machine, and remade whenever it is missing).
 
@@ -35,7 +35,7 @@ import yaml
 from dockerfile_parse import DockerfileParser
 
 REPO = Path(__file__).resolve().parent.parent
-STANDIN = REPO / "tests" / "podman" / "jupyter-base-standin.Containerfile"
+STANDIN = REPO / "tests" / "standins" / "jupyter-base-standin.Containerfile"
 DEBIAN_SUITE = "bookworm"
 DEBIAN_PACKAGES = ("python3", "python3-venv", "rsync")
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
