@@ -154,9 +154,12 @@ def make_debian_base() -> str:
 
 
 def build(containerfile: Path | str, tag: str, build_args: dict[str, str] | None = None) -> None:
-    """`podman build` from the repository root, as the recipes say to build them, never pulling. The host's CA
-    bundle is mounted for pip (see the stand-in's Containerfile); `containerfile` may be the text of one."""
-    args = ["build", "--pull=never", "--quiet", "-t", tag, "-v", f"{HOST_CA_BUNDLE}:/run/osl-hooks-standin/ca.crt:ro"]
+    """`podman build` from the repository root, as the recipes say to build them (`docker build`), never pulling.
+    The host's CA bundle is mounted for pip (see the stand-in's Containerfile); `containerfile` may be its text."""
+    # Docker's image format: in podman's default (OCI) format SHELL is ignored, and the recipes' RUN steps would run
+    # under /bin/sh instead of their `bash -o pipefail`.
+    args = ["build", "--pull=never", "--quiet", "--format", "docker", "-t", tag]
+    args += ["-v", f"{HOST_CA_BUNDLE}:/run/osl-hooks-standin/ca.crt:ro"]
     for key, value in (build_args or {}).items():
         args += ["--build-arg", f"{key}={value}"]
     if isinstance(containerfile, Path):
