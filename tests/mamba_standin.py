@@ -3,19 +3,22 @@
 Takes exactly the arguments the recipe passes (argparse rejects a misspelt flag, as mamba does) and, for
 `mamba env create --prefix P --file F`, reads the environment file (it must be a YAML mapping with
 `dependencies`) and builds a *genuine* conda env at P from osl-hooks' local demo channel (py-rattler), in
-place of solving F against conda-forge. Like some real installers, it leaves the env's `conda-meta/*.json`
+place of solving F against conda-forge. When the base image keeps wheels for it (`$OSL_HOOKS_STANDIN_WHEELHOUSE`,
+the podman stand-in base) and F asks for ipykernel, the env also gets a Python with ipykernel, so its kernel
+can be registered and started. Like some real installers, it leaves the env's `conda-meta/*.json`
 readable by root only, so the recipe must make the env readable itself. `mamba clean` has nothing to clean.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import yaml
 
-from osl_hooks.demo.envbuild import build_conda_env
+from osl_hooks.demo.envbuild import build_conda_env, build_python_env
 
 
 def env_create(args: argparse.Namespace) -> int:
@@ -23,7 +26,11 @@ def env_create(args: argparse.Namespace) -> int:
     if not isinstance(spec, dict) or not spec.get("dependencies"):
         print(f"mamba (stand-in): {args.file} has no dependencies", file=sys.stderr)
         return 1
-    prefix = build_conda_env(Path(args.prefix))
+    wheelhouse = os.environ.get("OSL_HOOKS_STANDIN_WHEELHOUSE")
+    if wheelhouse and "ipykernel" in spec["dependencies"]:
+        prefix = build_python_env(Path(args.prefix), wheelhouse=Path(wheelhouse))
+    else:
+        prefix = build_conda_env(Path(args.prefix))
     for record in (prefix / "conda-meta").glob("*.json"):
         record.chmod(0o600)
     if not args.quiet:
