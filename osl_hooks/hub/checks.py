@@ -28,6 +28,7 @@ from traitlets.config.loader import LazyConfigValue
 from ..plan import Plan, PlanError, plan_schema
 from .config import (
     ENV_KEYS,
+    FIRST_COPIES,
     KERNEL_KEYS,
     MODES,
     SCRIPT_KEYS,
@@ -120,6 +121,13 @@ def env_rule(index: int, value: Any, hooks: OSLHooks, problems: Problems) -> Env
             problems.add(f"{where}.{key}", f"not allowed with mode {mode!r} ({why})")
     copied = ("name", "mode", "source", "target", "built_prefix", "link_threshold")
     entry: dict[str, Any] = {k: value[k] for k in copied if k in value}
+    if "first_copy" in value:
+        if value["first_copy"] not in FIRST_COPIES:
+            problems.add(f"{where}.first_copy", _one_of(value["first_copy"], FIRST_COPIES))
+        elif mode != "synced":
+            problems.add(f"{where}.first_copy", f"only for mode 'synced' (this env is {mode!r})")
+    if mode == "synced":
+        entry["first_copy"] = value.get("first_copy", hooks.first_copy)
 
     kernel = value.get("kernel", True)
     display_name = value.get("display_name")

@@ -88,6 +88,7 @@ def check_spawner_config(config: Config, spawner_class: type, checked: CheckedCo
         for delivery in hooks.profile_delivery.values():
             uses.setdefault(delivery, []).append({})
 
+    _say_where_first_copies_wait(config, checked, uses)
     if "wrap" in uses:
         cmd = effective_config(config, spawner_class, "cmd")
         if not cmd and not all(override.get("cmd") for override in uses["wrap"]):
@@ -111,6 +112,25 @@ def check_spawner_config(config: Config, spawner_class: type, checked: CheckedCo
                 )
                 break
     _check_timeouts(config, spawner_class, checked, uses)
+
+
+def _say_where_first_copies_wait(config: Config, checked: CheckedConfig, uses: Iterable[str]) -> None:
+    """Background first copies need the server command ('wrap'): where the admin asked for them and a
+    delivery cannot run them, say that those first copies are made before the server is ready."""
+    section = config[SECTION] if SECTION in config else {}
+    configured = section.get("environments") or []
+    asked = [
+        rule.plan_entry["name"]
+        for rule in checked.rules
+        if rule.plan_entry.get("first_copy") == "background"
+        and ("first_copy" in configured[rule.index] or "first_copy" in section)
+    ]
+    waiting = sorted(set(uses) & {"init_container", "post_start"})
+    if asked and waiting:
+        checked.warnings.append(
+            f"first_copy 'background' ({', '.join(asked)}) needs the 'wrap' delivery; with "
+            f"{' and '.join(repr(d) for d in waiting)} these envs' first copies are made before the server is ready"
+        )
 
 
 FIRST_COPY_SECONDS = 120  # room for one synced env's first copy (a few GB; longer when many users start at once)
