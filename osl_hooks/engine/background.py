@@ -280,9 +280,13 @@ class CopyJournal:
             with open(log, "a", encoding="utf-8") as f:
                 f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
 
-    def record(self, state: str, message: str, **numbers: Any) -> None:
+    def record(self, state: str, message: str, relocating: bool = False, **numbers: Any) -> None:
+        """The copy's record: its latest event, how far in percent, the image it copies, its pid; `relocating`
+        once the copy is complete and files are rewritten in place (a resumed copy takes those afresh)."""
         event = Event("background-copy", message, self.places.name, state=state, **numbers)
         data = event.to_dict()
+        if relocating:
+            data["relocating"] = True
         done, total = numbers.get("bytes_done"), numbers.get("bytes_total")
         if total:
             data["percent"] = min(int(100 * (done or 0) / total), 100)
@@ -371,23 +375,25 @@ class BackgroundCopy:
                 self.sync.check_first_copy(theirs)
         except Fallback as e:
             return self._failed(f"{name} cannot be copied into your home because {e}", theirs)
+        total = theirs.bytes
+        self.journal.record("running", f"Copying {name} in the background", bytes_done=0, bytes_total=total)
         if not resuming:
             self._drop_staging()
             staging.mkdir(mode=0o700)
             point("background:staging-made")
-        total = theirs.bytes
         how = "Resuming" if resuming else "Making"
         self.journal.line(f"{how} your own copy of {name} in the background ({human_bytes(total)})")
-        self.journal.record("running", f"Copying {name} in the background", bytes_done=0, bytes_total=total)
         try:
             for step in copy_tree(self.sync.source, staging, resume=resuming):
                 self.journal.progress(step.bytes_done, total)
             point("background:copied")
-            # Relocation rewrites files in place; whatever a stopped copy relocated is taken afresh.
-            self.home.makedirs(self.places.transfer_dir, "state_dir")
-            copy_files(self.sync.source, staging, [f.path for f in theirs.prefix_files], self.places.transfer_dir)
-            remove_tree(self.places.transfer_dir)
-            point("background:prefix-files-copied")
+            if resuming and previous and previous.get("relocating"):
+                # Relocation rewrites files in place, keeping some sizes and times: what a stopped commit
+                # relocated is taken afresh from the image (rsync's quick check would keep it).
+                self.home.makedirs(self.places.transfer_dir, "state_dir")
+                copy_files(self.sync.source, staging, [f.path for f in theirs.prefix_files], self.places.transfer_dir)
+                remove_tree(self.places.transfer_dir)
+                point("background:prefix-files-copied")
         except (SyncError, OSError) as e:
             if _is_out_of_space(e):
                 self._drop_staging()  # the user needs the room more than a copy that cannot finish
@@ -406,6 +412,8 @@ class BackgroundCopy:
                     self._drop_staging()
                     self.journal.record("done", f"{name} is already in your home at {target}")
                     return 0
+                message = f"Putting your own copy of {name} in place"
+                self.journal.record("running", message, bytes_done=total, bytes_total=total, relocating=True)
                 self.sync.relocate_and_record(self.places.staging, theirs)
                 os.rename(self.places.staging, target)
                 point("background:renamed")
