@@ -277,3 +277,36 @@ def test_an_image_update_during_an_unfinished_copy_never_mixes_versions(tmp_path
     done = wait_for_copy(home, "geo")
     assert done["state"] == "done"
     assert tree_snapshot(home / ".local/envs/geo") == reference
+
+
+def test_a_full_disk_during_the_copy_keeps_the_image_copy_and_says_what_to_free(python_image, tmp_path, hold):
+    from conftest import fill_to, mounted_tmpfs
+
+    with mounted_tmpfs(tmp_path / "volume", "300m") as home:
+        plan = py_plan(python_image)
+        hold.at("background:staging-made")
+        first = start_in(home, plan)
+        assert first.env("py")["state"] == "background"  # the start's check found room for the copy
+        wait_for_copy(home, "py", ("running",), "the copy to run")
+        filler = fill_to(home, 20 * 1000 * 1000)  # then the home fills up (the user's own files)
+        hold.release()
+        failed = wait_for_copy(home, "py")
+        assert failed["state"] == "failed", failed
+        assert "stays on the image's copy" in failed["message"] and "free at least" in failed["message"]
+        assert not (home / ".local/envs/py").exists()
+        assert not list((home / ".local/envs").glob(STAGING_PREFIX + "*"))  # the room goes back to the user
+        spec = json.loads((home / ".local/share/jupyter/kernels/osl-py/kernel.json").read_text())
+        assert spec["argv"][0] == str(python_image / "envs/py/bin/python")
+        status = subprocess.run(
+            [sys.executable, "-m", "osl_hooks.cli", "status", "--state-dir", str(home / ".local/state/osl-hooks")],
+            capture_output=True,
+            text=True,
+        )
+        assert "background copy of py: failed" in status.stdout and "free at least" in status.stdout
+
+        filler.unlink()
+        hold.release()
+        start_in(home, plan)
+        done = wait_for_copy(home, "py", ("done",), "the copy after room was made")
+        assert (home / ".local/envs/py/bin/python").exists()
+        wait_gone(done["pid"])

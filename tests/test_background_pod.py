@@ -43,7 +43,12 @@ def test_installs_during_the_copy_are_refused_and_never_land_in_user_site_packag
     plan = {
         "version": 1,
         "environments": [
-            {"name": "py", "mode": "synced", "source": "/opt/osl/envs/py", "built_prefix": str(python_image / "envs/py")}
+            {
+                "name": "py",
+                "mode": "synced",
+                "source": "/opt/osl/envs/py",
+                "built_prefix": str(python_image / "envs/py"),
+            }
         ],
     }
     home = tmp_path / "volume"

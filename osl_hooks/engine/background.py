@@ -226,9 +226,7 @@ def launch(plan: Plan, env: Environment, home: Home, state_dir: Path) -> None:
             code = 0
             try:
                 os.setsid()
-                subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=environ, cwd=str(home.path)
-                )
+                subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=environ, cwd="/")
             except BaseException:
                 code = 1
             finally:
