@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import StartResult, all_files, tree_snapshot
+from conftest import StartResult, all_files, is_alive, tree_snapshot, wait_for_copy
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.multikernelmanager import MultiKernelManager
 
@@ -30,7 +30,7 @@ from osl_hooks.status import read_status
 
 pytestmark = pytest.mark.slow
 
-WAIT = 300  # seconds: a generous bound for a copy to end, never a speed expectation
+WAIT = 300  # seconds: a generous bound for a step to happen, never a speed expectation
 
 
 def start_in(home: Path, plan: dict, background: bool = True) -> StartResult:
@@ -41,37 +41,11 @@ def start_in(home: Path, plan: dict, background: bool = True) -> StartResult:
     return StartResult(outcome, out.getvalue(), read_status(home / ".local/state/osl-hooks") or {})
 
 
-def record_of(home: Path, name: str) -> dict:
-    path = home / f".local/state/osl-hooks/background/{name}.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def wait_for_copy(home: Path, name: str, states=("done", "failed"), what: str = "the background copy to end") -> dict:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        record = record_of(home, name)
-        if record.get("state") in states and (record.get("state") != "running" or _alive(record.get("pid"))):
-            return record
-        time.sleep(0.05)
-    raise AssertionError(f"waited {WAIT} s for {what}: {record_of(home, name)}")
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[-1].split()[0] != "Z"
-
-
 def wait_gone(pid: int) -> None:
     deadline = time.monotonic() + WAIT
-    while _alive(pid) and time.monotonic() < deadline:
+    while is_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert not _alive(pid), f"process {pid} did not end"
+    assert not is_alive(pid), f"process {pid} did not end"
 
 
 def py_plan(python_image: Path, **extra) -> dict:
@@ -157,7 +131,7 @@ def test_a_restart_during_the_copy_neither_waits_nor_copies_twice(python_image, 
     assert restart.outcome == Outcome.OK, restart.output
     event = next(e for e in restart.status["events"] if e["kind"] == "background-copy")
     assert event["state"] == "running" and "is being made in the background" in event["message"]
-    assert hold.file.exists() and _alive(running["pid"])
+    assert hold.file.exists() and is_alive(running["pid"])
     before_ready = start_in(home, py_plan(python_image, first_copy="before_ready"), background=False)
     assert before_ready.env("py")["state"] == "background"  # the running copy is not doubled by another
     hold.release()

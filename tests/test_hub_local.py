@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_for_copy
 from localhub import Hub, execute
 
 BIN = Path(sys.executable).parent
@@ -111,7 +112,6 @@ def test_real_hub_ready_before_the_copy_then_new_kernels_use_it_without_a_restar
     """The spawn page says the copy is made in the background and the env is read-only until then; a kernel
     started through the server runs from the image; once the copy is complete, the server (not restarted)
     lists the kernel on the user's copy and starts new kernels there, and the first kernel still runs."""
-    from test_background import wait_for_copy
 
     status, body = hub.api("POST", "/hub/api/users/alice")
     assert status == 201, body
