@@ -221,6 +221,22 @@ INVALID = [
         "OSLHooks.disk_margin_fraction: 20.0 is not between 0 and 10",
     ),
     (
+        "first-copy-invalid",
+        SIMPLE + f'c.OSLHooks.environments = [dict({PY}, first_copy="lazy")]',
+        "OSLHooks.environments[0].first_copy: 'lazy' is not one of 'background', 'before_ready'",
+    ),
+    (
+        "first-copy-not-synced",
+        SIMPLE
+        + 'c.OSLHooks.environments = [{"name": "b", "mode": "baked", "source": "/opt/b", "first_copy": "background"}]',
+        "OSLHooks.environments[0].first_copy: only for mode 'synced' (this env is 'baked')",
+    ),
+    (
+        "first-copy-global-invalid",
+        SIMPLE + 'c.OSLHooks.first_copy = "later"',
+        "OSLHooks.first_copy: 'later' is not one of",
+    ),
+    (
         "allow-root-not-bool",
         SIMPLE + 'c.OSLHooks.allow_root = "yes"',
         "OSLHooks.allow_root: expected a boolean, not the str 'yes'",
@@ -395,3 +411,24 @@ def test_kube_timeouts_follow_the_delivery(tmp_path, caplog):
     assert (
         "with the 'wrap' delivery the first sync of an env runs within KubeSpawner.http_timeout (30 s)" in caplog.text
     )
+
+
+def test_first_copy_reaches_the_plan_and_the_hub_says_where_it_stays_before_ready(tmp_path, caplog):
+    """The global default and an env's own setting reach the plan; asking for background copies with a
+    delivery that cannot run them is said at hub start (those first copies are made before ready)."""
+    radar = '{"name": "radar", "mode": "synced", "source": "/opt/conda/envs/radar", "first_copy": "before_ready"}'
+    app = load(tmp_path, KUBE + f'c.OSLHooks.first_copy = "background"\nc.OSLHooks.environments = [{PY}, {radar}]')
+    rules = app.config.KubeSpawner.pre_spawn_hook._osl_hooks_runtime.checked.rules
+    assert [r.plan_entry["first_copy"] for r in rules] == ["background", "before_ready"]
+    assert "first_copy 'background' (py) needs the 'wrap' delivery" in caplog.text
+    assert "'init_container'" in caplog.text
+
+    caplog.clear()
+    load(
+        tmp_path,
+        KUBE + f'c.OSLHooks.delivery = "wrap"\nc.OSLHooks.environments = [dict({PY}, first_copy="background")]',
+    )
+    assert "first_copy" not in caplog.text
+    caplog.clear()
+    load(tmp_path, KUBE + f"c.OSLHooks.environments = [{PY}]")  # the default, not asked for: nothing to say
+    assert "first_copy" not in caplog.text
