@@ -284,3 +284,69 @@ def test_a_full_disk_during_the_copy_keeps_the_image_copy_and_says_what_to_free(
         done = wait_for_copy(home, "py", ("done",), "the copy after room was made")
         assert (home / ".local/envs/py/bin/python").exists()
         wait_gone(done["pid"])
+
+
+def copy_processes(home: Path) -> list:
+    """The background copy processes working for `home` (found by their plan, which names the home)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if "background-copy" in (process.info["cmdline"] or []) and str(home) in process.environ().get(
+                "OSL_HOOKS_PLAN", ""
+            ):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def wait_for_copy_processes_to_end(home: Path) -> None:
+    import psutil
+
+    gone, alive = psutil.wait_procs(copy_processes(home), timeout=WAIT)
+    assert not alive, alive
+
+
+def test_a_copy_killed_at_any_of_its_steps_is_finished_by_the_next_start(image, tmp_path, monkeypatch):
+    """SIGKILL at every point where the copy process changes the home (faultpoints), then a start: the copy
+    ends exactly as an uninterrupted one, nothing half-made is in use, nothing is left behind."""
+    from collections import Counter
+
+    from osl_hooks.engine.faultpoints import FAULT_AT_ENV_VAR, FAULT_LIST_ENV_VAR
+
+    plan = {"environments": [{"name": "geo", "mode": "synced", "source": str(image / "envs/geo")}]}
+    home = tmp_path / "home"
+    home.mkdir()
+    target, envs = home / ".local/envs/geo", home / ".local/envs"
+    listing = tmp_path / "points"
+    monkeypatch.setenv(FAULT_LIST_ENV_VAR, str(listing))
+    start_in(home, plan)
+    assert wait_for_copy(home, "geo")["state"] == "done"
+    wait_for_copy_processes_to_end(home)
+    reference = tree_snapshot(target)
+    monkeypatch.delenv(FAULT_LIST_ENV_VAR)
+    hits = Counter()
+    points = []
+    for name in listing.read_text().splitlines():
+        hits[name] += 1
+        points.append(f"{name}:{hits[name]}")
+    assert {"background:staging-made:1", "background:copied:1", "background:renamed:1"} <= set(points)
+
+    for spec in points:
+        clear_home(home)
+        monkeypatch.setenv(FAULT_AT_ENV_VAR, spec)
+        start_in(home, plan)
+        wait_for_copy_processes_to_end(home)
+        assert not target.exists() or spec.startswith(("background:renamed", "write:background copy record"))
+        monkeypatch.delenv(FAULT_AT_ENV_VAR)
+        after = start_in(home, plan)
+        assert after.outcome == Outcome.OK, (spec, after.output)
+        if after.env("geo")["state"] == "background":
+            assert wait_for_copy(home, "geo")["state"] == "done", spec
+        wait_for_copy_processes_to_end(home)
+        assert tree_snapshot(target) == reference, spec
+        assert sorted(p.name for p in envs.iterdir()) == ["geo"], spec  # no staging left behind
+        final = start_in(home, plan)
+        assert final.env("geo")["state"] == "ready" and "geo is up to date" in final.messages(), spec
