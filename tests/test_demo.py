@@ -189,6 +189,8 @@ def wait_for_text(browser, pattern: str, timeout: float = 120) -> str:
 def test_spawn_page_shows_osl_hooks_progress(demo, browser):
     sign_in(browser, demo, "bob")
     wait_for_text(browser, r"Syncing python: .* of .* \(\d+%\)")
+    # the other env's first copy is made in the background: the page says so, and that it is read-only meanwhile
+    wait_for_text(browser, r"Your own copy of geo will be made in the background.*read-only")
     assert "/hub/spawn-pending/bob" in browser.current_url
     # osl-hooks' spawn page (c.JupyterHub.template_paths): the event log is open, every step a line in it
     assert browser.execute_script("return document.getElementById('progress-details').open") is True
