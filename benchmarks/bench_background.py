@@ -17,18 +17,16 @@ runs with `nice` and `ionice -c3`, so it may be a little slower, never much).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_sync import DEFAULT_PACKAGES, Bench, spread  # noqa: E402
+from bench_sync import Bench, bench_arguments, ratio_rows  # noqa: E402
 
 from osl_hooks.engine.manifest import scan_tree  # noqa: E402
 
@@ -94,12 +92,8 @@ def report(bench: BackgroundBench, rounds: int, json_file: Path) -> None:
         "| measure | measured (s) | reference (s) | ratio | goal |",
         "|---|---|---|---|---|",
     ]
-    rows = []
-    for label, ours, ref, ref_name, goal in ROWS:
-        a, b = bench.samples[ours], bench.samples[ref]
-        ratio = statistics.median(a) / statistics.median(b)
-        lines.append(f"| {label} | {spread(a)} | {ref_name}: {spread(b)} | {ratio:.2f}x | {goal} |")
-        rows.append({"measure": label, "measured": ours, "reference": ref, "ratio": ratio, "goal": goal})
+    table, rows = ratio_rows(bench.samples, ROWS)
+    lines += table
     print("\n".join(lines))
     result = {
         "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
@@ -114,13 +108,7 @@ def report(bench: BackgroundBench, rounds: int, json_file: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small env without the package index (for CI)")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/osl-hooks-bench"))
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--packages", default=DEFAULT_PACKAGES, help="installed with pip into the env")
-    parser.add_argument("--json", type=Path, help="where to write the result (default: in the work directory)")
-    args = parser.parse_args()
+    args = bench_arguments(__doc__).parse_args()
     bench = BackgroundBench(args.workdir, None if args.quick else args.packages)
     bench.build()
     bench.run(args.rounds)
