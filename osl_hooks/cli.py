@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     copy_cmd = commands.add_parser("background-copy")  # started by `start`, detached: not for people
     copy_cmd.add_argument("name")
     copy_cmd.add_argument("--plan", metavar="FILE")
+    copy_cmd.add_argument("--after-server", type=int, metavar="PID")
 
     status_cmd = commands.add_parser("status", help="show what the last start did")
     status_cmd.add_argument("--state-dir", help=f"default: $HOME/{DEFAULT_STATE_DIR}")
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "diff":
         return _with_plan(args, lambda plan: _diff(plan, args.name, args.export))
     if args.command == "background-copy":
-        return _with_plan(args, lambda plan: copy_in_background(plan, args.name))
+        return _with_plan(args, lambda plan: copy_in_background(plan, args.name, args.after_server))
     if args.command == "materialize":
         return _with_plan(args, lambda plan: materialize(plan, args.name, allow_root=args.allow_root))
     return _status(args)
@@ -135,7 +136,13 @@ def _env_command(commands, name: str, help: str, description: str) -> argparse.A
 def _start(args: argparse.Namespace) -> int:
     command = args.server_command[1:] if args.server_command[:1] == ["--"] else args.server_command
     try:
-        outcome = start(load_plan(args.plan), allow_root=args.allow_root, background=bool(command))
+        # With a server command, this process becomes the server (exec): background copies wait for it.
+        outcome = start(
+            load_plan(args.plan),
+            allow_root=args.allow_root,
+            background=bool(command),
+            server_pid=os.getpid() if command else None,
+        )
     except PlanError as e:
         report_failure_without_home(f"Invalid {e.source}: " + "; ".join(e.problems), sys.stderr)
         return Outcome.INVALID

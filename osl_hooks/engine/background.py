@@ -59,6 +59,8 @@ STAGING_PREFIX = ".osl-background-"
 GUARDED_TOOLS = ("pip", "pip3", "conda", "mamba", "micromamba")
 RECORD_INTERVAL = 1.0  # seconds between progress records of a running copy
 NICENESS = 10
+SERVER_WAIT = 120.0  # seconds the copy waits at most for the server to be up
+SERVER_POLL = 0.2
 
 
 class CopyingLater(Exception):
@@ -208,16 +210,19 @@ def describe_pending(name: str, later: CopyingLater) -> tuple[str, dict[str, Any
     return message, numbers
 
 
-def launch(plan: Plan, env: Environment, home: Home, state_dir: Path) -> None:
+def launch(plan: Plan, env: Environment, home: Home, state_dir: Path, server_pid: int | None = None) -> None:
     """Start the copy process, detached: its own session, low CPU and I/O priority, output to its log.
 
     A double fork: the copy process is nobody's child here (its parent exits at once), so a server that
     replaces this process (`exec`) never has to reap it, and stopping the server does not stop it.
+    `server_pid`: the process that becomes the server; the copy waits for the server to be up first.
     """
     places = CopyPlaces.of(state_dir, env)
     home.makedirs(places.directory, "state_dir")
     log = home.check(places.log_file, "background copy log")
     command = [*_low_priority(), sys.executable, "-m", "osl_hooks.cli", "background-copy", env.name]
+    if server_pid is not None:
+        command += ["--after-server", str(server_pid)]
     environ = {k: v for k, v in os.environ.items() if k != PLAN_FILE_ENV_VAR}
     environ[PLAN_ENV_VAR] = plan.to_json(indent=None)
     with open(log, "ab") as output:
@@ -307,8 +312,11 @@ class CopyJournal:
         self.record("running", message, bytes_done=done, bytes_total=total, eta_seconds=eta)
 
 
-def copy_in_background(plan: Plan, name: str) -> int:
-    """`osl-hooks background-copy NAME`: make the env's own copy, unless another process is making it."""
+def copy_in_background(plan: Plan, name: str, server_pid: int | None = None) -> int:
+    """`osl-hooks background-copy NAME`: make the env's own copy, unless another process is making it.
+
+    With `server_pid`, the copy begins once that server is up (see `wait_for_server`).
+    """
     plan = plan.resolve(plan.home or os.environ.get("HOME", ""))
     env = next((e for e in plan.environments if e.name == name and e.mode == "synced"), None)
     if env is None or plan.home is None:
@@ -322,7 +330,27 @@ def copy_in_background(plan: Plan, name: str) -> int:
     with _copy_lock(places.lock_file) as mine:
         if not mine:
             return 0  # another process is making this copy
+        if server_pid is not None:
+            wait_for_server(server_pid, Path(plan.jupyter_data_dir))
         return BackgroundCopy(plan, env, home, state_dir, places).run()
+
+
+def wait_for_server(pid: int, jupyter_data_dir: Path, limit: float = SERVER_WAIT) -> None:
+    """Wait until the server `pid` is up, so its own start never competes with the copy (many users starting
+    at once on a busy node made servers miss the hub's `http_timeout`): jupyter_server writes
+    `jpserver-PID.json` in its runtime directory once it listens. Ends early if the process is gone, and after
+    `limit` seconds whatever happened (a server that writes no such file)."""
+    runtime = Path(os.environ.get("JUPYTER_RUNTIME_DIR") or jupyter_data_dir / "runtime")
+    files = [runtime / f"jpserver-{pid}.json", runtime / f"nbserver-{pid}.json"]
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and not any(f.exists() for f in files):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        time.sleep(SERVER_POLL)
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

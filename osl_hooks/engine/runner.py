@@ -57,13 +57,20 @@ class StartFailed(Exception):
     """Something that must stop the whole start."""
 
 
-def start(plan: Plan, *, allow_root: bool = False, out: IO[str] = sys.stdout, background: bool = False) -> Outcome:
+def start(
+    plan: Plan,
+    *,
+    allow_root: bool = False,
+    out: IO[str] = sys.stdout,
+    background: bool = False,
+    server_pid: int | None = None,
+) -> Outcome:
     """Prepare the home described by `plan`. Raises PlanError for a plan that does not fit the home.
 
     `background`: the server starts right after this start (the `wrap` delivery), so first copies planned
-    for the background are made after it (`osl_hooks.engine.background`).
+    for the background are made after it (`osl_hooks.engine.background`), once the server `server_pid` is up.
     """
-    return _in_home(plan, allow_root, out, lambda run: run.run(background))
+    return _in_home(plan, allow_root, out, lambda run: run.run(background, server_pid))
 
 
 def reset(
@@ -148,6 +155,7 @@ class Start:
         )
         self.registered: set[str] = set()
         self.background_allowed = False
+        self.server_pid: int | None = None
         self.copy_later_queue: list[Environment] = []  # envs whose copy process starts when the start is done
         self.guards: dict[str, Path] = {}  # kernel name -> the guard directory of an env copied later
         self.notices = Notices(home, self.state_dir)
@@ -155,8 +163,9 @@ class Start:
             if env.kernel is not None:
                 reporter.redact.add(secret_values(env.kernel.env))
 
-    def run(self, background: bool = False) -> Outcome:
+    def run(self, background: bool = False, server_pid: int | None = None) -> Outcome:
         self.background_allowed = background
+        self.server_pid = server_pid
         started = time.monotonic()
         names = [e.name for e in self.plan.environments]
         self.report.event("start", f"Preparing your environments ({len(names)} configured)", envs=names)
@@ -303,7 +312,7 @@ class Start:
     def launch_copies(self) -> None:
         for env in self.copy_later_queue:
             try:
-                launch(self.plan, env, self.home, self.state_dir)
+                launch(self.plan, env, self.home, self.state_dir, self.server_pid)
             except (UnsafePath, OSError) as e:
                 self.report.warning(
                     f"Your own copy of {env.name} could not be started in the background ({e}); {env.name} runs "
