@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .engine.background import copy_in_background
 from .engine.background import records as background_records
+from .engine.background_copy import copy_in_background
 from .engine.envdiff import describe, export, package_changes
 from .engine.imagecheck import parse_user, unreadable_paths
 from .engine.linked import add_link_details
