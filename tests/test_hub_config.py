@@ -387,14 +387,23 @@ def test_script_timeouts_beyond_start_timeout_warn(tmp_path, caplog):
         in caplog.text
     )
     caplog.clear()
-    load(tmp_path, SIMPLE + f"c.OSLHooks.environments = [{PY}, {PY.replace('py', 'r')}]\nc.Spawner.start_timeout = 120")
+    before_ready = 'c.OSLHooks.first_copy = "before_ready"\n'  # background copies cost the start nothing
+    load(
+        tmp_path,
+        SIMPLE
+        + before_ready
+        + f"c.OSLHooks.environments = [{PY}, {PY.replace('py', 'r')}]\nc.Spawner.start_timeout = 120",
+    )
     assert (
         "the first start here may take 270 s (2 synced env(s) to copy, 0 s of setup script timeouts): raise it "
         "(e.g. c.Spawner.start_timeout = 300)" in caplog.text
     )
     caplog.clear()
-    load(tmp_path, SIMPLE + f"c.OSLHooks.environments = [{PY}]\nc.Spawner.start_timeout = 300")
+    load(tmp_path, SIMPLE + before_ready + f"c.OSLHooks.environments = [{PY}]\nc.Spawner.start_timeout = 300")
     assert "osl-hooks" not in caplog.text  # the documented setting holds the work
+    caplog.clear()
+    load(tmp_path, SIMPLE + f"c.OSLHooks.environments = [{PY}, {PY.replace('py', 'r')}]\nc.Spawner.start_timeout = 60")
+    assert "osl-hooks" not in caplog.text  # copied in the background (the default): no first copy in the start
 
 
 def test_kube_timeouts_follow_the_delivery(tmp_path, caplog):
@@ -407,7 +416,11 @@ def test_kube_timeouts_follow_the_delivery(tmp_path, caplog):
     assert "more than KubeSpawner.start_timeout (300 s), which the 'init_container' delivery runs under" in caplog.text
     assert "more than KubeSpawner.http_timeout (30 s), which the 'wrap' delivery runs under" in caplog.text
     caplog.clear()
-    load(tmp_path, KUBE + f'c.OSLHooks.profile_delivery = {{"legacy": "wrap"}}\nc.OSLHooks.environments = [{PY}]')
+    load(
+        tmp_path,
+        KUBE + 'c.OSLHooks.first_copy = "before_ready"\n'
+        f'c.OSLHooks.profile_delivery = {{"legacy": "wrap"}}\nc.OSLHooks.environments = [{PY}]',
+    )
     assert (
         "with the 'wrap' delivery the first sync of an env runs within KubeSpawner.http_timeout (30 s)" in caplog.text
     )
