@@ -272,6 +272,18 @@ def spread(samples: list[float]) -> str:
     return f"{statistics.median(samples):.3f} ({min(samples):.3f}–{max(samples):.3f})"
 
 
+def ratio_rows(samples: dict[str, list[float]], specs: list[tuple[str, str, str, str, str]]) -> tuple[list, list]:
+    """Table lines and JSON rows: per (label, sample, reference sample, reference's name, goal), the medians,
+    spreads and the ratio of medians."""
+    lines, rows = [], []
+    for label, ours, ref, ref_name, goal in specs:
+        a, b = samples[ours], samples[ref]
+        ratio = statistics.median(a) / statistics.median(b)
+        lines.append(f"| {label} | {spread(a)} | {ref_name}: {spread(b)} | {ratio:.2f}x | {goal} |")
+        rows.append({"measure": label, "osl_hooks": ours, "reference": ref, "ratio": ratio, "goal": goal})
+    return lines, rows
+
+
 def report(bench: Bench, rounds: int, json_file: Path) -> None:
     env, grown = bench.cache / "build" / "envs" / "bench", bench.cache / "versions" / "4x" / "envs" / "bench"
     m_env, m_grown = scan_tree(env), scan_tree(grown)
@@ -283,12 +295,8 @@ def report(bench: Bench, rounds: int, json_file: Path) -> None:
         "| measure | osl-hooks (s) | reference (s) | ratio | goal |",
         "|---|---|---|---|---|",
     ]
-    rows = []
-    for label, ours, ref, ref_name, goal in ROWS:
-        a, b = bench.samples[ours], bench.samples[ref]
-        ratio = statistics.median(a) / statistics.median(b)
-        lines.append(f"| {label} | {spread(a)} | {ref_name}: {spread(b)} | {ratio:.2f}x | {goal} |")
-        rows.append({"measure": label, "osl_hooks": ours, "reference": ref, "ratio": ratio, "goal": goal})
+    table, rows = ratio_rows(bench.samples, ROWS)
+    lines += table
     floor = [sys.executable, "-c", "pass"]
     python_start = min(bench.timed(None, floor) for _ in range(5))
     imports = bench.import_times()
@@ -315,13 +323,19 @@ def report(bench: Bench, rounds: int, json_file: Path) -> None:
     print(f"\n(JSON: {json_file})")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options every benchmark on this env takes (the env, the work directory, rounds, the result file)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small env without the package index (for CI)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/osl-hooks-bench"))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--packages", default=DEFAULT_PACKAGES, help="installed with pip into the env")
-    parser.add_argument("--json", type=Path, help="where to write the result (default: beside the table's env)")
+    parser.add_argument("--json", type=Path, help="where to write the result (default: in the work directory)")
+    return parser
+
+
+def main() -> None:
+    parser = bench_arguments(__doc__)
     parser.add_argument("--keep", action="store_true", help="keep this run's copies")
     args = parser.parse_args()
     bench = Bench(args.workdir, None if args.quick else args.packages)

@@ -1,7 +1,7 @@
 """Generated from plan.schema.json by osl_hooks.plan.write_validator_module(); do not edit."""
 
 # ruff: noqa
-SCHEMA_SHA256 = "34191419188b7df0864056b3bfeb2a400ef785facd589b09db0fd0f3cd894693"
+SCHEMA_SHA256 = "43c983bdbe4d6a61d3505912a5eef133393dd70dd81d072c71bc461a110d4e5a"
 VERSION = "2.22.3"
 import re
 
@@ -124,6 +124,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 "minimum": 1,
                                 "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                             },
+                            "first_copy": {
+                                "enum": ["background", "before_ready"],
+                                "description": "synced mode: whether a first copy into the home is made while the server starts from the image's env ('background', when the delivery runs the server command) or before the server is ready (default background)",
+                            },
                             "kernel": {
                                 "oneOf": [
                                     {
@@ -191,6 +195,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
                                 "then": {"not": {"required": ["link_threshold"]}},
                             },
+                            {
+                                "if": {"not": {"properties": {"mode": {"const": "synced"}}}},
+                                "then": {"not": {"required": ["first_copy"]}},
+                            },
                         ],
                     },
                 },
@@ -240,6 +248,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "minimum": 1,
                                     "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                                 },
+                                "first_copy": {
+                                    "enum": ["background", "before_ready"],
+                                    "description": "synced mode: whether a first copy into the home is made while the server starts from the image's env ('background', when the delivery runs the server command) or before the server is ready (default background)",
+                                },
                                 "kernel": {
                                     "oneOf": [{"$ref": "#/definitions/kernel"}, {"const": False}],
                                     "description": "kernel settings, or false for no kernel",
@@ -267,6 +279,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 {
                                     "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
                                     "then": {"not": {"required": ["link_threshold"]}},
+                                },
+                                {
+                                    "if": {"not": {"properties": {"mode": {"const": "synced"}}}},
+                                    "then": {"not": {"required": ["first_copy"]}},
                                 },
                             ],
                         },
@@ -419,6 +435,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "minimum": 1,
                                     "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                                 },
+                                "first_copy": {
+                                    "enum": ["background", "before_ready"],
+                                    "description": "synced mode: whether a first copy into the home is made while the server starts from the image's env ('background', when the delivery runs the server command) or before the server is ready (default background)",
+                                },
                                 "kernel": {
                                     "oneOf": [
                                         {
@@ -488,6 +508,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
                                     "then": {"not": {"required": ["link_threshold"]}},
                                 },
+                                {
+                                    "if": {"not": {"properties": {"mode": {"const": "synced"}}}},
+                                    "then": {"not": {"required": ["first_copy"]}},
+                                },
                             ],
                         },
                     },
@@ -537,6 +561,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                         "minimum": 1,
                                         "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                                     },
+                                    "first_copy": {
+                                        "enum": ["background", "before_ready"],
+                                        "description": "synced mode: whether a first copy into the home is made while the server starts from the image's env ('background', when the delivery runs the server command) or before the server is ready (default background)",
+                                    },
                                     "kernel": {
                                         "oneOf": [{"$ref": "#/definitions/kernel"}, {"const": False}],
                                         "description": "kernel settings, or false for no kernel",
@@ -564,6 +592,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     {
                                         "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
                                         "then": {"not": {"required": ["link_threshold"]}},
+                                    },
+                                    {
+                                        "if": {"not": {"properties": {"mode": {"const": "synced"}}}},
+                                        "then": {"not": {"required": ["first_copy"]}},
                                     },
                                 ],
                             },
@@ -708,6 +740,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "minimum": 1,
                                     "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                                 },
+                                "first_copy": {
+                                    "enum": ["background", "before_ready"],
+                                    "description": "synced mode: whether a first copy into the home is made while the server starts from the image's env ('background', when the delivery runs the server command) or before the server is ready (default background)",
+                                },
                                 "kernel": {
                                     "oneOf": [{"$ref": "#/definitions/kernel"}, {"const": False}],
                                     "description": "kernel settings, or false for no kernel",
@@ -735,6 +771,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 {
                                     "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
                                     "then": {"not": {"required": ["link_threshold"]}},
+                                },
+                                {
+                                    "if": {"not": {"properties": {"mode": {"const": "synced"}}}},
+                                    "then": {"not": {"required": ["first_copy"]}},
                                 },
                             ],
                         },
@@ -1007,6 +1047,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "minimum": 1,
                                     "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                                 },
+                                "first_copy": {
+                                    "enum": ["background", "before_ready"],
+                                    "description": "synced mode: whether a first copy into the home is made while the server starts from the image's env ('background', when the delivery runs the server command) or before the server is ready (default background)",
+                                },
                                 "kernel": {
                                     "oneOf": [
                                         {
@@ -1076,6 +1120,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
                                     "then": {"not": {"required": ["link_threshold"]}},
                                 },
+                                {
+                                    "if": {"not": {"properties": {"mode": {"const": "synced"}}}},
+                                    "then": {"not": {"required": ["first_copy"]}},
+                                },
                             ],
                         },
                     },
@@ -1125,6 +1173,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                         "minimum": 1,
                                         "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                                     },
+                                    "first_copy": {
+                                        "enum": ["background", "before_ready"],
+                                        "description": "synced mode: whether a first copy into the home is made while the server starts from the image's env ('background', when the delivery runs the server command) or before the server is ready (default background)",
+                                    },
                                     "kernel": {
                                         "oneOf": [{"$ref": "#/definitions/kernel"}, {"const": False}],
                                         "description": "kernel settings, or false for no kernel",
@@ -1152,6 +1204,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     {
                                         "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
                                         "then": {"not": {"required": ["link_threshold"]}},
+                                    },
+                                    {
+                                        "if": {"not": {"properties": {"mode": {"const": "synced"}}}},
+                                        "then": {"not": {"required": ["first_copy"]}},
                                     },
                                 ],
                             },
@@ -1451,6 +1507,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                         "minimum": 1,
                         "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                     },
+                    "first_copy": {
+                        "enum": ["background", "before_ready"],
+                        "description": "synced mode: whether a first copy into the home is made while the server starts from the image's env ('background', when the delivery runs the server command) or before the server is ready (default background)",
+                    },
                     "kernel": {
                         "oneOf": [
                             {
@@ -1512,6 +1572,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                     {
                         "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
                         "then": {"not": {"required": ["link_threshold"]}},
+                    },
+                    {
+                        "if": {"not": {"properties": {"mode": {"const": "synced"}}}},
+                        "then": {"not": {"required": ["first_copy"]}},
                     },
                 ],
             },
@@ -1726,6 +1790,60 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                 definition={"not": {"required": ["link_threshold"]}},
                 rule="not",
             )
+    try:
+        try:
+            data_is_dict = isinstance(data, dict)
+            if data_is_dict:
+                data_keys = set(data.keys())
+                if "mode" in data_keys:
+                    data_keys.remove("mode")
+                    data__mode = data["mode"]
+                    if not (isinstance(data__mode, str) and data__mode == "synced"):
+                        raise JsonSchemaValueException(
+                            "" + (name_prefix or "data") + ".mode must be same as const definition: synced",
+                            value=data__mode,
+                            name="" + (name_prefix or "data") + ".mode",
+                            definition={"const": "synced"},
+                            rule="const",
+                        )
+        except (JsonSchemaValueException, JsonSchemaValuesException):
+            pass
+        else:
+            raise JsonSchemaValueException(
+                "" + (name_prefix or "data") + " must NOT match a disallowed definition",
+                value=data,
+                name="" + (name_prefix or "data") + "",
+                definition={"not": {"properties": {"mode": {"const": "synced"}}}},
+                rule="not",
+            )
+    except (JsonSchemaValueException, JsonSchemaValuesException):
+        pass
+    else:
+        try:
+            data_is_dict = isinstance(data, dict)
+            if data_is_dict:
+                data__missing_keys = set(["first_copy"]) - data.keys()
+                if data__missing_keys:
+                    raise JsonSchemaValueException(
+                        ""
+                        + (name_prefix or "data")
+                        + " must contain "
+                        + (str(sorted(data__missing_keys)) + " properties"),
+                        value=data,
+                        name="" + (name_prefix or "data") + "",
+                        definition={"required": ["first_copy"]},
+                        rule="required",
+                    )
+        except (JsonSchemaValueException, JsonSchemaValuesException):
+            pass
+        else:
+            raise JsonSchemaValueException(
+                "" + (name_prefix or "data") + " must NOT match a disallowed definition",
+                value=data,
+                name="" + (name_prefix or "data") + "",
+                definition={"not": {"required": ["first_copy"]}},
+                rule="not",
+            )
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
         data__missing_keys = set(["name", "mode"]) - data.keys()
@@ -1764,6 +1882,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                             "type": "integer",
                             "minimum": 1,
                             "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                        },
+                        "first_copy": {
+                            "enum": ["background", "before_ready"],
+                            "description": "synced mode: whether a first copy into the home is made while the server starts from the image's env ('background', when the delivery runs the server command) or before the server is ready (default background)",
                         },
                         "kernel": {
                             "oneOf": [
@@ -1826,6 +1948,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                         {
                             "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
                             "then": {"not": {"required": ["link_threshold"]}},
+                        },
+                        {
+                            "if": {"not": {"properties": {"mode": {"const": "synced"}}}},
+                            "then": {"not": {"required": ["first_copy"]}},
                         },
                     ],
                 },
@@ -1930,6 +2056,25 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                         },
                         rule="minimum",
                     )
+        if "first_copy" in data_keys:
+            data_keys.remove("first_copy")
+            data__firstcopy = data["first_copy"]
+            if not (
+                isinstance(data__firstcopy, str)
+                and data__firstcopy == "background"
+                or isinstance(data__firstcopy, str)
+                and data__firstcopy == "before_ready"
+            ):
+                raise JsonSchemaValueException(
+                    "" + (name_prefix or "data") + ".first_copy must be one of ['background', 'before_ready']",
+                    value=data__firstcopy,
+                    name="" + (name_prefix or "data") + ".first_copy",
+                    definition={
+                        "enum": ["background", "before_ready"],
+                        "description": "synced mode: whether a first copy into the home is made while the server starts from the image's env ('background', when the delivery runs the server command) or before the server is ready (default background)",
+                    },
+                    rule="enum",
+                )
         if "kernel" in data_keys:
             data_keys.remove("kernel")
             data__kernel = data["kernel"]
@@ -2067,6 +2212,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                             "minimum": 1,
                             "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
                         },
+                        "first_copy": {
+                            "enum": ["background", "before_ready"],
+                            "description": "synced mode: whether a first copy into the home is made while the server starts from the image's env ('background', when the delivery runs the server command) or before the server is ready (default background)",
+                        },
                         "kernel": {
                             "oneOf": [
                                 {
@@ -2128,6 +2277,10 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                         {
                             "if": {"not": {"properties": {"mode": {"const": "linked"}}}},
                             "then": {"not": {"required": ["link_threshold"]}},
+                        },
+                        {
+                            "if": {"not": {"properties": {"mode": {"const": "synced"}}}},
+                            "then": {"not": {"required": ["first_copy"]}},
                         },
                     ],
                 },

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .engine.background import records as background_records
+from .engine.background_copy import copy_in_background
 from .engine.envdiff import describe, export, package_changes
 from .engine.imagecheck import parse_user, unreadable_paths, writable_paths
 from .engine.linked import add_link_details
@@ -94,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         "--export", choices=("requirements", "environment"), help="print them as pip requirements or environment.yml"
     )
 
+    copy_cmd = commands.add_parser("background-copy")  # started by `start`, detached: not for people
+    copy_cmd.add_argument("name")
+    copy_cmd.add_argument("--plan", metavar="FILE")
+    copy_cmd.add_argument("--after-server", type=int, metavar="PID")
+
     status_cmd = commands.add_parser("status", help="show what the last start did")
     status_cmd.add_argument("--state-dir", help=f"default: $HOME/{DEFAULT_STATE_DIR}")
     status_cmd.add_argument("--json", action="store_true", help="print status.json as it is")
@@ -109,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         return _reset(args)
     if args.command == "diff":
         return _with_plan(args, lambda plan: _diff(plan, args.name, args.export))
+    if args.command == "background-copy":
+        return _with_plan(args, lambda plan: copy_in_background(plan, args.name, args.after_server))
     if args.command == "materialize":
         return _with_plan(
             args, lambda plan: materialize(plan, args.name, tuple(args.paths), allow_root=args.allow_root)
@@ -131,7 +140,13 @@ def _env_command(commands, name: str, help: str, description: str) -> argparse.A
 def _start(args: argparse.Namespace) -> int:
     command = args.server_command[1:] if args.server_command[:1] == ["--"] else args.server_command
     try:
-        outcome = start(load_plan(args.plan), allow_root=args.allow_root)
+        # With a server command, this process becomes the server (exec): background copies wait for it.
+        outcome = start(
+            load_plan(args.plan),
+            allow_root=args.allow_root,
+            background=bool(command),
+            server_pid=os.getpid() if command else None,
+        )
     except PlanError as e:
         report_failure_without_home(f"Invalid {e.source}: " + "; ".join(e.problems), sys.stderr)
         return Outcome.INVALID
@@ -282,11 +297,12 @@ def _status(args: argparse.Namespace) -> int:
         source, target = Path(record.get("source", "")), Path(record.get("target", ""))
         both = source.is_dir() and target.is_dir()
         record["packages_changed"] = package_changes(source, target).summary() if both else None
-    if status is None and not records:
+    copies = background_records(state_dir)
+    if status is None and not records and not copies:
         print(f"no start has been recorded in {state_dir}")
         return 1
     if args.json:
-        print(json.dumps({"last_start": status, "synced": records}, indent=1))
+        print(json.dumps({"last_start": status, "synced": records, "background_copies": copies}, indent=1))
         return 0
     if status:
         print(f"last start: {status['state']} (started {status['started_at']}, finished {status['finished_at']})")
@@ -311,7 +327,24 @@ def _status(args: argparse.Namespace) -> int:
             print(f"      your packages against the image: {counts} (osl-hooks diff {name})")
         for path in record["conflicts"]:
             print(f"      conflict: {path} (yours kept; the image's version is in {record['conflicts_dir']})")
+    for name, copy in copies.items():
+        print(f"background copy of {name}: {_background_state(name, copy)}")
     return 0
+
+
+def _background_state(name: str, copy: dict) -> str:
+    """One line about an env's own copy made in the background: how far, how long still, or how it ended."""
+    state = copy.get("state")
+    if state == "running":
+        eta = f", about {copy['eta_seconds']:.0f} s left" if copy.get("eta_seconds") else ""
+        return (
+            f"running, {copy.get('percent', 0)}% done{eta}; {name} runs read-only from the image until it is complete"
+        )
+    if state == "stopped":
+        return f"stopped at {copy.get('percent', 0)}% (the server stopped); it resumes at the next start"
+    if state == "done":
+        return f"complete at {copy.get('time')}: {copy.get('message')}"
+    return f"{state} at {copy.get('time')}: {copy.get('message')}"
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ events (`osl_hooks.engine.reporter.Reporter`):
 
 The format is versioned (`EVENTS_VERSION`, the `v` of every event) and published as a JSON schema beside
 this module (`events.schema.json`). A newer reader must accept an event with fields it does not know;
-a new kind is a new version.
+a new kind is a new version. Version 2 added `background-copy` (with `eta_seconds`); a reader of version 1
+shows it as a line about its env, from its message.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
 
-EVENTS_VERSION = 1
+EVENTS_VERSION = 2
 EVENT_LINE_PREFIX = "osl-hooks-event: "
 
 KINDS = (
@@ -33,6 +34,8 @@ KINDS = (
     "env-begin",  # work on an env began (a copy, a description of the image's env); bytes_total when known
     "copy-progress",  # part of a copy is done: bytes_done of bytes_total
     "env-done",  # an env is ready (state: ready, absent); seconds, files, bytes_total when known
+    "background-copy",  # the user's own copy made after the server started (state: queued, running, done,
+    #                     failed); bytes_done, bytes_total, eta_seconds (running), seconds (done)
     "kernel",  # a kernel was registered or found registered
     "script-begin",  # a setup script started
     "script-done",  # a setup script ended; state ok / failed / timeout / skipped, exit_code, seconds, output
@@ -59,6 +62,7 @@ class Event:
     bytes_total: int | None = None
     files: int | None = None
     seconds: float | None = None
+    eta_seconds: float | None = None
     exit_code: int | None = None
     envs: list[str] | None = None
     script: str | None = None

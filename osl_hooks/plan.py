@@ -32,12 +32,16 @@ PLAN_FILE_ENV_VAR = "OSL_HOOKS_PLAN_FILE"
 Mode = Literal["baked", "synced", "linked", "user"]
 RunPolicy = Literal["always", "once", "on_change"]
 FailurePolicy = Literal["continue", "fail"]
+FirstCopy = Literal["background", "before_ready"]
 
 DEFAULT_ENVS_DIR = ".local/envs"
 DEFAULT_STATE_DIR = ".local/state/osl-hooks"
 DEFAULT_JUPYTER_DATA_DIR = ".local/share/jupyter"
 DEFAULT_SCRIPT_TIMEOUT = 300.0
 KERNEL_NAME_PREFIX = "osl-"
+DEFAULT_FIRST_COPY: FirstCopy = "background"
+"""synced mode: a first copy runs after the server started, from the image's env meanwhile (where the
+delivery runs the server command: `wrap`; otherwise it is made before the server is ready)."""
 DEFAULT_LINK_THRESHOLD = 16 * 1024
 """linked mode: smaller files are copied (on ext4 a symlink to a long path costs a 4 KiB block anyway)."""
 
@@ -78,6 +82,7 @@ class Environment:
     `source` is the env in the image (baked, synced); `target` its place in the home (synced, user).
     `built_prefix` is the prefix the env's files embed, usually its source path.
     `link_threshold` (linked mode): files of at least this many bytes are symlinks into `source`.
+    `first_copy` (synced mode): "background" or "before_ready" (see `DEFAULT_FIRST_COPY`).
     """
 
     name: str
@@ -88,6 +93,7 @@ class Environment:
     kernel: Kernel | None = None
     setup_scripts: tuple[Script, ...] = ()
     link_threshold: int = DEFAULT_LINK_THRESHOLD
+    first_copy: FirstCopy = DEFAULT_FIRST_COPY
 
     @property
     def prefix(self) -> str:
@@ -426,6 +432,7 @@ def _environment(data: dict[str, Any]) -> Environment:
         kernel=kernel,
         setup_scripts=tuple(_script(s) for s in data.get("setup_scripts", [])),
         link_threshold=data.get("link_threshold", DEFAULT_LINK_THRESHOLD),
+        first_copy=data.get("first_copy", DEFAULT_FIRST_COPY),
     )
 
 
@@ -436,6 +443,8 @@ def _environment_dict(env: Environment) -> dict[str, Any]:
             data[key] = getattr(env, key)
     if env.mode == "linked":
         data["link_threshold"] = env.link_threshold
+    if env.mode == "synced":
+        data["first_copy"] = env.first_copy
     if env.kernel is None:
         data["kernel"] = False
     else:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,6 +77,35 @@ def tree_snapshot(root: Path) -> dict[str, tuple]:
             else:
                 snapshot[str(path.relative_to(root))] = ("d", st.st_mode)
     return snapshot
+
+
+COPY_WAIT = 300  # seconds: a generous bound for a background copy to end, never a speed expectation
+
+
+def record_of(home: Path, name: str) -> dict:
+    path = home / f".local/state/osl-hooks/background/{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def wait_for_copy(home: Path, name: str, states=("done", "failed"), what: str = "the background copy to end") -> dict:
+    deadline = time.monotonic() + COPY_WAIT
+    while time.monotonic() < deadline:
+        record = record_of(home, name)
+        if record.get("state") in states and (record.get("state") != "running" or is_alive(record.get("pid"))):
+            return record
+        time.sleep(0.05)
+    raise AssertionError(f"waited {COPY_WAIT} s for {what}: {record_of(home, name)}")
+
+
+def is_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[-1].split()[0] != "Z"
 
 
 def write_script(path: Path, body: str) -> Path:

@@ -62,3 +62,32 @@ def test_quick_fleet_benchmark_measures_each_cost_next_to_its_reference(tmp_path
     ]
     for row in rows:
         assert row["ms"] > 0 and row["ratio"] > 0 and f"| {row['measure']} |" in run.stdout
+
+
+def test_quick_background_benchmark_measures_both_ratios(tmp_path):
+    """bench_background.py --quick: each round's background first start, its copy, the restart and the copy
+    before ready are measured, and every background copy ended with the user's copy in place."""
+    result_file = tmp_path / "result.json"
+    environ = dict(os.environ, PYTHONPATH=str(BENCH.parent.parent))
+    script = BENCH.with_name("bench_background.py")
+    command = [
+        sys.executable,
+        str(script),
+        "--quick",
+        "--rounds",
+        "2",
+        "--workdir",
+        str(tmp_path),
+        "--json",
+        str(result_file),
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, env=environ)
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(result_file.read_text())
+    assert [row["measure"] for row in result["rows"]][:2] == [
+        "first start, copy in the background: ready",
+        "background copy, start to copy in place",
+    ]
+    for key in ("background ready", "background copy", "restart", "before ready"):
+        assert len(result["samples"][key]) == 2, key
+    assert not (tmp_path / "runs").exists(), "the run's copies are deleted"

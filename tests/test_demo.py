@@ -75,7 +75,7 @@ def test_progress_reaches_the_user_in_order_then_the_env_runs(demo):
         rf"^Syncing python: \d+(\.\d)? [kM]?B(ytes)? of {re.escape(total)}$",  # no percentage: the bar's is it
         r"^Synced python: ",
         r"^Registered kernel Python \(demo env\)$",
-        r"^Synced geo: ",
+        r"^Your own copy of geo will be made in the background",  # after the server started
         r"^Running setup script 10-hello\.sh$",
         r"^Your environments are ready \(\d+\.\d s\)$",
     ]
@@ -135,6 +135,8 @@ def browser():
 def test_spawn_page_shows_osl_hooks_progress(demo, browser):
     sign_in(browser, demo, "bob")
     wait_for_text(browser, r"Syncing python: .* of ")
+    # the other env's first copy is made in the background: the page says so, and that it is read-only meanwhile
+    wait_for_text(browser, r"Your own copy of geo will be made in the background.*read-only")
     assert "/hub/spawn-pending/bob" in browser.current_url
     # osl-hooks' spawn page (c.JupyterHub.template_paths): the event log is open, every step a line in it
     assert browser.execute_script("return document.getElementById('progress-details').open") is True

@@ -64,6 +64,7 @@ def test_a_documented_configuration_runs_as_pasted(tmp_path, where, block, caplo
             _, pod = spawn_pod(config, hub_user(user, groups), {"profile": profile})
             image_volumes = any("image" in v for v in pod["spec"].get("volumes", []))
             validate_pod(pod, IMAGE_VOLUME_VERSIONS if image_volumes else K8S_VERSIONS)
+            default = "init_container" if runtime.hooks.delivery == "auto" else runtime.hooks.delivery
             assert pod["metadata"]["annotations"]["osl-hooks/delivery"] == runtime.hooks.profile_delivery.get(
-                profile, "init_container"
+                profile, default
             )

@@ -65,3 +65,28 @@ def test_the_termination_message_keeps_the_final_event_within_4_kib():
     assert last["kind"] == "finish" and last["state"] == "failed" and last["message"].startswith("Start failed: ")
     kept = [parse_line(line)["seq"] for line in lines[1:-1]]
     assert kept and kept == sorted(kept) and kept[-1] == 7  # the newest problems that fit, oldest first
+
+
+def test_background_copy_events_are_valid_version_2_and_readers_of_version_1_still_show_them():
+    """A version 1 reader (its EventProgress knows no background-copy) still shows the message and moves the bar
+    past the env; the current one counts the env as ready on the image's copy."""
+    from osl_hooks.hub.progress import FIRST, EventProgress
+
+    event = Event(
+        "background-copy",
+        "Your own copy of py is being made in the background (40% done)",
+        "py",
+        state="running",
+        bytes_done=40,
+        bytes_total=100,
+        eta_seconds=12.0,
+    )
+    jsonschema.Draft7Validator(events_schema()).validate(event.to_dict())
+    assert event.to_dict()["v"] == 2
+    old = {**event.to_dict(), "v": 1}
+    jsonschema.Draft7Validator(events_schema()).validate(old)  # version 1 events stay valid
+    progress = EventProgress(["py", "geo"])
+    shown = progress.feed(event.to_dict())
+    assert shown["message"] == event.message and shown["progress"] > FIRST
+    with_missing_state = {k: v for k, v in event.to_dict().items() if k != "state"}
+    assert not jsonschema.Draft7Validator(events_schema()).is_valid(with_missing_state)

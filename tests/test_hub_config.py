@@ -250,6 +250,22 @@ INVALID = [
         "OSLHooks.disk_margin_fraction: 20.0 is not between 0 and 10",
     ),
     (
+        "first-copy-invalid",
+        SIMPLE + f'c.OSLHooks.environments = [dict({PY}, first_copy="lazy")]',
+        "OSLHooks.environments[0].first_copy: 'lazy' is not one of 'background', 'before_ready'",
+    ),
+    (
+        "first-copy-not-synced",
+        SIMPLE
+        + 'c.OSLHooks.environments = [{"name": "b", "mode": "baked", "source": "/opt/b", "first_copy": "background"}]',
+        "OSLHooks.environments[0].first_copy: only for mode 'synced' (this env is 'baked')",
+    ),
+    (
+        "first-copy-global-invalid",
+        SIMPLE + 'c.OSLHooks.first_copy = "later"',
+        "OSLHooks.first_copy: 'later' is not one of",
+    ),
+    (
         "allow-root-not-bool",
         SIMPLE + 'c.OSLHooks.allow_root = "yes"',
         "OSLHooks.allow_root: expected a boolean, not the str 'yes'",
@@ -400,14 +416,23 @@ def test_script_timeouts_beyond_start_timeout_warn(tmp_path, caplog):
         in caplog.text
     )
     caplog.clear()
-    load(tmp_path, SIMPLE + f"c.OSLHooks.environments = [{PY}, {PY.replace('py', 'r')}]\nc.Spawner.start_timeout = 120")
+    before_ready = 'c.OSLHooks.first_copy = "before_ready"\n'  # background copies cost the start nothing
+    load(
+        tmp_path,
+        SIMPLE
+        + before_ready
+        + f"c.OSLHooks.environments = [{PY}, {PY.replace('py', 'r')}]\nc.Spawner.start_timeout = 120",
+    )
     assert (
         "the first start here may take 270 s (2 synced env(s) to copy, 0 s of setup script timeouts): raise it "
         "(e.g. c.Spawner.start_timeout = 300)" in caplog.text
     )
     caplog.clear()
-    load(tmp_path, SIMPLE + f"c.OSLHooks.environments = [{PY}]\nc.Spawner.start_timeout = 300")
+    load(tmp_path, SIMPLE + before_ready + f"c.OSLHooks.environments = [{PY}]\nc.Spawner.start_timeout = 300")
     assert "osl-hooks" not in caplog.text  # the documented setting holds the work
+    caplog.clear()
+    load(tmp_path, SIMPLE + f"c.OSLHooks.environments = [{PY}, {PY.replace('py', 'r')}]\nc.Spawner.start_timeout = 60")
+    assert "osl-hooks" not in caplog.text  # copied in the background (the default): no first copy in the start
 
 
 def test_kube_timeouts_follow_the_delivery(tmp_path, caplog):
@@ -420,7 +445,32 @@ def test_kube_timeouts_follow_the_delivery(tmp_path, caplog):
     assert "more than KubeSpawner.start_timeout (300 s), which the 'init_container' delivery runs under" in caplog.text
     assert "more than KubeSpawner.http_timeout (30 s), which the 'wrap' delivery runs under" in caplog.text
     caplog.clear()
-    load(tmp_path, KUBE + f'c.OSLHooks.profile_delivery = {{"legacy": "wrap"}}\nc.OSLHooks.environments = [{PY}]')
+    load(
+        tmp_path,
+        KUBE + 'c.OSLHooks.first_copy = "before_ready"\n'
+        f'c.OSLHooks.profile_delivery = {{"legacy": "wrap"}}\nc.OSLHooks.environments = [{PY}]',
+    )
     assert (
         "with the 'wrap' delivery the first sync of an env runs within KubeSpawner.http_timeout (30 s)" in caplog.text
     )
+
+
+def test_first_copy_reaches_the_plan_and_the_hub_says_where_it_stays_before_ready(tmp_path, caplog):
+    """The global default and an env's own setting reach the plan; asking for background copies with a
+    delivery that cannot run them is said at hub start (those first copies are made before ready)."""
+    radar = '{"name": "radar", "mode": "synced", "source": "/opt/conda/envs/radar", "first_copy": "before_ready"}'
+    app = load(tmp_path, KUBE + f'c.OSLHooks.first_copy = "background"\nc.OSLHooks.environments = [{PY}, {radar}]')
+    rules = app.config.KubeSpawner.pre_spawn_hook._osl_hooks_runtime.checked.rules
+    assert [r.plan_entry["first_copy"] for r in rules] == ["background", "before_ready"]
+    assert "first_copy 'background' (py) needs the 'wrap' delivery" in caplog.text
+    assert "'init_container'" in caplog.text
+
+    caplog.clear()
+    load(
+        tmp_path,
+        KUBE + f'c.OSLHooks.delivery = "wrap"\nc.OSLHooks.environments = [dict({PY}, first_copy="background")]',
+    )
+    assert "first_copy" not in caplog.text
+    caplog.clear()
+    load(tmp_path, KUBE + f"c.OSLHooks.environments = [{PY}]")  # the default, not asked for: nothing to say
+    assert "first_copy" not in caplog.text

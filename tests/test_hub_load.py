@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from conftest import wait_for_copy
 from localhub import Hub, storm, wrap_hub_config
 
 pytestmark = [
@@ -36,7 +37,9 @@ def test_a_small_storm_gets_every_server_ready(tmp_path, python_image):
         print(f"\nstorm of {USERS}: {figures}")
         assert result.failed == {} and len(result.ready) == USERS, result.failed
         assert result.api_latencies and result.api_errors == 0  # the hub API answered throughout
+        # The documented default makes first copies in the background: every user's own copy is complete later.
         for user in users:
+            assert wait_for_copy(homes / user, "py")["state"] == "done"
             assert (homes / user / ".local/envs/py/conda-meta").is_dir()
     finally:
         hub.close()

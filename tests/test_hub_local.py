@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_for_copy
 from localhub import Hub, execute
 
 BIN = Path(sys.executable).parent
@@ -26,9 +27,13 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def hub(tmp_path, python_image):
+@pytest.fixture(params=["before_ready"])
+def hub(request, tmp_path, python_image):
+    """A hub whose env `py` is synced, its first copy made as `request.param` says (background copies are
+    held at their start until the file `hub.hold` is removed)."""
     homes = tmp_path / "homes"
+    hold = tmp_path / "hold"
+    hold.touch()
     (homes / "alice").mkdir(parents=True)
     source = python_image / "envs/py"
     hub = Hub.with_config(
@@ -40,13 +45,15 @@ def hub(tmp_path, python_image):
         c.Spawner.args = ["--allow-root"]  # CI runs as root
         c.Spawner.start_timeout = 120
         c.Spawner.http_timeout = 60
+        c.Spawner.environment = {{"OSL_HOOKS_HOLD_AT": "background:staging-made=" + {str(hold)!r}}}
 
         def admin_pre_spawn_hook(spawner):  # an admin's own hook: chained, not replaced
             spawner.environment = {{**spawner.environment, "ADMIN_HOOK": "ran for " + spawner.user.name}}
         c.Spawner.pre_spawn_hook = admin_pre_spawn_hook
 
         c.OSLHooks.environments = [
-            {{"name": "py", "mode": "synced", "source": {str(source)!r}, "display_name": "Python (synced)"}},
+            {{"name": "py", "mode": "synced", "source": {str(source)!r}, "display_name": "Python (synced)",
+              "first_copy": {request.param!r}}},
         ]
         c.OSLHooks.command = [{str(BIN / "osl-hooks")!r}]
         c.OSLHooks.allow_root = True  # only because this throwaway server runs as root
@@ -56,9 +63,11 @@ def hub(tmp_path, python_image):
         """),
     )
     hub.homes = homes
+    hub.hold = hold
     try:
         yield hub
     finally:
+        hold.unlink(missing_ok=True)
         hub.close()
 
 
@@ -96,3 +105,37 @@ def test_real_hub_wrap_delivery_syncs_and_runs_the_env(hub):
     spawned = [line for line in hub.log_text().splitlines() if "Spawning " in line]
     assert len(spawned) == 2 and all(line.count(" start --allow-root -- ") == 1 for line in spawned), spawned
     print(f"\nreal hub, wrap delivery: first start {first_start:.1f} s, second start {second_start:.1f} s")
+
+
+@pytest.mark.parametrize("hub", ["background"], indirect=True)
+def test_real_hub_ready_before_the_copy_then_new_kernels_use_it_without_a_restart(hub, python_image):
+    """The spawn page says the copy is made in the background and the env is read-only until then; a kernel
+    started through the server runs from the image; once the copy is complete, the server (not restarted)
+    lists the kernel on the user's copy and starts new kernels there, and the first kernel still runs."""
+
+    status, body = hub.api("POST", "/hub/api/users/alice")
+    assert status == 201, body
+    status, body = hub.api("POST", "/hub/api/users/alice/server")
+    assert status in (201, 202), body
+    messages = [event.get("message", "") for event in hub.progress("alice")]
+    hub.wait_for(lambda: (hub.server("alice") or {}).get("ready"), 120, "alice's server to be ready")
+    shown = next(m for m in messages if "in the background" in m)
+    assert "Your own copy of py will be made in the background" in shown and "read-only" in shown, messages
+
+    home, image_env = hub.homes / "alice", python_image / "envs/py"
+    target = home / ".local/envs/py"
+    status, specs = hub.api("GET", "/user/alice/api/kernelspecs")
+    assert specs["kernelspecs"]["osl-py"]["spec"]["argv"][0] == str(image_env / "bin/python")
+    status, during = hub.api("POST", "/user/alice/api/kernels", {"name": "osl-py"})
+    assert status == 201, during
+    assert execute(hub, "alice", during["id"], "import sys; print(sys.prefix)").strip() == str(image_env)
+    assert not target.exists()
+
+    hub.hold.unlink()
+    assert wait_for_copy(home, "py")["state"] == "done"
+    status, specs = hub.api("GET", "/user/alice/api/kernelspecs")
+    assert specs["kernelspecs"]["osl-py"]["spec"]["argv"][0] == str(target / "bin/python")
+    status, after = hub.api("POST", "/user/alice/api/kernels", {"name": "osl-py"})
+    assert status == 201, after
+    assert execute(hub, "alice", after["id"], "import sys; print(sys.prefix)").strip() == str(target)
+    assert execute(hub, "alice", during["id"], "import sys; print(sys.prefix)").strip() == str(image_env)

@@ -165,3 +165,33 @@ def test_pregenerated_validator_matches_the_schema():
 
     assert _plan_validator.SCHEMA_SHA256 == schema_digest()
     assert _fast_validator() is _plan_validator.validate
+
+
+def test_first_copy_is_a_synced_setting_defaulting_to_background():
+    plan = Plan.from_dict(
+        {
+            "version": 1,
+            "environments": [
+                {"name": "a", "mode": "synced", "source": "/opt/a"},
+                {"name": "b", "mode": "synced", "source": "/opt/b", "first_copy": "before_ready"},
+                {"name": "c", "mode": "baked", "source": "/opt/c"},
+            ],
+        }
+    )
+    assert [e.first_copy for e in plan.environments[:2]] == ["background", "before_ready"]
+    data = plan.to_dict()
+    assert [e.get("first_copy") for e in data["environments"]] == ["background", "before_ready", None]
+    assert Plan.from_dict(data) == plan
+    with pytest.raises(PlanError) as failure:
+        Plan.from_dict(
+            {
+                "version": 1,
+                "environments": [{"name": "l", "mode": "linked", "source": "/opt/l", "first_copy": "background"}],
+            }
+        )
+    assert failure.value.problems == ["environments[0]: field not allowed with mode 'linked'"]
+    with pytest.raises(PlanError) as failure:
+        Plan.from_dict(
+            {"version": 1, "environments": [{"name": "a", "mode": "synced", "source": "/a", "first_copy": "x"}]}
+        )
+    assert failure.value.problems == ["environments[0].first_copy: 'x' is not one of ['background', 'before_ready']"]

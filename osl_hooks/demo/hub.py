@@ -5,7 +5,7 @@ ipykernel that is also a conda env; both baked with `osl-hooks bake`), writes a 
 ./demo-data, installs configurable-http-proxy there with npm if it is not on PATH, and runs JupyterHub on
 http://127.0.0.1:8000 with the dummy authenticator (any name, any password) and SimpleLocalProcessSpawner
 (homes in ./demo-data/homes/NAME), with osl-hooks' `wrap` delivery. Sign in, watch your envs being synced
-on the spawn page, and land in JupyterLab with their kernels in the launcher. Sign in as `fail-demo` to see
+on the spawn page (one before the server is ready, one in the background), and land in JupyterLab with their kernels in the launcher. Sign in as `fail-demo` to see
 what a failed start looks like. Ctrl-C stops the hub, the proxy and the servers.
 """
 
@@ -50,7 +50,14 @@ def build_demo_image(root: Path) -> dict:
     setup.chmod(0o755)
     return {
         "environments": [
-            {"name": "python", "mode": "synced", "source": str(envs / "python"), "display_name": "Python (demo env)"},
+            # One first copy made before the server is ready, one in the background: the spawn page shows both.
+            {
+                "name": "python",
+                "mode": "synced",
+                "source": str(envs / "python"),
+                "display_name": "Python (demo env)",
+                "first_copy": "before_ready",
+            },
             {"name": "geo", "mode": "synced", "source": str(envs / "geo"), "display_name": "Geo demo"},
         ],
         "setup_scripts": [{"path": str(setup.parent), "on_failure": "fail"}],

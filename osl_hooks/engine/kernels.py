@@ -143,22 +143,24 @@ class KernelRegistry:
                 found[spec_dir.name] = spec["metadata"][METADATA_KEY]
         return found
 
-    def register(self, env_name: str, mode: str, prefix: str | os.PathLike[str], kernel: Kernel) -> RegisteredKernel:
-        """Write (or leave unchanged) the kernelspec for the env at `prefix`."""
+    def register(
+        self,
+        env_name: str,
+        mode: str,
+        prefix: str | os.PathLike[str],
+        kernel: Kernel,
+        guard_bin: str | os.PathLike[str] | None = None,
+    ) -> RegisteredKernel:
+        """Write (or leave unchanged) the kernelspec for the env at `prefix`.
+
+        `guard_bin`: a directory put first on the kernel's PATH, and user site-packages turned off: for an
+        env used read-only from the image while the user's copy is made (see `osl_hooks.engine.background`),
+        so that an install cannot land in ~/.local/lib, where it would shadow packages in every env.
+        """
         prefix = os.fspath(prefix)
         existing_dir = self.kernels_dir / kernel.name
-        existing = _read_spec(existing_dir)
-        if existing_dir.exists() and (existing is None or METADATA_KEY not in existing.get("metadata", {})):
-            raise UsersOwnKernel(existing_dir, env_name)
-        env = activation_env(prefix, env_name)
-        env.update(kernel.env)
-        spec = {
-            "argv": [os.fspath(python_of(prefix)), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": kernel.display_name,
-            "language": "python",
-            "env": env,
-            "metadata": {"debugger": True, METADATA_KEY: {"env": env_name, "mode": mode, "prefix": prefix}},
-        }
+        existing = self._own_spec(existing_dir, env_name)
+        spec = _spec(env_name, mode, prefix, kernel, guard_bin)
         if existing == spec:
             return RegisteredKernel(kernel.name, kernel.display_name, os.fspath(existing_dir), changed=False)
         with tempfile.TemporaryDirectory() as tmp:
@@ -185,6 +187,30 @@ class KernelRegistry:
             shutil.rmtree(old)
         return RegisteredKernel(kernel.name, kernel.display_name, os.fspath(existing_dir), changed=True)
 
+    def switch(self, env_name: str, mode: str, prefix: str | os.PathLike[str], kernel: Kernel) -> RegisteredKernel:
+        """Point an existing kernel of osl-hooks' at `prefix` by replacing its kernel.json in one rename.
+
+        For a running server: jupyter_client reads kernel.json at every kernel start, so a kernel started
+        a moment before or after sees the old or the new spec, never no kernel (`register` replaces the
+        whole directory, with a moment in between). Kernels already running are not touched.
+        """
+        spec_dir = self.kernels_dir / kernel.name
+        if self._own_spec(spec_dir, env_name) is None:
+            return self.register(env_name, mode, prefix, kernel)
+        spec = _spec(env_name, mode, os.fspath(prefix), kernel, None)
+        staged = spec_dir / ".kernel.json.osl-hooks.tmp"  # one name: a killed switch leaves one file to overwrite
+        staged.write_text(json.dumps(spec, indent=1), encoding="utf-8")
+        os.replace(staged, spec_dir / "kernel.json")
+        point("kernel:switched")
+        return RegisteredKernel(kernel.name, kernel.display_name, os.fspath(spec_dir), changed=True)
+
+    def _own_spec(self, spec_dir: Path, env_name: str) -> dict | None:
+        """The spec of osl-hooks' kernel in `spec_dir`, None if there is none; `UsersOwnKernel` if it is the user's."""
+        existing = _read_spec(spec_dir)
+        if spec_dir.exists() and (existing is None or METADATA_KEY not in existing.get("metadata", {})):
+            raise UsersOwnKernel(spec_dir, env_name)
+        return existing
+
     def remove_leftovers(self) -> None:
         """Kernel directories a killed start was installing or replacing (hidden, osl-hooks' own names)."""
         for path in self.kernels_dir.glob(f"{STAGING_PREFIX}*") if self.kernels_dir.is_dir() else []:
@@ -199,6 +225,22 @@ class KernelRegistry:
             raise KernelError(f"refusing to remove kernel {name!r}: it was not created by osl-hooks")
         shutil.rmtree(spec_dir)
         point("kernel:removed")
+
+
+def _spec(env_name: str, mode: str, prefix: str, kernel: Kernel, guard_bin: str | os.PathLike[str] | None) -> dict:
+    """The kernel.json of an env's kernel: its python, `conda activate`'s variables, osl-hooks' metadata."""
+    env = activation_env(prefix, env_name)
+    if guard_bin is not None:
+        env["PATH"] = f"{os.fspath(guard_bin)}:{env.get('PATH', '${PATH}')}"
+        env["PYTHONNOUSERSITE"] = "1"
+    env.update(kernel.env)
+    return {
+        "argv": [os.fspath(python_of(prefix)), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": kernel.display_name,
+        "language": "python",
+        "env": env,
+        "metadata": {"debugger": True, METADATA_KEY: {"env": env_name, "mode": mode, "prefix": prefix}},
+    }
 
 
 def _read_spec(spec_dir: Path) -> dict | None:

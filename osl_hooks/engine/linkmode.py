@@ -15,6 +15,7 @@ The plan says the mode the admin wants; the home says what the copy was last tim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ..plan import Environment
@@ -54,14 +55,21 @@ class UnlinkingSync(EnvSync):
 
 
 def sync_for(
-    env: Environment, home: Home, state_dir: Path, report: Reporter, margins: tuple[float, int], notices: Notices
+    env: Environment,
+    home: Home,
+    state_dir: Path,
+    report: Reporter,
+    margins: tuple[float, int],
+    notices: Notices,
+    synced: Callable[..., EnvSync] = EnvSync,
 ) -> tuple[EnvSync, str]:
-    """The sync that prepares `env` at this start, and the mode the user gets."""
+    """The sync that prepares `env` at this start, and the mode the user gets. `synced` makes the sync of an env
+    the plan asks to be synced (the runner's may make its first copy in the background)."""
     state = SyncState(home, state_dir / "envs", env.name)
     record = state.record()
     was_linked = recorded_links(state.directory, env.name, record) is not None
     if env.mode == "synced":
-        return (UnlinkingSync if was_linked else EnvSync)(env, home, state_dir, report, margins), "synced"
+        return (UnlinkingSync if was_linked else synced)(env, home, state_dir, report, margins), "synced"
     key = f"writable-image:{env.name}"
     if user_can_write(Path(env.source or "")):
         message = (

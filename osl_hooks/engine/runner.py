@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import functools
 import os
 import sys
 import time
@@ -24,6 +25,7 @@ from typing import IO
 
 from ..plan import Environment, Kernel, Plan, Script
 from ..status import human_bytes
+from .background import BackgroundAwareSync, CopyingLater, CopyPlaces, describe_pending, launch, write_guards
 from .condarc import CondarcError, ensure_envs_dirs
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
@@ -58,9 +60,20 @@ class StartFailed(Exception):
     """Something that must stop the whole start."""
 
 
-def start(plan: Plan, *, allow_root: bool = False, out: IO[str] = sys.stdout) -> Outcome:
-    """Prepare the home described by `plan`. Raises PlanError for a plan that does not fit the home."""
-    return _in_home(plan, allow_root, out, Start.run)
+def start(
+    plan: Plan,
+    *,
+    allow_root: bool = False,
+    out: IO[str] = sys.stdout,
+    background: bool = False,
+    server_pid: int | None = None,
+) -> Outcome:
+    """Prepare the home described by `plan`. Raises PlanError for a plan that does not fit the home.
+
+    `background`: the server starts right after this start (the `wrap` delivery), so first copies planned
+    for the background are made after it (`osl_hooks.engine.background`), once the server `server_pid` is up.
+    """
+    return _in_home(plan, allow_root, out, lambda run: run.run(background, server_pid))
 
 
 def reset(
@@ -146,12 +159,18 @@ class Start:
             self.state_dir / "scripts", lambda path, text: home.write_text(path, text, "state file")
         )
         self.registered: set[str] = set()
+        self.background_allowed = False
+        self.server_pid: int | None = None
+        self.copy_later_queue: list[Environment] = []  # envs whose copy process starts when the start is done
+        self.guards: dict[str, Path] = {}  # kernel name -> the guard directory of an env copied later
         self.notices = Notices(home, self.state_dir)
         for env in plan.environments:
             if env.kernel is not None:
                 reporter.redact.add(secret_values(env.kernel.env))
 
-    def run(self) -> Outcome:
+    def run(self, background: bool = False, server_pid: int | None = None) -> Outcome:
+        self.background_allowed = background
+        self.server_pid = server_pid
         started = time.monotonic()
         names = [e.name for e in self.plan.environments]
         self.report.event("start", f"Preparing your environments ({len(names)} configured)", envs=names)
@@ -167,6 +186,7 @@ class Start:
         except StartFailed as e:
             self.report.finish("failed", f"Start failed: {e}")
             return Outcome.FAILED
+        self.launch_copies()
         seconds = time.monotonic() - started
         return self._conclude(f"Ready in {seconds:.1f} s", f"Ready, with warnings (see above), in {seconds:.1f} s")
 
@@ -273,15 +293,41 @@ class Start:
     def sync(self, env: Environment) -> tuple[Path, str]:
         """Bring a synced or linked env into the home; returns its prefix and the mode the user gets."""
         margins = (self.plan.disk_margin_fraction, self.plan.disk_margin_bytes)
+        synced = functools.partial(BackgroundAwareSync, allowed=self.background_allowed)
         try:
-            sync, mode = sync_for(env, self.home, self.state_dir, self.report, margins, self.notices)
+            sync, mode = sync_for(env, self.home, self.state_dir, self.report, margins, self.notices, synced)
             prefix = sync.run()
+        except CopyingLater as later:
+            return self.copy_later(env, later)
         except Fallback as e:
             return self.fall_back(env, str(e), e.fingerprint, e.code)
         except UnsafePath as e:
             return self.fall_back(env, f"its place in your home is not safe to write: {e}", code="unsafe_home")
         self.notices.resolved(f"fallback:{env.name}")
         return prefix, mode
+
+    def copy_later(self, env: Environment, later: CopyingLater) -> tuple[Path, str]:
+        """The env runs from the image, with guards against installs, while its own copy is made later."""
+        assert env.source is not None
+        message, numbers = describe_pending(env.name, later)
+        if env.kernel is not None:
+            self.guards[env.kernel.name] = write_guards(self.home, CopyPlaces.of(self.state_dir, env))
+        self.report.envs[env.name].state = "background"
+        self.report.event("background-copy", message, env.name, **numbers)
+        if not later.running:
+            self.copy_later_queue.append(env)
+        return Path(env.source), "background"
+
+    def launch_copies(self) -> None:
+        for env in self.copy_later_queue:
+            try:
+                launch(self.plan, env, self.home, self.state_dir, self.server_pid)
+            except (UnsafePath, OSError) as e:
+                self.report.warning(
+                    f"Your own copy of {env.name} could not be started in the background ({e}); {env.name} runs "
+                    "from the image until the next start",
+                    env.name,
+                )
 
     def fall_back(
         self, env: Environment, reason: str, fingerprint: str | None = None, code: str = "copy_failed"
@@ -327,7 +373,7 @@ class Start:
         key = f"user-kernel:{kernel.name}"
         try:
             self.home.check(self.kernels.kernels_dir / kernel.name, "kernel directory")
-            registered = self.kernels.register(env_name, mode, prefix, kernel)
+            registered = self.kernels.register(env_name, mode, prefix, kernel, self.guards.get(kernel.name))
         except UsersOwnKernel as e:
             # The user's choice, not a problem: said once, and the start is not degraded for it.
             if not self.notices.already_said(key, str(e.path)):

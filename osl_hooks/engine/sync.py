@@ -73,10 +73,17 @@ def rsync_executable() -> str:
 
 
 def rsync_command(
-    source: str | os.PathLike[str], destination: str | os.PathLike[str], files_from: str | None = None
+    source: str | os.PathLike[str],
+    destination: str | os.PathLike[str],
+    files_from: str | None = None,
+    resume: bool = False,
 ) -> list[str]:
-    """The first-copy command: the whole tree, or with `files_from` (a NUL-separated list) exactly those paths."""
-    options = RSYNC_OPTIONS
+    """The first-copy command: the whole tree, or with `files_from` (a NUL-separated list) exactly those paths.
+
+    `resume`: the destination holds part of an earlier copy of the same tree; rsync skips what is already
+    there and deletes what is not in the source (what a killed rsync was writing).
+    """
+    options = (*RSYNC_OPTIONS, "--delete") if resume else RSYNC_OPTIONS
     if files_from is not None:
         # --dirs rather than --recursive: listed directories are created, not walked.
         options = ("--dirs", *RSYNC_OPTIONS[1:], "--from0", f"--files-from={files_from}")
@@ -84,9 +91,13 @@ def rsync_command(
 
 
 def copy_tree(
-    source: str | os.PathLike[str], destination: str | os.PathLike[str], only: list[str] | None = None
+    source: str | os.PathLike[str],
+    destination: str | os.PathLike[str],
+    only: list[str] | None = None,
+    resume: bool = False,
 ) -> Iterator[Progress]:
-    """Copy `source` (or only the relative paths `only`) into `destination` with rsync, yielding progress.
+    """Copy `source` (or only the relative paths `only`) into `destination` with rsync, yielding progress
+    (`resume`: see `rsync_command`).
 
     rsync's errors go to a temporary file rather than a pipe, so a long list of errors can never
     block rsync while progress is being read.
@@ -95,7 +106,7 @@ def copy_tree(
         if only is not None:
             listing.write(b"".join(os.fsencode(p) + b"\0" for p in only))
             listing.flush()
-        command = rsync_command(source, destination, listing.name if only is not None else None)
+        command = rsync_command(source, destination, listing.name if only is not None else None, resume)
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
         assert process.stdout is not None
         try:

@@ -91,8 +91,7 @@ class EnvSync:
         self.status.files, self.status.bytes, self.status.image_id = theirs.files, theirs.bytes, theirs.id
         if exists and self._unchanged(record, theirs.id):
             return self._up_to_date(record)
-        if not theirs.baked:
-            add_sync_details(theirs, self.source, theirs.built_prefix)
+        self.complete(theirs)
         if not exists:
             if record:
                 self.report.info(f"{self.target} is missing: making a fresh copy of {self.env.name}", self.env.name)
@@ -149,6 +148,11 @@ class EnvSync:
         manifest.built_prefix = self.env.built_prefix or manifest.built_prefix or str(self.source)
         return manifest
 
+    def complete(self, theirs: Manifest) -> None:
+        """Add what a copy or an update needs (prefix files, packages) to a manifest that was not baked."""
+        if not theirs.baked:
+            add_sync_details(theirs, self.source, theirs.built_prefix)
+
     # -- first copy ----------------------------------------------------------------------------------
 
     def first_copy(self, theirs: Manifest) -> None:
@@ -158,14 +162,7 @@ class EnvSync:
         leaves a record of a copy that is not there (the next start makes a fresh copy), a kill after it
         a recorded, complete copy.
         """
-        built_prefix = theirs.built_prefix
-        assert built_prefix is not None  # settled by _image_manifest
-        try:
-            relocate.check(self.source, theirs.prefix_files, built_prefix, str(self.target))
-        except relocate.RelocationError as e:
-            raise Fallback(str(e), f"{theirs.id} {self.target}", "relocation") from None
-        total, needed = self._first_copy_size(theirs)
-        self._check_space(needed)
+        total, needed = self.check_first_copy(theirs)
         staging = new_staging_dir(self.target)
         point("first-copy:staging-made")
         started = time.monotonic()
@@ -175,13 +172,7 @@ class EnvSync:
         try:
             self._fill_staging(staging, theirs, total)
             point("first-copy:copied")
-            changed = relocate.relocate(staging, theirs.prefix_files, built_prefix, str(self.target))
-            rewritten = {
-                f.path: update.file_stat(staging / f.path) for f in theirs.prefix_files if (staging / f.path).is_file()
-            }
-            overrides = update.stat_overrides(theirs, theirs.entries.get, set(), rewritten, candidates=())
-            self.state.extra.update(self._footprint(theirs))
-            self.state.save(self.env, self.target, theirs, overrides, [])
+            changed = self.relocate_and_record(staging, theirs)
             os.rename(staging, self.target)
         except BaseException as e:
             remove_tree(staging)
@@ -198,6 +189,30 @@ class EnvSync:
         self.report.event(
             "env-done", message, name, state="ready", bytes_total=total, files=theirs.files, seconds=round(seconds, 3)
         )
+
+    def check_first_copy(self, theirs: Manifest) -> tuple[int, int]:
+        """Raise `Fallback` if a first copy cannot work (relocation, room); else its bytes and bytes on the volume."""
+        assert theirs.built_prefix is not None  # settled by _image_manifest
+        try:
+            relocate.check(self.source, theirs.prefix_files, theirs.built_prefix, str(self.target))
+        except relocate.RelocationError as e:
+            raise Fallback(str(e), f"{theirs.id} {self.target}", "relocation") from None
+        total, needed = self._first_copy_size(theirs)
+        self._check_space(needed)
+        return total, needed
+
+    def relocate_and_record(self, staging: Path, theirs: Manifest) -> int:
+        """A complete copy in `staging`: relocate it for the target and record the sync (the rename commits it).
+        Returns how many files were relocated."""
+        assert theirs.built_prefix is not None
+        changed = relocate.relocate(staging, theirs.prefix_files, theirs.built_prefix, str(self.target))
+        rewritten = {
+            f.path: update.file_stat(staging / f.path) for f in theirs.prefix_files if (staging / f.path).is_file()
+        }
+        overrides = update.stat_overrides(theirs, theirs.entries.get, set(), rewritten, candidates=())
+        self.state.extra.update(self._footprint(theirs))
+        self.state.save(self.env, self.target, theirs, overrides, [])
+        return changed
 
     def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
         """The bytes a first copy transfers, and the bytes it takes on the volume."""

@@ -28,6 +28,7 @@ from traitlets.config.loader import LazyConfigValue
 from ..plan import plan_schema
 from .config import (
     ENV_KEYS,
+    FIRST_COPIES,
     KERNEL_KEYS,
     MODES,
     SCRIPT_KEYS,
@@ -130,6 +131,13 @@ def env_rule(
             refused.add(key)
     copied = ("name", "mode", "source", "target", "built_prefix", "link_threshold")
     entry: dict[str, Any] = {k: value[k] for k in copied if k in value and k not in refused}
+    if "first_copy" in value:
+        if value["first_copy"] not in FIRST_COPIES:
+            problems.add(f"{where}.first_copy", _one_of(value["first_copy"], FIRST_COPIES))
+        elif mode != "synced":
+            problems.add(f"{where}.first_copy", f"only for mode 'synced' (this env is {mode!r})")
+    if mode == "synced":
+        entry["first_copy"] = value.get("first_copy", hooks.first_copy)
 
     kernel = value.get("kernel", True)
     display_name = value.get("display_name")

@@ -27,6 +27,7 @@ AUTO = "auto"
 MODES = ("baked", "synced", "linked", "user")
 SCRIPT_RUN = ("always", "once", "on_change")
 SCRIPT_ON_FAILURE = ("continue", "fail")
+FIRST_COPIES = ("background", "before_ready")
 
 ENV_PLAN_KEYS = (
     "name",
@@ -35,6 +36,7 @@ ENV_PLAN_KEYS = (
     "target",
     "built_prefix",
     "link_threshold",
+    "first_copy",
     "kernel",
     "display_name",
     "setup_scripts",
@@ -95,6 +97,7 @@ class OSLHooks(LoggingConfigurable):
         - target: where a synced/linked/user env lives in the home (default `<envs_dir>/<name>`).
         - built_prefix: the prefix the env was built at, when it is not `source`.
         - link_threshold (linked): files of at least this many bytes stay links into the image (16384).
+        - first_copy (synced): 'background' or 'before_ready'; default `first_copy`.
         - display_name: the kernel's name in the launcher (default: name).
         - kernel: False for no kernel; a kernelspec name; or a dict with name, display_name, env.
         - setup_scripts: scripts for this env (see `setup_scripts`); they run with the env activated.
@@ -188,6 +191,18 @@ class OSLHooks(LoggingConfigurable):
         900.0, help="Seconds a start waits for another start on the same home (two servers, one volume)."
     ).tag(config=True)
 
+    first_copy = Unicode(
+        "background",
+        help="""
+        When a synced env's first copy into a home is made: 'background' (the server starts at once, the
+        env's kernel runs from the image's copy, read-only, until the user's own copy is complete; then
+        kernels started from then on use it, without a restart) or 'before_ready' (the server waits for the
+        copy). Background copies need a delivery that runs the server command: 'wrap' (and local spawners);
+        with 'init_container' and 'post_start' first copies are always made before the server is ready.
+        An env's own `first_copy` key wins.
+        """,
+    ).tag(config=True)
+
     init_container_name = Unicode("osl-hooks", help="Name of the init container (delivery 'init_container').").tag(
         config=True
     )
@@ -251,6 +266,12 @@ class OSLHooks(LoggingConfigurable):
         for slug, value in proposal.value.items():
             if value not in DELIVERIES:
                 raise TraitError(f"[{slug!r}]: {_one_of(value, DELIVERIES)}")
+        return proposal.value
+
+    @validate("first_copy")
+    def _validate_first_copy(self, proposal: Any) -> str:
+        if proposal.value not in FIRST_COPIES:
+            raise TraitError(_one_of(proposal.value, FIRST_COPIES))
         return proposal.value
 
     @validate("script_run")

@@ -117,7 +117,7 @@ class EventProgress:
             if kind == "copy-progress" and event.get("bytes_total"):
                 share = min(int(event.get("bytes_done") or 0) / int(event["bytes_total"]), 1.0)
                 target = low + (high - low) * share
-            elif kind in ("env-done", "error"):
+            elif kind in ("env-done", "error", "background-copy"):  # background-copy: ready on the image's copy
                 target = high
             else:
                 target = low  # any event about an env: the envs before it are done

@@ -88,6 +88,7 @@ def check_spawner_config(config: Config, spawner_class: type, checked: CheckedCo
         for delivery in hooks.profile_delivery.values():
             uses.setdefault(delivery, []).append({})
 
+    _say_where_first_copies_wait(config, checked, uses)
     if "wrap" in uses:
         cmd = effective_config(config, spawner_class, "cmd")
         if not cmd and not all(override.get("cmd") for override in uses["wrap"]):
@@ -113,6 +114,25 @@ def check_spawner_config(config: Config, spawner_class: type, checked: CheckedCo
     _check_timeouts(config, spawner_class, checked, uses)
 
 
+def _say_where_first_copies_wait(config: Config, checked: CheckedConfig, uses: Iterable[str]) -> None:
+    """Background first copies need the server command ('wrap'): where the admin asked for them and a
+    delivery cannot run them, say that those first copies are made before the server is ready."""
+    section = config[SECTION] if SECTION in config else {}
+    configured = section.get("environments") or []
+    asked = [
+        rule.plan_entry["name"]
+        for rule in checked.rules
+        if rule.plan_entry.get("first_copy") == "background"
+        and ("first_copy" in configured[rule.index] or "first_copy" in section)
+    ]
+    waiting = sorted(set(uses) & {"init_container", "post_start"})
+    if asked and waiting:
+        checked.warnings.append(
+            f"first_copy 'background' ({', '.join(asked)}) needs the 'wrap' delivery; with "
+            f"{' and '.join(repr(d) for d in waiting)} these envs' first copies are made before the server is ready"
+        )
+
+
 FIRST_COPY_SECONDS = 120  # room for one synced env's first copy (a few GB; longer when many users start at once)
 SERVER_SECONDS = 30  # room for the server itself to start
 
@@ -129,12 +149,20 @@ def timeout_trait(delivery: str, local: bool) -> tuple[str, float]:
     return "start_timeout", 60
 
 
-def work_seconds(checked: CheckedConfig) -> tuple[float, int, float]:
-    """(setup scripts' timeouts, synced envs, the time a first start may need) for the largest plan."""
+def work_seconds(checked: CheckedConfig, background_copies: bool = False) -> tuple[float, int, float]:
+    """(setup scripts' timeouts, synced envs, the time a first start may need) for the largest plan.
+
+    `background_copies`: the delivery runs the server command ('wrap'), so envs with first_copy 'background'
+    are copied after the server started and cost the start nothing."""
     scripts = list(checked.setup_scripts) + [s for r in checked.rules for s in r.plan_entry.get("setup_scripts", [])]
     # A timeout that is not a number is reported as a problem already; it adds nothing here.
     total = sum(t for s in scripts if isinstance(t := s.get("timeout"), (int, float)) and not isinstance(t, bool))
-    synced = sum(1 for r in checked.rules if r.plan_entry["mode"] in ("synced", "linked"))
+    synced = sum(
+        1
+        for r in checked.rules
+        if r.plan_entry["mode"] in ("synced", "linked")
+        and not (background_copies and r.plan_entry.get("first_copy") == "background")
+    )
     return total, synced, total + FIRST_COPY_SECONDS * synced + SERVER_SECONDS
 
 
@@ -143,8 +171,8 @@ def _check_timeouts(
 ) -> None:
     """Warn when the configured work may outlast the timeout it runs under, naming the setting and a value."""
     name = spawner_class.__name__
-    scripts, synced, needed = work_seconds(checked)
     for delivery in sorted(set(deliveries)):
+        scripts, synced, needed = work_seconds(checked, background_copies=delivery == "wrap")
         trait, default = timeout_trait(delivery, local)
         timeout = effective_config(config, spawner_class, trait, default)
         suggestion = f"c.{'KubeSpawner' if not local else 'Spawner'}.{trait} = {math.ceil(needed / 60) * 60}"

@@ -1,0 +1,244 @@
+"""First copies made after the server started: the env runs read-only from the image meanwhile.
+
+Why: a first copy of a large env takes minutes, and the user would watch the spawn page all along. The
+image's env is on the node already and works as it is (what `baked` mode uses). So a first start of a
+synced env with `first_copy: background`, with a delivery that runs the server command (`wrap`), registers
+the env's kernel on the image's copy, lets the server start, and makes the user's own copy in a detached,
+low-priority process. When that copy is complete it is renamed into place (one rename, as a first copy
+before ready) and the kernelspec is switched to it (one rename of kernel.json): kernels started from then
+on run from the user's copy, without a server restart; kernels already running keep running.
+
+This module is the start's side: `BackgroundAwareSync` decides, `launch` starts the copy process, and the
+places and records both sides share. The copy process is `osl_hooks.engine.background_copy`
+(`osl-hooks background-copy NAME`, with the plan in $OSL_HOOKS_PLAN).
+
+What is kept per env (`CopyPlaces`):
+- `<state>/background/NAME.json`: the copy's latest `background-copy` event, with the image's id and the
+  copy's pid and percentage; read by the next start, `osl-hooks status` and the guards;
+- `<state>/background/NAME.lock`: held (flock) by the process making the copy, so there is one copy per env;
+  a start never waits for it (the copy process takes the start's lock only for its commit, a moment);
+- `<state>/background/NAME.log`: the copy process's own stdout and stderr; its sentences go to start.log;
+- `<state>/background/bin-NAME/`: `pip`, `conda`... that refuse with a sentence, first on the PATH of kernels
+  that run from the image meanwhile (which also run with user site-packages off: an install can never land
+  in ~/.local/lib, where it would shadow packages of every env);
+- `.osl-background-NAME` beside the target: the copy being made. It is kept when the copy is stopped, so
+  the next copy resumes (rsync skips what is there), and made afresh when the image changed meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..plan import PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Environment, Plan
+from ..status import read_state_text
+from .faultpoints import point
+from .homepaths import Home
+from .lock import is_held
+from .manifest import Manifest
+from .sync import remove_tree
+from .synced import EnvSync
+
+BACKGROUND_DIR = "background"
+STAGING_PREFIX = ".osl-background-"
+GUARDED_TOOLS = ("pip", "pip3", "conda", "mamba", "micromamba")
+NICENESS = 10
+
+
+class CopyingLater(Exception):
+    """The env's own copy is (being) made in the background; the start uses the image's copy meanwhile."""
+
+    def __init__(self, running: bool, record: dict[str, Any] | None):
+        super().__init__("copying in the background")
+        self.running = running
+        self.record = record
+
+
+@dataclass(frozen=True)
+class CopyPlaces:
+    """Where one env's background copy keeps its state (see the module's docstring)."""
+
+    directory: Path
+    name: str
+    target: Path
+
+    @classmethod
+    def of(cls, state_dir: Path, env: Environment) -> CopyPlaces:
+        assert env.target is not None
+        return cls(state_dir / BACKGROUND_DIR, env.name, Path(env.target))
+
+    @property
+    def record_file(self) -> Path:
+        return self.directory / f"{self.name}.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.directory / f"{self.name}.lock"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / f"{self.name}.log"
+
+    @property
+    def guard_bin(self) -> Path:
+        return self.directory / f"bin-{self.name}"
+
+    @property
+    def transfer_dir(self) -> Path:
+        return self.directory / f"transfer-{self.name}"
+
+    @property
+    def staging(self) -> Path:
+        return self.target.parent / f"{STAGING_PREFIX}{self.target.name}"
+
+    def running(self) -> bool:
+        return is_held(self.lock_file)
+
+    def record(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(read_state_text(self.record_file))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def records(state_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every env's last background-copy record, by env name (for `osl-hooks status`)."""
+    directory = state_dir / BACKGROUND_DIR
+    found = {}
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        record = CopyPlaces(directory, path.stem, Path("/")).record()
+        if record is not None:
+            if record.get("state") in ("queued", "running") and not is_held(directory / f"{path.stem}.lock"):
+                record = dict(record, state="stopped")  # no process holds the copy: it resumes at the next start
+            found[path.stem] = record
+    return found
+
+
+# -- the start's side ------------------------------------------------------------------------------------
+
+
+class BackgroundAwareSync(EnvSync):
+    """`EnvSync` whose first copy is made in the background when the plan and the delivery allow it.
+
+    A copy already running in the background (a restart during the copy) is never doubled: whatever the
+    setting, the start then uses the image's copy too, and does not wait.
+    """
+
+    def __init__(self, *args: Any, allowed: bool, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.places = CopyPlaces.of(Path(self.state.directory).parent, self.env)
+        self.allowed = allowed
+
+    def first_copy(self, theirs: Manifest) -> None:
+        if self.places.running():
+            raise CopyingLater(True, self.places.record())
+        if not (self.allowed and self.env.first_copy == "background"):
+            if os.path.isdir(self.places.staging) and not os.path.islink(self.places.staging):
+                remove_tree(self.places.staging)  # a background copy this start will not finish
+                point("background:staging-dropped")
+            super().first_copy(theirs)
+            return
+        self.check_first_copy(theirs)  # Fallback: the user reads why, as for a copy before ready
+        record = self.places.record()
+        if record is not None and (record.get("source_id") != theirs.id or record.get("state") != "running"):
+            record = None  # only a stopped copy of this image resumes; any other is made afresh
+        raise CopyingLater(False, record)
+
+
+def guard_script(env_name: str, tool: str, record_file: Path) -> str:
+    """A `pip`/`conda` that refuses, with how far the copy is (read from its record without Python)."""
+    record = shlex.quote(str(record_file))
+    return f"""#!/bin/sh
+# osl-hooks: {env_name} runs read-only from the image while your own copy of it is made.
+percent=$(sed -n 's/^ *"percent": \\([0-9]*\\).*/\\1/p' {record} 2>/dev/null)
+if grep -q '"state": "done"' {record} 2>/dev/null; then
+    echo "osl-hooks: your own copy of {env_name} is complete: restart this kernel (or open a new terminal) \
+to install packages into it with {tool}" >&2
+else
+    echo "osl-hooks: {tool} cannot change {env_name} yet: your own copy of it is being made in the \
+background (${{percent:-0}}% done), and until it is complete {env_name} runs read-only from the image. \
+Install packages once the copy is complete (osl-hooks status shows how far it is), then restart the kernel." >&2
+fi
+exit 1
+"""
+
+
+def write_guards(home: Home, places: CopyPlaces) -> Path:
+    """The guard directory for kernels that run from the image while the copy is made."""
+    home.makedirs(places.guard_bin, "state_dir")
+    for tool in GUARDED_TOOLS:
+        home.write_text(places.guard_bin / tool, guard_script(places.name, tool, places.record_file), "guard", 0o755)
+    return places.guard_bin
+
+
+def describe_pending(name: str, later: CopyingLater) -> tuple[str, dict[str, Any]]:
+    """The sentence and numbers of the start's `background-copy` event for an env copied later."""
+    record = later.record or {}
+    numbers: dict[str, Any] = {"state": "running" if later.running else "queued"}
+    for key in ("bytes_done", "bytes_total", "eta_seconds"):
+        if record.get(key) is not None:
+            numbers[key] = record[key]
+    how_far = ""
+    if record.get("percent") is not None:
+        how_far = f" ({record['percent']}% done"
+        how_far += f", about {_duration(record['eta_seconds'])} left)" if record.get("eta_seconds") else ")"
+    doing = "is being made" if later.running else "will be made"
+    message = (
+        f"Your own copy of {name} {doing} in the background{how_far}; until it is complete, {name} runs "
+        "read-only from the image (installing packages into it is refused), and kernels started after it "
+        "is complete use your copy"
+    )
+    return message, numbers
+
+
+def launch(plan: Plan, env: Environment, home: Home, state_dir: Path, server_pid: int | None = None) -> None:
+    """Start the copy process, detached: its own session, low CPU and I/O priority, output to its log.
+
+    A double fork: the copy process is nobody's child here (its parent exits at once), so a server that
+    replaces this process (`exec`) never has to reap it, and stopping the server does not stop it.
+    `server_pid`: the process that becomes the server; the copy waits for the server to be up first.
+    """
+    places = CopyPlaces.of(state_dir, env)
+    home.makedirs(places.directory, "state_dir")
+    log = home.check(places.log_file, "background copy log")
+    command = [*_low_priority(), sys.executable, "-m", "osl_hooks.cli", "background-copy", env.name]
+    if server_pid is not None:
+        command += ["--after-server", str(server_pid)]
+    environ = {k: v for k, v in os.environ.items() if k != PLAN_FILE_ENV_VAR}
+    environ[PLAN_ENV_VAR] = plan.to_json(indent=None)
+    with open(log, "ab") as output:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the intermediate process
+            code = 0
+            try:
+                os.setsid()
+                subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=environ, cwd="/")
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        os.waitpid(pid, 0)
+
+
+def _low_priority() -> list[str]:
+    prefix = []
+    if shutil.which("nice"):
+        prefix += ["nice", "-n", str(NICENESS)]
+    if shutil.which("ionice"):
+        prefix += ["ionice", "-c3"]  # idle class: disk time only when nothing else asks for it
+    return prefix
+
+
+def _duration(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    return f"{seconds / 60:.0f} min"
