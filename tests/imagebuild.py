@@ -74,7 +74,7 @@ def copy_arguments(step: Step) -> tuple[list[str], str]:
 class BuildSandbox:
     root: Path  # host directory holding what the build writes at the `writable` paths
     context: Path  # the build context (docker build's last argument)
-    writable: tuple[str, ...] = ("/opt", "/tmp", "/etc/osl-hooks", "/usr/local/bin")
+    writable: tuple[str, ...] = ("/opt", "/tmp", "/etc/osl-hooks", "/etc/jupyter", "/usr/local/bin")
     base_env: dict[str, str] = field(default_factory=dict)
     # Host paths the build's stand-ins read (the repository: osl-hooks itself and tests/mamba_standin.py). They
     # stay visible read-only at their own path even where a writable path covers them (a clone under /tmp).
@@ -103,11 +103,15 @@ class BuildSandbox:
 
     def command(self, argv: list[str], env: dict[str, str], user: str = "0") -> list[str]:
         args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+        made_writable_parents: set[str] = set()
         for path in self.writable:
             host = self.host_path(path)
             host.mkdir(parents=True, exist_ok=True)
             if not os.path.isdir(path):
-                args += _with_mount_point(path)
+                parent = os.path.dirname(path)
+                # one tmpfs per parent: a second would hide the mounts made under the first (/etc/osl-hooks, /etc/jupyter)
+                args += ["--dir", path] if parent in made_writable_parents else _with_mount_point(path)
+                made_writable_parents.add(parent)
             args += ["--bind", str(host), path]
         for path in self.visible:
             if any(_is_within(str(path), covered) for covered in self.writable):

@@ -103,7 +103,9 @@ def assert_prepared(home):
 
 @pytest.mark.parametrize("delivery", ["init_container", "post_start", "wrap"])
 def test_pod_command_syncs_envs_and_registers_kernels(delivery, python_image, setup_scripts, tmp_path):
-    pod = pod_for(delivery, python_image)
+    # `wrap` would make this first copy in the background by default (tests/test_background*.py check that): here
+    # every delivery's pod command is asked to have the env ready before the server starts.
+    pod = pod_for(delivery, python_image, first_copy="before_ready")
     c, argv = pod_command(pod, delivery)
     home = tmp_path / "home-volume"
     home.mkdir()
