@@ -118,7 +118,9 @@ def assert_serves(played: podmanrun.PlayedPod, port: int, username: str) -> None
 
 @pytest.mark.parametrize("delivery", ["init_container", "wrap"])
 def test_pod_syncs_the_env_registers_the_kernel_and_serves(delivery, notebook_image, hub, user, tmp_path):
-    played, port = play(kube_pod(notebook_image, hub, user, delivery), tmp_path)
+    # `wrap` would make this first copy in the background by default: here both deliveries are asked to have the
+    # env ready before the server starts (the background copy is tested in tests/test_background*.py).
+    played, port = play(kube_pod(notebook_image, hub, user, delivery, first_copy="before_ready"), tmp_path)
     result = played.play()
     assert result.returncode == 0, result.stdout + result.stderr
     assert_serves(played, port, user)
