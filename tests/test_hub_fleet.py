@@ -121,6 +121,8 @@ def fleet(tmp_path):
     osl = textwrap.dedent(f"""
         c.OSLHooks.environments = [{{"name": "geo", "mode": "synced", "source": {str(source)!r}, "kernel": False}}]
         c.OSLHooks.setup_scripts = [{{"path": {str(check.parent)!r}, "on_failure": "fail"}}]
+        # every start's outcome is counted when its copy is done: copies before ready (not in the background)
+        c.OSLHooks.first_copy = "before_ready"
         """)
     watchers = textwrap.dedent(f"""
         c.Authenticator.admin_users = {{"boss"}}
