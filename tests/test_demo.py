@@ -135,8 +135,6 @@ def browser():
 def test_spawn_page_shows_osl_hooks_progress(demo, browser):
     sign_in(browser, demo, "bob")
     wait_for_text(browser, r"Syncing python: .* of ")
-    # the other env's first copy is made in the background: the page says so, and that it is read-only meanwhile
-    wait_for_text(browser, r"Your own copy of geo will be made in the background.*read-only")
     assert "/hub/spawn-pending/bob" in browser.current_url
     # osl-hooks' spawn page (c.JupyterHub.template_paths): the event log is open, every step a line in it
     assert browser.execute_script("return document.getElementById('progress-details').open") is True
@@ -150,6 +148,8 @@ def test_spawn_page_shows_osl_hooks_progress(demo, browser):
     page = spawn_page(browser)
     assert not [line for line in page["log"] if re.match(r"Syncing python: \S+ \S+ of ", line)], page["log"]
     assert any(line.startswith("Synced python: ") for line in page["log"]), page["log"]
+    # the other env's first copy is made in the background: the page says so, and that it is read-only meanwhile
+    wait_for_text(browser, r"Your own copy of geo will be made in the background.*read-only")
     # while the server itself starts (95%), a clock shows the page is alive
     wait_for_text(browser, r"Starting your notebook server… still working \(\d+ s\)", timeout=180)
     wait_for_text(browser, r"Launcher", timeout=180)  # then JupyterLab, with the env's kernel

@@ -124,6 +124,9 @@ class OSLHooksSpawnerMixin:
             status = await read_status_async(state_dir)
             if status and status.get("pid") == pid and status.get("state") != "running":
                 if status["state"] == "failed":
+                    # JupyterHub ends the progress stream as soon as start() fails: give the spawn page's reader
+                    # (it polls the same file) time to show the start's last steps, the failing one included.
+                    await asyncio.sleep(2 * STATUS_POLL_SECONDS)
                     raise spawn_error(failure_sentence(status, None))
                 return
             exit_status = await self.poll()  # type: ignore[attr-defined]
