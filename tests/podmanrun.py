@@ -132,7 +132,15 @@ def make_debian_base() -> str:
     tarball = cache_dir() / f"{tag.rsplit('/', 1)[1].replace(':', '-')}.tar"
     if not tarball.is_file():
         tarball.parent.mkdir(parents=True, exist_ok=True)
-        partial = tarball.with_suffix(".partial")
+        # mmdebstrap chooses its output's format by the name's extension (a directory for an unknown one): the
+        # partial file ends in .tar too. A leftover of an interrupted run, or a directory an older version of
+        # this function left under the cache's name, is removed first.
+        partial = tarball.with_suffix(".partial.tar")
+        for leftover in (partial, tarball):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink(missing_ok=True)
         subprocess.run(
             [
                 "mmdebstrap",
