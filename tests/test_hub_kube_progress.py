@@ -1007,3 +1007,73 @@ def test_a_deliberate_failure_ends_the_spawn_at_once(runs):
     assert seconds < 120 / 2, "a deliberate failure ends the spawn at once, not at start_timeout"
     assert error.jupyterhub_message == kube_pod.failure_message(failed)
     assert error.jupyterhub_message.startswith("Your environments could not be prepared. Start failed: Setup script")
+
+
+def test_a_failed_local_start_hands_its_last_steps_to_every_open_page_before_it_ends(runs, tmp_path):
+    """JupyterHub ends a progress stream as soon as the spawn is over, handing over only an event the page's
+    generator gives without waiting (`iterate_until`): the steps the engine wrote last, the failing one
+    included, must still reach every open page. Two pages, one slow to send, follow a real failed start's
+    status file through JupyterHub's own `iterate_until`; the spawn fails the moment the start has read the
+    engine's last write, as the spawner's `start()` does."""
+    from jupyterhub.utils import iterate_until
+
+    from osl_hooks.status import STATUS_FILE
+
+    final = runs["failed"].status
+    expected = local_progress.ProgressReplay().events(final)
+    assert any(e["message"].startswith("Error: ") for e in expected[-2:]), expected[-2:]
+    status_file = tmp_path / STATUS_FILE
+    midway = {**final, "state": "running", "events": final["events"][:2], "progress": None}
+
+    async def page(spawn: asyncio.Future, feed: local_progress.StatusFeed, send_seconds: float) -> list[dict]:
+        shown = []
+        async for event in iterate_until(spawn, feed.follow()):
+            shown.append(event)
+            await asyncio.sleep(send_seconds)  # JupyterHub's send_event: a write and a flush to the browser
+        return shown
+
+    async def go() -> list[list[dict]]:
+        spawn = asyncio.get_running_loop().create_future()
+        feed = local_progress.StatusFeed(tmp_path)
+        feed.pid = final["pid"]
+        status_file.write_text(json.dumps(midway))
+        assert await feed.read() is not None
+        pages = [asyncio.ensure_future(page(spawn, feed, seconds)) for seconds in (0, 0.05)]
+        await asyncio.sleep(0.2)  # both pages have shown the first steps and wait for more
+        status_file.write_text(json.dumps(final))  # the engine's last write: the failing step, the end
+        feed.end(await feed.read())
+        spawn.set_exception(RuntimeError("the start failed"))  # start() raises at once
+        shown = await asyncio.gather(*pages)
+        assert isinstance(spawn.exception(), RuntimeError)
+        return shown
+
+    for shown in asyncio.run(go()):
+        assert shown == expected
+
+
+def test_a_successful_local_start_ends_with_the_server_step_and_a_late_page_replays_it_all(runs, tmp_path):
+    from osl_hooks.status import STATUS_FILE
+
+    done = runs["ok"].status
+    (tmp_path / STATUS_FILE).write_text(json.dumps(done))
+
+    async def go() -> list[dict]:
+        feed = local_progress.StatusFeed(tmp_path)
+        feed.pid = done["pid"]
+        assert await feed.read() == done
+        feed.end(done)
+        return [event async for event in feed.follow()]  # a page opened after the end
+
+    shown = asyncio.run(go())
+    assert shown[:-1] == local_progress.ProgressReplay().events(done)
+    assert shown[-1] == {"progress": local_progress.SERVER, "message": local_progress.SERVER_MESSAGE}
+
+
+def test_a_start_feed_ignores_another_starts_status(runs, tmp_path):
+    """A status file left by an earlier start (another engine process) is never shown as this start's."""
+    from osl_hooks.status import STATUS_FILE
+
+    (tmp_path / STATUS_FILE).write_text(json.dumps(runs["ok"].status))
+    feed = local_progress.StatusFeed(tmp_path)
+    feed.pid = runs["ok"].status["pid"] + 1
+    assert asyncio.run(feed.read()) is None and feed.shown == []

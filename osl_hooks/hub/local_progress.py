@@ -3,13 +3,14 @@
 The engine rewrites `status.json` in the user's home as it goes: its events (each one once, in order)
 and its live copy progress. The hub reads it in a worker thread, never on the event loop, and hands the
 typed events to the shared `EventProgress` (the same function the KubeSpawner readers use). A status
-file from an engine without typed events (its events have no `kind`) is shown line by line.
+file from an engine without typed events (its events have no `kind`) is shown line by line. One reader per
+start (the spawner's `start()`, through `StatusFeed`), however many spawn pages are open.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -64,21 +65,53 @@ async def read_status_async(state_dir: Path) -> dict[str, Any] | None:
     return await asyncio.to_thread(read_status, state_dir)
 
 
-async def local_progress(
-    state_dir: Path, pid: int | None, given_up: Callable[[], bool] = lambda: False
-) -> AsyncIterator[dict[str, Any]]:
-    """Progress events from the engine's status file, until its start is over or the hub gave up on it."""
-    replay = ProgressReplay()
-    while True:
-        status = await read_status_async(state_dir)
-        if given_up():
-            return
-        if status and status.get("pid") == pid:
-            for event in replay.events(status):
-                yield event
-            if status.get("state") == "failed":
+class StatusFeed:
+    """One local start's progress: read from its status file by the spawner's `start()`, followed by every
+    spawn page.
+
+    JupyterHub stops a progress stream as soon as the spawn is over (`iterate_until` ends at the spawn future,
+    delivering only an event the page's generator can hand over without waiting). A page that read the status
+    file on its own poll lost the start's last steps whenever the start ended between two polls. Here the
+    start itself reads the file, publishes what is new, and ends the feed before it returns or raises; a
+    follower takes everything published so far without waiting for anything, so every step published before
+    the spawn ends reaches every open page, the failing one included.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.pid: int | None = None  # the engine's process, once the spawner has started it
+        self.shown: list[dict[str, Any]] = []
+        self.over = False
+        self._replay = ProgressReplay()
+        self._changed = asyncio.Event()
+
+    async def read(self) -> dict[str, Any] | None:
+        """The status file of this start (None while it has none, or another start's), its news published."""
+        status = await read_status_async(self.state_dir)
+        if not status or status.get("pid") != self.pid:
+            return None
+        self._publish(self._replay.events(status))
+        return status
+
+    def end(self, status: dict[str, Any] | None) -> None:
+        """No more events: after a successful start, the server's own start is the last step shown."""
+        done = status is not None and status.get("state") not in ("running", "failed")
+        self._publish([{"progress": SERVER, "message": SERVER_MESSAGE}] if done else [], over=True)
+
+    def _publish(self, events: list[dict[str, Any]], over: bool = False) -> None:
+        if events or over:
+            self.shown.extend(events)
+            self.over = self.over or over
+            self._changed.set()  # wakes every follower waiting now
+            self._changed = asyncio.Event()  # and the next wait waits for the next news
+
+    async def follow(self) -> AsyncIterator[dict[str, Any]]:
+        """Every event so far, then each new one, until the start is over."""
+        seen = 0
+        while True:
+            while seen < len(self.shown):  # no await between two events: all of them go out, even at the end
+                seen += 1
+                yield self.shown[seen - 1]
+            if self.over:
                 return
-            if status.get("state") != "running":
-                yield {"progress": SERVER, "message": SERVER_MESSAGE}
-                return
-        await asyncio.sleep(STATUS_POLL_SECONDS)
+            await self._changed.wait()

@@ -3,9 +3,10 @@
 JupyterHub asks the spawner for progress with `Spawner.progress()`, an async generator; every progress
 request (each open spawn page) makes a new generator, so each one replays everything known so far.
 
-- Local spawners (`wrap` delivery): `local_progress` reads the engine's status file. The spawner's
-  `start()` also waits for the engine to finish, so a failed start becomes a `SpawnException` carrying the
-  engine's own sentence instead of a generic timeout.
+- Local spawners (`wrap` delivery): the spawner's `start()` reads the engine's status file until the engine is
+  done and publishes its events in a `StatusFeed` that every spawn page follows; a failed start becomes a
+  `SpawnException` carrying the engine's own sentence instead of a generic timeout, raised once its last steps
+  are published.
 - KubeSpawner: the hub cannot read the user's volume; `kube_progress` reads what the hub can see of the
   pod (init container state, termination message, and its log when RBAC allows).
 
@@ -25,7 +26,7 @@ from typing import Any
 
 from ..plan import Plan
 from .kube_progress import deliberate_failure, kube_progress, last_messages, read_logs_setting
-from .local_progress import STATUS_POLL_SECONDS, failure_sentence, local_progress, read_status_async
+from .local_progress import STATUS_POLL_SECONDS, StatusFeed, failure_sentence
 from .progress import timeout_sentence
 from .spawner_config import is_kubespawner
 from .start_record import StartRecordMixin
@@ -37,7 +38,7 @@ class OSLHooksSpawnerMixin:
     """Progress and readable failures for spawners osl-hooks delivers to (mixed in by `install(c)`)."""
 
     _osl_hooks_plan: Plan | None = None  # set by the pre_spawn hook when it wraps a local server command
-    _osl_hooks_gave_up = False  # start_timeout ended this start: what the engine says after it is not shown
+    _osl_hooks_feed: StatusFeed | None = None  # the current local start's progress, followed by spawn pages
 
     async def start(self) -> Any:
         """The spawner's start, then (local spawners) the engine's, within `start_timeout`.
@@ -49,17 +50,20 @@ class OSLHooksSpawnerMixin:
         deadline = time.monotonic() + self._osl_hooks_budget()
         if is_kubespawner(type(self)):
             return await self._osl_hooks_kube_start(deadline)
+        if not self._osl_hooks_local():
+            return await super().start()  # type: ignore[misc]
+        feed = self._osl_hooks_feed = StatusFeed(await self._osl_hooks_state())
         result = await super().start()  # type: ignore[misc]
-        if self._osl_hooks_local():
-            try:
-                await asyncio.wait_for(self._osl_hooks_wait(), max(deadline - time.monotonic(), 0.1))
-            except asyncio.TimeoutError:
-                status = await read_status_async(await self._osl_hooks_state())
-                events = (status or {}).get("events", []) + [(status or {}).get("progress") or {}]
-                # JupyterHub now stops the server, and the engine's last words would be "it was interrupted":
-                # the page shows none of them, only this sentence (JupyterHub's final event).
-                self._osl_hooks_gave_up = True
-                raise spawn_error(timeout_sentence(events, self.start_timeout, "c.Spawner.start_timeout")) from None
+        feed.pid = getattr(self, "pid", None)
+        try:
+            await asyncio.wait_for(self._osl_hooks_wait(feed), max(deadline - time.monotonic(), 0.1))
+        except asyncio.TimeoutError:
+            status = await feed.read()
+            events = (status or {}).get("events", []) + [(status or {}).get("progress") or {}]
+            # JupyterHub now stops the server, and the engine's last words would be "it was interrupted":
+            # the page shows none of them, only this sentence (JupyterHub's final event).
+            feed.end(None)
+            raise spawn_error(timeout_sentence(events, self.start_timeout, "c.Spawner.start_timeout")) from None
         return result
 
     def _osl_hooks_budget(self) -> float:
@@ -96,9 +100,9 @@ class OSLHooksSpawnerMixin:
                 yield event
             return
         if self._osl_hooks_local():
-            state_dir = await self._osl_hooks_state()
-            async for event in local_progress(state_dir, getattr(self, "pid", None), lambda: self._osl_hooks_gave_up):
-                yield event
+            if self._osl_hooks_feed is not None:
+                async for event in self._osl_hooks_feed.follow():
+                    yield event
             return
         async for event in super().progress():  # type: ignore[misc]
             yield event
@@ -116,25 +120,25 @@ class OSLHooksSpawnerMixin:
             home = await asyncio.to_thread(lambda: pwd.getpwnam(self.user.name).pw_dir)  # type: ignore[attr-defined]
         return Path(plan.resolve(home).state_dir)
 
-    async def _osl_hooks_wait(self) -> None:
-        """Wait until the engine is done; raise a SpawnException with its words if it failed."""
-        state_dir = await self._osl_hooks_state()
-        pid = getattr(self, "pid", None)
+    async def _osl_hooks_wait(self, feed: StatusFeed) -> None:
+        """Follow the engine until it is done; raise a SpawnException with its words if it failed.
+
+        JupyterHub ends the spawn pages' progress streams as soon as `start()` is over: the start's last steps,
+        the failing one included, are published in the feed before this returns or raises (see `StatusFeed`).
+        """
         while True:
-            status = await read_status_async(state_dir)
-            if status and status.get("pid") == pid and status.get("state") != "running":
-                if status["state"] == "failed":
-                    # JupyterHub ends the progress stream as soon as start() fails: give the spawn page's reader
-                    # (it polls the same file) time to show the start's last steps, the failing one included.
-                    await asyncio.sleep(2 * STATUS_POLL_SECONDS)
-                    raise spawn_error(failure_sentence(status, None))
-                return
+            status = await feed.read()
+            if status and status.get("state") != "running":
+                break
             exit_status = await self.poll()  # type: ignore[attr-defined]
             if exit_status is not None:
-                status = await read_status_async(state_dir)
-                mine = status if status and status.get("pid") == pid else None
-                raise spawn_error(failure_sentence(mine, exit_status))
+                status = await feed.read()
+                feed.end(status)
+                raise spawn_error(failure_sentence(status, exit_status))
             await asyncio.sleep(STATUS_POLL_SECONDS)
+        feed.end(status)
+        if status["state"] == "failed":
+            raise spawn_error(failure_sentence(status, None))
 
 
 def with_progress(spawner_class: type) -> type:
