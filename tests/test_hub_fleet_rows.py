@@ -40,6 +40,7 @@ STARTS = [
                     {"name": "big", "mode": "synced", "state": "failed", "copy_id": "a1", "image_id": "b2"},
                     {"name": "base", "mode": "baked", "state": "ready"},
                     {"name": "mine", "mode": "user", "state": "absent"},
+                    {"name": "gis", "mode": "synced", "state": "background", "got": "background", "image_id": "c3"},
                 ],
             )
         ),
@@ -55,6 +56,8 @@ def test_states_per_env_from_the_newest_image_id():
     assert (rows[("cat", "gpu", "geo")].state, rows[("cat", "gpu", "geo")].conflicts) == ("conflicts", 2)
     assert rows[("cat", "gpu", "big")].state == "failed"
     assert rows[("cat", "gpu", "base")].state == "ready" and rows[("cat", "gpu", "mine")].state == "absent"
+    gis = rows[("cat", "gpu", "gis")]  # a first copy left to the background: not up to date, not behind
+    assert (gis.state, gis.got, gis.copy_id) == ("copying", "background", "")
     older = rows[("dan", "", "")]
     assert (older.outcome, older.state, older.started) == ("ok", "", "2026-12-02T09:00:00Z")
     exported = list(csv.DictReader(io.StringIO(rows_as_csv(env_rows(STARTS)))))
@@ -76,7 +79,8 @@ def test_gauges_count_servers_per_state_and_sum_the_volumes():
     assert servers[(("env", "geo"), ("mode", "synced"), ("state", "behind"))] == 1
     assert servers[(("env", "geo"), ("mode", "synced"), ("state", "up_to_date"))] == 1
     assert servers[(("env", "geo"), ("mode", "synced"), ("state", "conflicts"))] == 1
-    assert sum(servers.values()) == 6  # every env row; dan's start has none
+    assert servers[(("env", "gis"), ("mode", "synced"), ("state", "copying"))] == 1
+    assert sum(servers.values()) == 7  # every env row; dan's start has none
     assert samples[("osl_hooks_env_volume_bytes", (("env", "geo"), ("mode", "synced")))] == 4096
 
 

@@ -4,17 +4,22 @@ Every expected figure is derived from the envs the test built, never typed in.""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
 
-from conftest import mounted_tmpfs, write_script
+from conftest import StartResult, mounted_tmpfs, wait_for_copy, write_script
 
 from osl_hooks.demo.envbuild import PackageSpec, build_conda_env, demo_packages
 from osl_hooks.engine.manifest import bake, read_id, scan_tree
-from osl_hooks.engine.runner import Outcome
+from osl_hooks.engine.runner import Outcome, start
 from osl_hooks.engine.summary import SUMMARY_ID_CHARS
 from osl_hooks.events import Event, parse_line, termination_text
+from osl_hooks.hub.fleet import LastStart, env_rows
+from osl_hooks.hub.start_record import record_from_final
+from osl_hooks.plan import Plan
+from osl_hooks.status import read_status
 
 STATE = ".local/state/osl-hooks"
 
@@ -61,6 +66,28 @@ def test_first_copy_then_nothing_new(tmp_path, image, run_start, monkeypatch):
     row = env_row(again, "geo")
     assert (row["action"], row["copy_id"], row["volume_bytes"]) == ("unchanged", short_id, described.disk_bytes)
     assert "copied_bytes" not in row and summary_of(again)["phases"]["copy"] == 0
+
+
+def test_a_first_copy_left_to_the_background_shows_as_copying_until_a_start_finds_it_done(tmp_path, image, home):
+    """The report must not call a copy that is still being made "up to date": the start that left it to the
+    background says so, and the next start (the copy done) reports it as an ordinary copy."""
+    source = image / "envs/geo"
+    plan = Plan.from_dict(
+        {"version": 1, "home": str(home), "environments": [{"name": "geo", "mode": "synced", "source": str(source)}]}
+    )
+    first = start(plan, allow_root=True, out=io.StringIO(), background=True)
+    assert first == Outcome.OK
+    row = summary_of(StartResult(first, "", read_status(home / STATE)))["envs"][0]
+    assert (row["state"], row["got"]) == ("background", "background")
+    record = record_from_final(read_status(home / STATE)["events"][-1])
+    assert [r.state for r in env_rows([LastStart("ann", "", record)])] == ["copying"]
+
+    assert wait_for_copy(home, "geo")["state"] == "done"
+    again = start(plan, allow_root=True, out=io.StringIO(), background=True)
+    row = summary_of(StartResult(again, "", read_status(home / STATE)))["envs"][0]
+    assert (row["state"], row["copy_id"]) == ("ready", scan_tree(source).id[:SUMMARY_ID_CHARS])
+    record = record_from_final(read_status(home / STATE)["events"][-1])
+    assert [r.state for r in env_rows([LastStart("ann", "", record)])] == ["up to date"]
 
 
 def test_linked_copy_reports_the_bytes_its_links_serve(tmp_path, run_start):

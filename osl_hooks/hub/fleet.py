@@ -9,6 +9,8 @@ An env's state in a row, the first that applies:
 - ``fell back``: the user got the image's copy (`reason`: disk_full, relocation, unsafe_home, copy_failed);
 - ``failed``: the env could not be prepared (an update that did not fit: the old copy is kept);
 - ``absent``: a user env not created yet;
+- ``copying``: the start left the user's first copy to a process in the background (the server ran on the
+  image's copy meanwhile); the server's next start shows whether it completed;
 - ``behind``: the copy was synced from another image version than the newest one any start of the fleet
   saw for this env (the hub never reads images: the fleet's newest start is its view of "the image");
 - ``conflicts``: files the user changed that the image changed too (the user's kept);
@@ -26,7 +28,7 @@ from typing import Any
 
 STATE_KEY = "osl_hooks_last_start"  # where a spawner's state keeps its last start (`start_record`)
 COPIED_MODES = ("synced", "linked")
-STATES = ("up to date", "behind", "conflicts", "fell back", "failed", "absent", "ready")
+STATES = ("up to date", "behind", "conflicts", "fell back", "failed", "absent", "copying", "ready")
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ def env_state(env: dict[str, Any], image_id: str) -> str:
         return "fell back"
     if state in ("failed", "absent"):
         return str(state)
+    if state == "background":
+        return "copying"
     if env.get("mode") not in COPIED_MODES:
         return "ready" if state else ""
     if image_id and env.get("copy_id") and env["copy_id"] != image_id:

@@ -15,7 +15,7 @@ Counted once per start, when the hub reads its end (`start_record`):
 
 Read from the database at each scrape (every server's last start, `fleet`): ``osl_hooks_env_servers{env,mode,
 state}`` (servers per env state, `fleet.STATES` with underscores: up_to_date, behind, conflicts, fell_back, failed,
-absent, ready; "did the update reach everyone"), ``osl_hooks_env_volume_bytes{env,mode}`` and
+absent, copying, ready; "did the update reach everyone"), ``osl_hooks_env_volume_bytes{env,mode}`` and
 ``osl_hooks_env_linked_bytes{env,mode}`` (what the copies take on the volumes, and what links save).
 """
 
