@@ -18,6 +18,7 @@ from pathlib import Path
 import localhub
 import podmanrun
 import pytest
+from conftest import wait_for_copy
 from podsandbox import kernel_probe
 from test_hub_support import hub_user, kube_config, make_spawner, no_kubeconfig, run_spawn_hooks, serialise
 
@@ -145,6 +146,31 @@ def test_pod_syncs_the_env_registers_the_kernel_and_serves(delivery, notebook_im
     assert again.returncode == 0, again.stdout + again.stderr
     assert_serves(played, port, user)
     assert f"{ENV} is up to date" in start_output(played, delivery)
+
+
+def test_wrap_serves_on_the_image_env_and_makes_the_users_copy_in_the_background(notebook_image, hub, user, tmp_path):
+    """The `wrap` delivery's default: the server starts without waiting for the first copy, the copy process
+    outlives the start inside the running container (as uid 1000, at low priority), and once it is complete a
+    new kernel runs from the user's copy, without a restart."""
+    played, port = play(kube_pod(notebook_image, hub, user, "wrap"), tmp_path)
+    result = played.play()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_serves(played, port, user)
+    output = played.logs("notebook")
+    assert f"Your own copy of {ENV} will be made in the background" in output, output
+
+    started = played.state("notebook")["StartedAt"]
+    home = podmanrun.volume_path(f"claim-{user}")
+    done = wait_for_copy(home, ENV)
+    assert done["state"] == "done", done
+    env_copy = home / ".local/envs" / ENV
+    assert env_copy.stat().st_uid == 1000 and (env_copy / "conda-meta").stat().st_uid == 1000
+    assert f"Your own copy of {ENV} is complete" in (home / ".local/state/osl-hooks/start.log").read_text()
+    assert_serves(played, port, user)
+    assert played.state("notebook")["StartedAt"] == started  # the same server: not restarted for the copy
+    probe = played.exec("notebook", ["python", "-c", kernel_probe(f"osl-{ENV}", "sys.prefix, os.getuid()")])
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    assert probe.stdout.split()[-2:] == [HOME_COPY, "1000"]
 
 
 def test_a_new_image_tag_updates_the_env_in_the_volume_and_keeps_the_users_change(notebook_image, hub, user, tmp_path):
