@@ -28,7 +28,7 @@ from pathlib import Path
 from ..status import human_bytes
 from .faultpoints import point
 from .homepaths import Home
-from .linkplan import link_target
+from .linkform import LinkForm, dir_links
 from .syncstate import SyncState
 
 TEMP_PREFIX = ".osl-materialize-"
@@ -40,10 +40,7 @@ class MaterializeError(Exception):
 
 
 def is_own_link(target: Path, source: Path, path: str) -> bool:
-    try:
-        return os.readlink(target / path) == link_target(source, path)
-    except OSError:
-        return False
+    return LinkForm(source).is_own(path, _link_at(target / path))
 
 
 def recorded_links(envs_state_dir: Path, name: str, record: dict | None) -> set[str] | None:
@@ -125,7 +122,8 @@ def make_real(
     links = recorded_links(state.directory, state.name, record)
     if record is None or links is None:
         return 0, 0
-    chosen = sorted(p for p in links if (wanted is None or wanted(p)) and is_own_link(target, source, p))
+    form = LinkForm(source)
+    chosen = sorted(p for p in links if (wanted is None or wanted(p)) and form.is_own(p, _link_at(target / p)))
     sizes = {p: os.stat(source / p).st_size for p in chosen}
     _check_room(state.home, target, sum(-(-s // BLOCK) * BLOCK for s in sizes.values()) + margin_bytes, len(chosen))
     state.home.write_text(marker_file(state), json.dumps(chosen), "sync state")
@@ -147,7 +145,17 @@ def make_real(
         commit_links(state, record, left if keep_linked or left else None)
         marker_file(state).unlink(missing_ok=True)
         point("materialize:marker-removed")
+    if not left:  # nothing goes through the directories' links any more: the copy no longer names the image
+        for place in dir_links(target, links):
+            place.unlink()
     return len(done), sum(sizes[p] for p in done)
+
+
+def _link_at(path: Path) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
 def path_selector(target: Path, paths: tuple[str, ...]) -> Callable[[str], bool] | None:
