@@ -24,7 +24,7 @@ from ..plan import Environment
 from . import linkplan, update
 from .homepaths import Home
 from .linkform import IMAGE_LINK, LinkForm, parent_dirs, replace_link, with_parents
-from .manifest import Entry, Manifest, changed_paths, entry_on_disk
+from .manifest import Entry, Manifest, changed_paths, differing_paths, entry_on_disk
 from .materialize import recorded_links, settle_interrupted
 from .reporter import Reporter
 from .sync import copy_tree
@@ -43,6 +43,8 @@ class LinkedSync(EnvSync):
         self.threshold = env.link_threshold
         self.form = LinkForm(self.source)
         self._links: set[str] = set()
+        self._planned: tuple[int, int] | None = None  # see _footprint
+        self._update: tuple[dict, Manifest, set[str], list[str]] | None = None
 
     def run(self) -> Path:
         if self.target.is_dir():
@@ -64,13 +66,30 @@ class LinkedSync(EnvSync):
     def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
         self._links = linkplan.linked_paths(theirs, self.source, self.threshold, self._pip_resolves(theirs, None))
         linked_bytes = sum(theirs.entries[p].size for p in self._links)
-        return theirs.bytes - linked_bytes, linkplan.volume_bytes(theirs, self._links, self.source)
+        volume = linkplan.volume_bytes(theirs, self._links, self.source)
+        self._planned = (volume, linked_bytes)  # what _footprint records
+        return theirs.bytes - linked_bytes, volume
 
     def _footprint(self, theirs: Manifest) -> dict[str, int]:
-        """Real files by their blocks, a block per link; the links' bytes are served by the image."""
+        """Real files by their blocks, a block per long link; the links' bytes are served by the image.
+
+        An update changes the last sync's figures by the paths it looked at (the image's changes and the
+        paths that became or stopped being links), so it does not read every entry of the manifest."""
         links = set(self.state.extra.get("links", ()))  # the links this sync commits
-        volume = linkplan.volume_bytes(theirs, links, self.source)
-        linked = sum(theirs.entries[p].size for p in links if p in theirs.entries)
+        last = self._update
+        if self._planned is not None:  # a first copy: counted when it was planned
+            volume, linked = self._planned
+        elif last is None or not {"volume_bytes", "linked_bytes"} <= last[0].keys():
+            volume = linkplan.volume_bytes(theirs, links, self.source)
+            linked = sum(theirs.entries[p].size for p in links if p in theirs.entries)
+        else:
+            record, base, old_links, changed = last
+            volume, linked = record["volume_bytes"], record["linked_bytes"]
+            for path in {*changed, *(old_links ^ links)}:
+                was, now = base.entries.get(path), theirs.entries.get(path)
+                volume += linkplan.path_blocks(path, now, path in links, self.form)
+                volume -= linkplan.path_blocks(path, was, path in old_links, self.form)
+                linked += (now.size if now and path in links else 0) - (was.size if was and path in old_links else 0)
         self.status.volume_bytes, self.status.linked_bytes = volume, linked
         return {"volume_bytes": volume, "linked_bytes": linked}
 
@@ -80,9 +99,9 @@ class LinkedSync(EnvSync):
         for step in copy_tree(self.source, staging, real):
             self.report.progress(self.env.name, step.bytes_done, total, self._describe_progress)
         self.form.make_dir_links(staging, parent_dirs(self._links))
-        file_target = self.form.file_target
-        for path in sorted(self._links):
-            os.symlink(file_target(path), staging / path)
+        file_target, root = self.form.file_target, f"{staging}/"
+        for path in sorted(self._links):  # strings, not Paths: tens of thousands of them
+            os.symlink(file_target(path), root + path)
         self._save_links(self._links)
         self.report.info(
             f"{self.env.name}: {len(self._links)} files are links into the image ({self.source})", self.env.name
@@ -121,7 +140,11 @@ class LinkedSync(EnvSync):
             """For the sync record: what osl-hooks left (a link leaves no size and mtime to remember)."""
             return theirs.entries.get(path) if path in links else update.left_entry(base, overrides, path)
 
-        self._apply(changes, theirs, left, record.get("conflicts", []))
+        # As for synced: what osl-hooks left differs from the image's new entries only where the image changed
+        # an entry or the last sync left something else (its overrides), links included (see `left`).
+        candidates = {*differing_paths(base, theirs), *overrides}
+        self._update = (record, base, old_links, sorted(candidates))
+        self._apply(changes, theirs, left, record.get("conflicts", []), candidates)
         if relink:
             self.report.info(f"{self.env.name}: {len(relink)} links into the image made or renewed", self.env.name)
 
@@ -148,7 +171,10 @@ class LinkedSync(EnvSync):
     def _drop_dir_links(self, old_links: set[str], links: set[str]) -> None:
         """Directories that hold no link any more lose their link into the image (so the image can remove them
         when they are empty, and the copy is what a first copy of this image would be)."""
-        for directory in with_parents(parent_dirs(old_links)) - with_parents(parent_dirs(links)):
+        dropped = old_links - links
+        if not dropped:
+            return
+        for directory in with_parents(parent_dirs(dropped)) - with_parents(parent_dirs(links)):
             place = self.target / directory / IMAGE_LINK
             if os.path.islink(place):
                 place.unlink()

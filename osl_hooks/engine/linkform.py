@@ -77,17 +77,19 @@ class LinkForm:
     def make_dir_links(self, root: Path, directories: Iterable[str]) -> None:
         """Give each of `directories` (relative to `root`, parents included) its link, replacing a stale one."""
         for directory in sorted(with_parents(directories)):
-            place = root / directory / IMAGE_LINK if directory else root / IMAGE_LINK
+            place = f"{root}/{directory}/{IMAGE_LINK}" if directory else f"{root}/{IMAGE_LINK}"
             wanted = self.dir_target(directory)
+            try:
+                os.symlink(wanted, place)
+                continue
+            except FileExistsError:
+                pass
             try:
                 if os.readlink(place) == wanted:
                     continue
-            except FileNotFoundError:
-                os.symlink(wanted, place)
-                continue
             except OSError:
-                raise OSError(errno.EEXIST, "not osl-hooks' link into the image, and in its way", str(place)) from None
-            replace_link(place, wanted)
+                raise OSError(errno.EEXIST, "not osl-hooks' link into the image, and in its way", place) from None
+            replace_link(Path(place), wanted)
 
     def absolute_dirs(self, directories: Iterable[str]) -> list[str]:
         """Of `directories` and their parents, those whose link names the source (to renew when it moves)."""

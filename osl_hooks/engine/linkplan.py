@@ -7,7 +7,8 @@ default, can keep small files real): a short link costs an inode and no data blo
 - files relocation rewrites (they embed the prefix: scripts, `pyvenv.cfg`, conda's recorded files), since
   the home's copy must say the home's prefix;
 - `conda-meta/` and `*.dist-info/RECORD` (the package records: an update compares them, pip and conda
-  rewrite them);
+  rewrite them), and the env's configuration, `etc/` (tools rewrite it in place: `jupyter server extension
+  enable --sys-prefix` opens `etc/jupyter/...json` for writing, which fails through a link);
 - programs: ELF executables (with an interpreter, or static ones), `bin/python*` first, and executable
   scripts (`#!`). The kernel finds an executable's `$ORIGIN` (and CPython its `sys.prefix`) from the real
   file, so a linked program would load the image's libraries and report the image's prefix; a script's
@@ -38,13 +39,13 @@ import subprocess
 from pathlib import Path
 
 from .linkform import LinkForm
-from .manifest import Manifest
+from .manifest import Entry, Manifest
 from .packages import record_name
 
 ELF_MAGIC = b"\x7fELF"
 _PT_INTERP = 3
 _ET_EXEC = 2
-ALWAYS_REAL_DIRS = ("conda-meta/",)
+ALWAYS_REAL_DIRS = ("conda-meta/", "etc/")
 ALWAYS_REAL_FILES = ("pyvenv.cfg",)
 
 
@@ -133,7 +134,7 @@ def pip_probe_key(theirs: Manifest, source: Path) -> str | None:
     return None if entry is None else f"{path} {entry.size} {entry.mtime_ns} {entry.digest}"
 
 
-def user_can_write(path: Path) -> bool:
+def user_can_write(path: Path | str) -> bool:
     """Whether the user the start runs as can write `path` (root, in throwaway containers, is not asked)."""
     return os.geteuid() != 0 and os.access(path, os.W_OK)
 
@@ -156,9 +157,10 @@ class Classifier:
         entry = self.theirs.entries[path]
         if entry.kind != "f" or entry.size < self.threshold or must_be_real(path, self.relocated):
             return False
-        if self.theirs.packages.owners.get(path) in self.pip_packages or user_can_write(self.source / path):
+        image_file = f"{self.source}/{path}"
+        if self.theirs.packages.owners.get(path) in self.pip_packages or user_can_write(image_file):
             return False
-        return not (entry.mode & 0o111 and is_program(self.source / path))
+        return not (entry.mode & 0o111 and is_program(image_file))
 
 
 def linked_paths(theirs: Manifest, source: Path, threshold: int, pip_resolves: bool | None = None) -> set[str]:
@@ -171,12 +173,17 @@ def volume_bytes(theirs: Manifest, links: set[str], source: Path | str, block: i
     """What a linked copy takes on the volume: real files and directories by their blocks, and a block for
     each link whose target is too long to live in the inode (see linkform: a few, and the root's)."""
     form = LinkForm(source)
-    total = block  # the root's link names the source: assume it is long
-    for path, entry in theirs.entries.items():
-        if path in links:
-            total += block if form.file_target(path).startswith("/") else 0
-        elif entry.kind == "f":
-            total += -(-entry.size // block) * block
-        elif entry.kind == "d":
-            total += block + (block if form.dir_target(path).startswith("/") else 0)
-    return total
+    return block + sum(path_blocks(path, entry, path in links, form, block) for path, entry in theirs.entries.items())
+
+
+def path_blocks(path: str, entry: Entry | None, is_link: bool, form: LinkForm, block: int = 4096) -> int:
+    """What one path of a linked copy takes on the volume (see `volume_bytes`)."""
+    if entry is None:
+        return 0
+    if is_link:
+        return block if form.file_target(path).startswith("/") else 0
+    if entry.kind == "f":
+        return -(-entry.size // block) * block
+    if entry.kind == "d":
+        return block + (block if form.dir_target(path).startswith("/") else 0)
+    return 0

@@ -71,11 +71,22 @@ def marker_file(state: SyncState) -> Path:
     return state.directory / f"{state.name}.materialize.json"
 
 
-def commit_links(state: SyncState, record: dict, links: set[str] | None) -> None:
-    """Write the record with `links` (None: the copy is no longer linked at all), in one rename."""
+def commit_links(
+    state: SyncState, record: dict, links: set[str] | None, made_real: set[str] | frozenset = frozenset()
+) -> None:
+    """Write the record with `links` (None: the copy is no longer linked at all), in one rename; the copy's
+    figures (what it takes on the volume, what its links serve) count the files `made_real` as real."""
     updated = {k: v for k, v in record.items() if k != "links"}
     if links is not None:
         updated["links"] = sorted(links)
+    if made_real and {"volume_bytes", "linked_bytes"} <= updated.keys():
+        for path in made_real:
+            try:
+                st = os.lstat(Path(record.get("target", "")) / path)
+            except FileNotFoundError:
+                continue  # removed since: it takes nothing
+            updated["volume_bytes"] += st.st_blocks * 512
+            updated["linked_bytes"] -= st.st_size
     state.home.write_text(state.record_file, json.dumps(updated, indent=1), "sync state")
     point("materialize:record-committed")
     record.clear()
@@ -100,7 +111,7 @@ def settle_interrupted(state: SyncState, target: Path, source: Path) -> None:
     if record is not None and links is not None:
         made_real = {p for p in listed if p in links and not os.path.islink(target / p)}
         if made_real or "links" not in record:
-            commit_links(state, record, links - made_real)
+            commit_links(state, record, links - made_real, made_real)
     marker.unlink(missing_ok=True)
     point("materialize:settled")
 
@@ -142,7 +153,7 @@ def make_real(
         raise
     finally:
         left = links - done
-        commit_links(state, record, left if keep_linked or left else None)
+        commit_links(state, record, left if keep_linked or left else None, done)
         marker_file(state).unlink(missing_ok=True)
         point("materialize:marker-removed")
     if not left:  # nothing goes through the directories' links any more: the copy no longer names the image
