@@ -57,6 +57,13 @@ def recorded_links(envs_state_dir: Path, name: str, record: dict | None) -> set[
     return {p for p in data if isinstance(p, str)} if isinstance(data, list) else None
 
 
+def is_linked_copy(envs_state_dir: Path, name: str, record: dict | None) -> bool:
+    """Whether the record is of a linked copy (`recorded_links` is not None), without reading every path."""
+    if record is not None and isinstance(record.get("links"), list):
+        return True
+    return recorded_links(envs_state_dir, name, record) is not None
+
+
 def legacy_links_file(state: SyncState) -> Path:
     return state.directory / f"{state.name}.links.json"
 
@@ -87,7 +94,7 @@ def commit_links(
                 continue  # removed since: it takes nothing
             updated["volume_bytes"] += st.st_blocks * 512
             updated["linked_bytes"] -= st.st_size
-    state.home.write_text(state.record_file, json.dumps(updated, indent=1), "sync state")
+    state.home.write_text(state.record_file, json.dumps(updated), "sync state")  # one line, as SyncState.save
     point("materialize:record-committed")
     record.clear()
     record.update(updated)
