@@ -84,7 +84,12 @@ def main() -> None:
     for i in range(args.repeat):
         on_volume = one_round(bench, i)
     m = {k: statistics.median(v) for k, v in bench.samples.items()}
-    print(f"median of {args.repeat} rounds\n")
+
+    def seconds(key: str) -> str:
+        samples = bench.samples[key]
+        return f"{m[key]:.3f} s ({min(samples):.2f}–{max(samples):.2f})"
+
+    print(f"median of {args.repeat} rounds (min–max)\n")
     print("| measure | linked | synced (or `rsync -a`) | ratio | goal |")
     print("|---|---|---|---|---|")
     ratio = on_volume["linked"] / on_volume["synced"]
@@ -98,7 +103,7 @@ def main() -> None:
         ("image update of 1% of the files", "1% update linked", "1% update rsync -a", "≤ 0.2"),
     )
     for label, linked, other, goal in rows:
-        print(f"| {label} | {m[linked]:.3f} s | {m[other]:.3f} s | {m[linked] / m[other]:.2f} | {goal} |")
+        print(f"| {label} | {seconds(linked)} | {seconds(other)} | {m[linked] / m[other]:.2f} | {goal} |")
     shutil.rmtree(bench.runs)
 
 
