@@ -10,9 +10,9 @@ links go through one hidden link per directory, and only the env's root link nam
 
 Resolving `D/f` follows one link per directory level plus the root's; Linux gives up after 40 links in one
 lookup (ELOOP), so every `CHAIN`-th level (and a directory whose name is too long for a short target) gets
-the absolute form `<source>/<dir>` instead, where the chain ends (a lookup follows at most `CHAIN` + 1 links). A file whose own name is too long
-gets the absolute form `<source>/<path>`, which is also what older versions made for every link: both
-forms are recognised as osl-hooks' own. Since only the root (and the rare absolute directory link) names
+the absolute form `<source>/<dir>` instead, where the chain ends (a lookup follows at most `CHAIN` + 1
+links). A file whose own name is too long gets the absolute form `<source>/<path>`, which is also what older
+versions made for every link: both forms are recognised as osl-hooks' own. Since only the root (and the rare absolute directory link) names
 the image's env, an image that moved the env costs a rename or two, not one per file; a directory the user
 renames keeps working (its link names the image's directory by the name it had).
 
