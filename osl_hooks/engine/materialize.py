@@ -82,14 +82,23 @@ def commit_links(
     state: SyncState, record: dict, links: set[str] | None, made_real: set[str] | frozenset = frozenset()
 ) -> None:
     """Write the record with `links` (None: the copy is no longer linked at all), in one rename; the copy's
-    figures (what it takes on the volume, what its links serve) count the files `made_real` as real."""
+    figures (what it takes on the volume, what its links serve) count the files `made_real` as real.
+
+    With no link left, the directories' links go first: nothing goes through them any more, and the copy
+    no longer names the image (a kill before the rename leaves a record whose listed paths are all real,
+    which the next start commits as here)."""
+    target = Path(record.get("target", ""))
+    if not links:
+        previous = record.get("links") if isinstance(record.get("links"), list) else []
+        for place in dir_links(target, {*(p for p in previous if isinstance(p, str)), *made_real}):
+            place.unlink()
     updated = {k: v for k, v in record.items() if k != "links"}
     if links is not None:
         updated["links"] = sorted(links)
     if made_real and {"volume_bytes", "linked_bytes"} <= updated.keys():
         for path in made_real:
             try:
-                st = os.lstat(Path(record.get("target", "")) / path)
+                st = os.lstat(target / path)
             except FileNotFoundError:
                 continue  # removed since: it takes nothing
             updated["volume_bytes"] += st.st_blocks * 512
@@ -163,9 +172,6 @@ def make_real(
         commit_links(state, record, left if keep_linked or left else None, done)
         marker_file(state).unlink(missing_ok=True)
         point("materialize:marker-removed")
-    if not left:  # nothing goes through the directories' links any more: the copy no longer names the image
-        for place in dir_links(target, links):
-            place.unlink()
     return len(done), sum(sizes[p] for p in done)
 
 
