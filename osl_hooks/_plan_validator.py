@@ -1,7 +1,7 @@
 """Generated from plan.schema.json by osl_hooks.plan.write_validator_module(); do not edit."""
 
 # ruff: noqa
-SCHEMA_SHA256 = "43c983bdbe4d6a61d3505912a5eef133393dd70dd81d072c71bc461a110d4e5a"
+SCHEMA_SHA256 = "9b6e09548eafc15fd99c0f0192a3984ac648fcc98f151ab92b3dee0cb4b82bd5"
 VERSION = "2.22.3"
 import re
 
@@ -122,7 +122,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                             "link_threshold": {
                                 "type": "integer",
                                 "minimum": 1,
-                                "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                                "description": "linked mode: files of at least this many bytes become symlinks into the image's env, unless they must be real (default 1: every file)",
                             },
                             "first_copy": {
                                 "enum": ["background", "before_ready"],
@@ -246,7 +246,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 "link_threshold": {
                                     "type": "integer",
                                     "minimum": 1,
-                                    "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                                    "description": "linked mode: files of at least this many bytes become symlinks into the image's env, unless they must be real (default 1: every file)",
                                 },
                                 "first_copy": {
                                     "enum": ["background", "before_ready"],
@@ -433,7 +433,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 "link_threshold": {
                                     "type": "integer",
                                     "minimum": 1,
-                                    "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                                    "description": "linked mode: files of at least this many bytes become symlinks into the image's env, unless they must be real (default 1: every file)",
                                 },
                                 "first_copy": {
                                     "enum": ["background", "before_ready"],
@@ -559,7 +559,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "link_threshold": {
                                         "type": "integer",
                                         "minimum": 1,
-                                        "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                                        "description": "linked mode: files of at least this many bytes become symlinks into the image's env, unless they must be real (default 1: every file)",
                                     },
                                     "first_copy": {
                                         "enum": ["background", "before_ready"],
@@ -738,7 +738,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 "link_threshold": {
                                     "type": "integer",
                                     "minimum": 1,
-                                    "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                                    "description": "linked mode: files of at least this many bytes become symlinks into the image's env, unless they must be real (default 1: every file)",
                                 },
                                 "first_copy": {
                                     "enum": ["background", "before_ready"],
@@ -1045,7 +1045,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                 "link_threshold": {
                                     "type": "integer",
                                     "minimum": 1,
-                                    "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                                    "description": "linked mode: files of at least this many bytes become symlinks into the image's env, unless they must be real (default 1: every file)",
                                 },
                                 "first_copy": {
                                     "enum": ["background", "before_ready"],
@@ -1171,7 +1171,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json(data, custom_formats={}, nam
                                     "link_threshold": {
                                         "type": "integer",
                                         "minimum": 1,
-                                        "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                                        "description": "linked mode: files of at least this many bytes become symlinks into the image's env, unless they must be real (default 1: every file)",
                                     },
                                     "first_copy": {
                                         "enum": ["background", "before_ready"],
@@ -1505,7 +1505,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                     "link_threshold": {
                         "type": "integer",
                         "minimum": 1,
-                        "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                        "description": "linked mode: files of at least this many bytes become symlinks into the image's env, unless they must be real (default 1: every file)",
                     },
                     "first_copy": {
                         "enum": ["background", "before_ready"],
@@ -1881,7 +1881,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                         "link_threshold": {
                             "type": "integer",
                             "minimum": 1,
-                            "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                            "description": "linked mode: files of at least this many bytes become symlinks into the image's env, unless they must be real (default 1: every file)",
                         },
                         "first_copy": {
                             "enum": ["background", "before_ready"],
@@ -2039,7 +2039,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                     definition={
                         "type": "integer",
                         "minimum": 1,
-                        "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                        "description": "linked mode: files of at least this many bytes become symlinks into the image's env, unless they must be real (default 1: every file)",
                     },
                     rule="type",
                 )
@@ -2052,7 +2052,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                         definition={
                             "type": "integer",
                             "minimum": 1,
-                            "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                            "description": "linked mode: files of at least this many bytes become symlinks into the image's env, unless they must be real (default 1: every file)",
                         },
                         rule="minimum",
                     )
@@ -2210,7 +2210,7 @@ def validate_https___osl_hooks_invalid_plan_v1_json__definitions_environment(dat
                         "link_threshold": {
                             "type": "integer",
                             "minimum": 1,
-                            "description": "linked mode: files of at least this many bytes become symlinks into the image's env (default 16384)",
+                            "description": "linked mode: files of at least this many bytes become symlinks into the image's env, unless they must be real (default 1: every file)",
                         },
                         "first_copy": {
                             "enum": ["background", "before_ready"],

@@ -42,8 +42,9 @@ KERNEL_NAME_PREFIX = "osl-"
 DEFAULT_FIRST_COPY: FirstCopy = "background"
 """synced mode: a first copy runs after the server started, from the image's env meanwhile (where the
 delivery runs the server command: `wrap`; otherwise it is made before the server is ready)."""
-DEFAULT_LINK_THRESHOLD = 16 * 1024
-"""linked mode: smaller files are copied (on ext4 a symlink to a long path costs a 4 KiB block anyway)."""
+DEFAULT_LINK_THRESHOLD = 1
+"""linked mode: every file that need not be real is a link (its short target costs no data block); a larger
+threshold keeps smaller files real copies."""
 
 
 class PlanError(ValueError):

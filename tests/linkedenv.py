@@ -8,12 +8,15 @@ package `linkprobe` holding:
 - `bin/linkprobe-run`, an ELF program linked to it with rpath `$ORIGIN/../lib`, printing the same.
 Each is padded past 16 KiB, so a linked copy would link them unless it knows better.
 `big_wheel(dir, name, version)` writes a pure-Python wheel whose module is about 40 KB.
+`odd_paths_package()` is a conda package with a JupyterLab extension, a file nested deeper than the kernel
+follows links in one lookup, and a file whose name is too long for a short link.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import subprocess
 import sys
 import sysconfig
@@ -107,3 +110,26 @@ def big_wheel(directory: Path, name: str, version: str) -> Path:
         for path, data in files.items():
             archive.writestr(zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), data)
     return wheel
+
+
+DEEP_DIRS = 45  # directories above the deep file: more than the 40 links Linux follows in one lookup
+SERVER_CONFIG = "etc/jupyter/jupyter_server_config.d/oddpaths.json"  # rewritten in place by `jupyter server extension`
+LONG_NAME = "a-file-whose-name-alone-is-too-long-for-a-target-in-the-inode.txt"
+
+
+def odd_paths_package() -> PackageSpec:
+    """Paths a linked copy must not get wrong: a lab extension (listed by `jupyter labextension list`), a
+    server configuration file, `share/oddpaths/d/d/.../deep.txt` and `share/oddpaths/<LONG_NAME>`."""
+    extension = "share/jupyter/labextensions/linkprobe-lab"
+    package = {"name": "linkprobe-lab", "version": "1.0.0", "jupyterlab": {"_build": {"load": "static/remoteEntry.js"}}}
+    return PackageSpec(
+        name="oddpaths",
+        version="1.0",
+        files={
+            f"{extension}/package.json": json.dumps(package),
+            f"{extension}/static/remoteEntry.js": "var _JUPYTERLAB = {};\n",
+            "share/oddpaths/" + "d/" * DEEP_DIRS + "deep.txt": "deep\n",
+            f"share/oddpaths/{LONG_NAME}": "long\n",
+            SERVER_CONFIG: json.dumps({"ServerApp": {"jpserver_extensions": {}}}),
+        },
+    )

@@ -1,28 +1,31 @@
-"""Linked mode on genuine envs: big files are links into the image, everything that must be real is real,
-the kernel and compiled code work from the home, and nothing-new restarts stay as cheap as synced ones."""
+"""Linked mode on genuine envs: files are short links into the image, everything that must be real is real,
+the kernel, compiled code and the tools of an env work from the home, and nothing-new restarts stay as cheap
+as synced ones."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import podsandbox
 import pytest
-from conftest import all_files, kill_during_first_copy
-from linkedenv import big_wheel, native_package
+from conftest import all_files, kill_during_first_copy, tree_snapshot
+from linkedenv import DEEP_DIRS, LONG_NAME, SERVER_CONFIG, big_wheel, native_package, odd_paths_package
 from test_kernels import run_in_kernel
 
 from osl_hooks.demo.envbuild import build_python_env, demo_packages
-from osl_hooks.engine.linkplan import is_elf_program
+from osl_hooks.engine.linked import own_links
+from osl_hooks.engine.linkform import IMAGE_LINK, INODE_TARGET_BYTES
+from osl_hooks.engine.linkplan import is_elf_program, is_program
 from osl_hooks.engine.manifest import MANIFEST_FILE, bake, load
 from osl_hooks.engine.packages import record_name
 from osl_hooks.engine.runner import Outcome
 from osl_hooks.engine.sync import STAGING_PREFIX
 
 pytestmark = pytest.mark.slow
-THRESHOLD = 16384
 
 
 def pip(prefix: Path, *args) -> None:
@@ -42,9 +45,9 @@ def wheels(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def linked_image(tmp_path_factory, wheels) -> Path:
-    """An image env with ipykernel, the demo conda packages, compiled `linkprobe` and two big pip packages."""
+    """An image env with ipykernel, the demo conda packages, compiled `linkprobe`, odd paths and two big pip packages."""
     source = tmp_path_factory.mktemp("linked-image") / "envs" / "py"
-    build_python_env(source, packages=[*demo_packages(), native_package("1.0")])
+    build_python_env(source, packages=[*demo_packages(), native_package("1.0"), odd_paths_package()])
     pip(source, "install", wheels / "bigprobe-1.0-py3-none-any.whl", wheels / "bigother-1.0-py3-none-any.whl")
     bake(source)
     return source
@@ -56,6 +59,11 @@ def linked_plan(source: Path, **extra) -> dict:
 
 def links_in(root: Path) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): os.readlink(p) for p in root.rglob("*") if p.is_symlink()}
+
+
+def file_links(root: Path) -> dict[str, str]:
+    """The links at the env's paths (not the hidden per-directory links they go through)."""
+    return {p: t for p, t in links_in(root).items() if not p.endswith(IMAGE_LINK)}
 
 
 def blocks(root: Path) -> int:
@@ -74,16 +82,29 @@ def test_first_linked_copy_links_big_files_and_copies_what_must_be_real(linked_i
     status = result.env("py")
     assert status["effective_mode"] == "linked" and status["prefix"] == str(target)
     manifest = load(linked_image / MANIFEST_FILE)
-    links = links_in(target)
+    links = file_links(target)
     image_links = {p for p, e in manifest.entries.items() if e.kind == "l"}
     made = {p: t for p, t in links.items() if p not in image_links}
-    assert made, "big files must be links"
-    for path, link in made.items():
-        assert link == f"{linked_image}/{path}" and manifest.entries[path].size >= THRESHOLD, path
+    assert made, "files must be links"
+    for path in made:
+        assert os.path.realpath(target / path) == os.path.realpath(linked_image / path), path
+    # Every link's target lives in its inode (ext4: up to 59 bytes), but the root's (naming the image's env),
+    # those of files whose own name is too long for it (naming the image's file) and, on the path nested too
+    # deep for one lookup to follow all its directories' links, a few directories' (naming the image's).
+    assert os.readlink(target / IMAGE_LINK) == str(linked_image)
+    long_names = {p for p in made if len(os.fsencode(f"{IMAGE_LINK}/{Path(p).name}")) > INODE_TARGET_BYTES}
+    long_links = {p for p, t in links_in(target).items() if len(os.fsencode(t)) > INODE_TARGET_BYTES}
+    long_dir_links = {Path(p).parent.as_posix() for p in long_links if p.endswith(f"/{IMAGE_LINK}")}
+    assert long_links - {IMAGE_LINK} - {f"{d}/{IMAGE_LINK}" for d in long_dir_links} == long_names
+    assert all(made[p] == f"{linked_image}/{p}" for p in long_names)
+    assert long_dir_links and all(d.startswith("share/oddpaths/d/d/") for d in long_dir_links)
+    assert all(os.readlink(target / d / IMAGE_LINK) == f"{linked_image}/{d}" for d in long_dir_links)
+    assert sum(os.lstat(target / p).st_blocks for p in made if p not in long_names) == 0
     assert {p: links[p] for p in image_links} == {p: manifest.entries[p].link for p in image_links}
     relocated = {f.path for f in manifest.prefix_files}
     must_be_real = relocated | {"pyvenv.cfg", "bin/linkprobe-run"}
-    must_be_real |= {p for p in manifest.entries if p.startswith("conda-meta/") or record_name(p)}
+    records = {p for p in manifest.entries if p.startswith("conda-meta/") or record_name(p)}
+    must_be_real |= records | {p for p, e in manifest.entries.items() if p.startswith("etc/") and e.kind == "f"}
     for path in must_be_real:
         assert (target / path).is_file() and not (target / path).is_symlink(), path
     assert is_elf_program(target / "bin/linkprobe-run") and not is_elf_program(linked_image / "lib/liblinkprobe.so")
@@ -93,8 +114,9 @@ def test_first_linked_copy_links_big_files_and_copies_what_must_be_real(linked_i
         assert str(linked_image).encode() not in (target / path).read_bytes(), path
     real = {p.relative_to(target).as_posix() for p in all_files(target)}
     assert real | set(links) == {p for p, e in manifest.entries.items() if e.kind != "d"}
-    assert all(manifest.entries[p].size < THRESHOLD for p in real - must_be_real - {"bin/linkprobe-run"})
-    assert blocks(target) < blocks(linked_image) * 0.8
+    for path in real - must_be_real:  # nothing else is real but empty files and programs (ELF or #! scripts)
+        assert manifest.entries[path].size == 0 or is_program(linked_image / path), path
+    assert blocks(target) < blocks(linked_image) * 0.5
     assert not list(target.parent.glob(STAGING_PREFIX + "*"))
 
 
@@ -120,6 +142,64 @@ def test_kernel_and_compiled_code_run_from_the_home(linked_image, home, run_star
     alias.symlink_to(linked_image / "bin/linkprobe-run")
     through_link = subprocess.run([alias], capture_output=True, text=True, check=True).stdout
     assert through_link.split()[0].startswith(f"{linked_image}/bin/../lib/")
+
+
+def run(*command, **kwargs) -> str:
+    return subprocess.run(command, capture_output=True, text=True, check=True, **kwargs).stdout
+
+
+def test_tools_see_a_linked_copy_as_the_env_and_never_write_the_image(linked_image, home, run_start):
+    """The short links and the hidden per-directory links trip none of the tools that read or change an env."""
+    assert run_start(linked_plan(linked_image)).outcome == Outcome.OK
+    target = home / ".local/envs/py"
+    image_before = tree_snapshot(linked_image)
+    deep = target / "share/oddpaths" / ("d/" * DEEP_DIRS) / "deep.txt"
+    assert os.path.islink(deep) and deep.read_text() == "deep\n"  # deeper than 40 links: still resolves
+    assert os.readlink(target / "share/oddpaths" / LONG_NAME) == f"{linked_image}/share/oddpaths/{LONG_NAME}"
+    python, image_python = target / "bin/python", linked_image / "bin/python"
+    metadata = (
+        "import importlib.metadata as m; print(sorted((d.metadata['Name'], d.version) for d in m.distributions()))"
+    )
+    assert run(python, "-c", metadata) == run(image_python, "-c", metadata)
+    pip_list = ("-m", "pip", "--disable-pip-version-check", "list", "--format=json")
+    assert json.loads(run(python, *pip_list)) == json.loads(run(image_python, *pip_list))
+    run(python, "-m", "pip", "--disable-pip-version-check", "check")
+    run(python, "-m", "compileall", "-q", site(target))  # the linked .pyc files are current: nothing to write
+    module, compiled = (
+        site(target) / "bigprobe.py",
+        site(target) / f"__pycache__/bigprobe.{sys.implementation.cache_tag}.pyc",
+    )
+    assert compiled.is_symlink()
+    module.unlink()  # the user edits a module: importing it compiles it into the home, replacing the link
+    module.write_text("VERSION = 'mine'\n")
+    writes_bytecode = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    assert run(python, "-c", "import bigprobe; print(bigprobe.VERSION)", env=writes_bytecode).strip() == "mine"
+    assert not compiled.is_symlink()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "PYTHON"))}
+    specs = json.loads(run(target / "bin/jupyter", "kernelspec", "list", "--json", env={**clean, "HOME": str(home)}))
+    kernels = {name: spec["resource_dir"] for name, spec in specs["kernelspecs"].items()}
+    assert kernels["python3"] == f"{target}/share/jupyter/kernels/python3" and "osl-py" in kernels
+    assert not [name for name in kernels if name.startswith(".")]
+    extensions = subprocess.run(
+        ["jupyter", "labextension", "list"],
+        capture_output=True,
+        text=True,
+        env={**clean, "JUPYTER_PATH": f"{target}/share/jupyter"},
+    )
+    listed = extensions.stdout + extensions.stderr
+    assert f"{target}/share/jupyter/labextensions" in listed and "linkprobe-lab v1.0.0" in listed, listed
+    assert IMAGE_LINK not in listed
+    config = target / SERVER_CONFIG  # what `jupyter server extension enable --sys-prefix` does to it
+    config.write_text(json.dumps({"ServerApp": {"jpserver_extensions": {"oddpaths": True}}}))
+    assert "OK" in run_in_kernel(home, "osl-py", "import linkprobe; print('OK' if linkprobe.where() else '')")
+    # A conda transaction (py-rattler) upgrades conda packages in the copy: the old files (links) go, the new
+    # ones are the user's; the image is not written.
+    from osl_hooks.demo.envbuild import build_conda_env
+
+    build_conda_env(target, [*demo_packages("2.0"), native_package("2.0"), odd_paths_package()])
+    assert run(python, "-c", "import linkprobe; print(linkprobe.where()[1])").strip() == "2.0"
+    assert not (target / "lib/liblinkprobe.so").is_symlink()
+    assert tree_snapshot(linked_image) == image_before
 
 
 def test_restart_with_nothing_new_is_up_to_date(linked_image, home, run_start):
@@ -188,7 +268,8 @@ def test_image_update_behind_links_and_two_images_alternating(images, home, run_
         assert any(m.startswith("Updated py from the image") for m in result.messages()), result.messages()
         expected = f"{version}.0"
         assert versions(target) == (expected, expected, expected)
-        assert big_lib.is_symlink() and os.readlink(big_lib) == f"{images.source}/lib/liblinkprobe.so"
+        assert os.readlink(big_lib) == f"{IMAGE_LINK}/liblinkprobe.so"
+        assert os.path.realpath(big_lib) == str(images.source / "lib/liblinkprobe.so")
         assert (site(target) / "bigprobe.py").is_symlink()
         user_module = site(target) / "bigother.py"
         assert not user_module.is_symlink() and "VERSION = '2.0'" in user_module.read_text()
@@ -244,19 +325,22 @@ def test_materialize_then_reset(linked_image, home, run_start, tmp_path):
     outside.write_text("not yours to copy")
     planted = site(target) / "planted.txt"
     planted.symlink_to(outside)
-    ours = {p: t for p, t in links_in(target).items() if t.startswith(f"{linked_image}/")}
-    assert ours
+    ours = own_links(target, linked_image)
+    old_style = site(target) / "bigprobe.py"  # a link as versions before short links made it: still osl-hooks'
+    old_style.unlink()
+    old_style.symlink_to(linked_image / old_style.relative_to(target))
+    assert own_links(target, linked_image) == ours
     import io
 
     out = io.StringIO()
     assert materialize(Plan.from_dict(data), "py", allow_root=True, out=out) == Outcome.OK, out.getvalue()
-    assert not any(t.startswith(f"{linked_image}/") for t in links_in(target).values())
+    assert not own_links(target, linked_image) and not list(target.rglob(IMAGE_LINK)), "nothing names the image"
     for path in ours:
         assert (target / path).read_bytes() == (linked_image / path).read_bytes()
     assert planted.is_symlink() and os.readlink(planted) == str(outside)
     assert "py is up to date" in run_start(data).messages()
     assert reset(Plan.from_dict(data), "py", discard=True, allow_root=True, out=io.StringIO()) == Outcome.OK
-    assert set(ours) <= set(links_in(target))
+    assert set(ours) <= set(own_links(target, linked_image))
 
 
 @pytest.mark.skipif(not podsandbox.available(), reason="needs bubblewrap, setpriv and root")
@@ -279,8 +363,9 @@ def test_pip_upgrade_and_uninstall_in_a_pod_leave_the_read_only_image_alone(link
     assert started.returncode == 0, started.stdout + started.stderr
     env = f"{podsandbox.POD_HOME}/.local/envs/py"
     target = home / ".local/envs/py"
-    in_site = site(target).relative_to(target).as_posix()
-    assert os.readlink(site(target) / "bigprobe.py") == f"/opt/osl/envs/py/{in_site}/bigprobe.py"
+    assert os.readlink(site(target) / "bigprobe.py") == f"{IMAGE_LINK}/bigprobe.py"
+    assert os.readlink(target / IMAGE_LINK) == "/opt/osl/envs/py"
+    assert os.readlink(site(target) / IMAGE_LINK) == f"../{IMAGE_LINK}/site-packages"
     pip_run = [f"{env}/bin/python", "-m", "pip", "--disable-pip-version-check", "-q"]
     upgrade = pod.run([*pip_run, "install", "-U", "--no-index", "/opt/wheels/bigprobe-2.0-py3-none-any.whl"])
     assert upgrade.returncode == 0, upgrade.stderr
@@ -305,12 +390,12 @@ def test_disk_check_counts_what_a_linked_copy_writes(linked_image, tmp_path):
 
     from osl_hooks.engine.linkplan import linked_paths, volume_bytes
     from osl_hooks.engine.runner import start
-    from osl_hooks.plan import Plan
+    from osl_hooks.plan import DEFAULT_LINK_THRESHOLD, Plan
 
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     manifest = load(linked_image / MANIFEST_FILE)
-    linked_need = volume_bytes(manifest, linked_paths(manifest, linked_image, THRESHOLD))
+    linked_need = volume_bytes(manifest, linked_paths(manifest, linked_image, DEFAULT_LINK_THRESHOLD), linked_image)
     assert linked_need < manifest.disk_bytes
     size_kib = (linked_need + manifest.disk_bytes) // 2 // 1024
     small = tmp_path / "small-home"
@@ -376,13 +461,19 @@ def test_env_moved_to_another_path_in_the_image_gets_its_links_renewed(images, h
     images.use("1")
     run_start(linked_plan(images.source, kernel=False))
     target = home / ".local/envs/py"
+    old_style = site(target) / "bigprobe.py"  # a link as versions before short links made it
+    old_style.unlink()
+    old_style.symlink_to(images.source / old_style.relative_to(target))
+    short = file_links(target)
     moved = images.source.parent / "py-moved"
     images.source.rename(moved)
     try:
         result = run_start(linked_plan(moved, kernel=False))
-        links = links_in(target)
+        links = file_links(target)
+        resolved = {p: os.path.realpath(target / p) for p in own_links(target, moved)}
     finally:
         moved.rename(images.source)
     assert result.outcome == Outcome.OK, result.output
-    assert links["lib/liblinkprobe.so"] == f"{moved}/lib/liblinkprobe.so"
-    assert not [p for p, t in links.items() if t.startswith(f"{images.source}/")]
+    assert os.readlink(target / IMAGE_LINK) == str(moved)
+    assert links == {**short, old_style.relative_to(target).as_posix(): f"{IMAGE_LINK}/bigprobe.py"}
+    assert resolved and all(r == f"{moved}/{p}" for p, r in resolved.items()), resolved

@@ -58,7 +58,7 @@ def test_plan_round_trips_through_json():
 def test_linked_env_gets_the_default_threshold_and_round_trips():
     plan = Plan.from_dict({"version": 1, "environments": [{"name": "py", "mode": "linked", "source": "/opt/py"}]})
     [env] = plan.resolve("/home/jovyan").environments
-    assert env.link_threshold == 16384 and env.prefix == "/home/jovyan/.local/envs/py"
+    assert env.link_threshold == 1 and env.prefix == "/home/jovyan/.local/envs/py"
     assert parse_plan(plan.to_json()) == plan
     assert "link_threshold" not in json.dumps(Plan.from_dict({"version": 1}).to_dict())
 

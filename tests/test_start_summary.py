@@ -12,6 +12,7 @@ from pathlib import Path
 from conftest import StartResult, mounted_tmpfs, wait_for_copy, write_script
 
 from osl_hooks.demo.envbuild import PackageSpec, build_conda_env, demo_packages
+from osl_hooks.engine.linked import own_links
 from osl_hooks.engine.manifest import bake, read_id, scan_tree
 from osl_hooks.engine.runner import Outcome, start
 from osl_hooks.engine.summary import SUMMARY_ID_CHARS
@@ -102,9 +103,9 @@ def test_linked_copy_reports_the_bytes_its_links_serve(tmp_path, run_start):
     result = run_start(plan)
     row = env_row(result, "geo")
     target = Path(result.status["environments"]["geo"]["prefix"])
-    links = [p for p in target.rglob("*") if p.is_symlink() and os.readlink(p).startswith(str(source))]
+    links = own_links(target, source)
     assert links, "the env needs files above the link threshold"
-    assert row["linked_bytes"] == sum(os.stat(p).st_size for p in links)
+    assert row["linked_bytes"] == sum(os.stat(target / p).st_size for p in links)
     assert row["copied_bytes"] == scan_tree(source).bytes - row["linked_bytes"]
     assert row["volume_bytes"] < scan_tree(source).disk_bytes
 

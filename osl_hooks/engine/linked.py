@@ -1,29 +1,30 @@
-"""One `linked` env: a synced env whose large files are symlinks into the image's env.
+"""One `linked` env: a synced env whose files are symlinks into the image's env, but for those that must be real.
 
-The user's copy holds real small files and every file that must be real (`osl_hooks.engine.linkplan`), and a
-symlink `<target>/<path> -> <source>/<path>` for each other file. pip and conda unlink a file before they
-write its replacement, so what the user upgrades, installs or removes becomes real files in the home and
-the image is never written; what the user never touches costs one inode (and a block) per file.
+The user's copy holds every file that must be real (`osl_hooks.engine.linkplan`), and a short symlink for each
+other file (`osl_hooks.engine.linkform`: `f -> .osl-image/f`, through one hidden link per directory and the
+root's `.osl-image -> <source>`). pip and conda unlink a file before they write its replacement, so what the
+user upgrades, installs or removes becomes real files in the home and the image is never written; what the
+user never touches costs one inode per file and no data block.
 
 What osl-hooks left at a path is a link to the image exactly when the path is in the sync record's `links`
-(committed with the record, in its one rename), and a link to `<source>/<path>` is always recognised as its
-own; a path in `links` that is a real file with the image's size and mtime is a materialized link, also its
-own (`osl_hooks.engine.materialize`). So the
-three-way update of `synced` applies with one more kind of "as left": a link replaced by a real file is the
-user's; a file whose content changed behind a link needs nothing; a file that became small or must-be-real
-is copied, like any other change. A start with nothing new reads the same one manifest line as `synced`.
+(committed with the record, in its one rename), and a link in either of linkform's forms is always
+recognised as its own; a path in `links` that is a real file with the image's size and mtime is a
+materialized link, also its own (`osl_hooks.engine.materialize`). So the three-way update of `synced`
+applies with one more kind of "as left": a link replaced by a real file is the user's; a file whose content
+changed behind a link needs nothing (the link already shows it); a file that became must-be-real is copied,
+like any other change. A start with nothing new reads the same one manifest line as `synced`.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from ..plan import Environment
 from . import linkplan, update
 from .homepaths import Home
-from .manifest import Entry, Manifest, changed_paths, entry_on_disk
+from .linkform import IMAGE_LINK, LinkForm, parent_dirs, replace_link, with_parents
+from .manifest import Entry, Manifest, changed_paths, differing_paths, entry_on_disk
 from .materialize import recorded_links, settle_interrupted
 from .reporter import Reporter
 from .sync import copy_tree
@@ -40,7 +41,10 @@ class LinkedSync(EnvSync):
     def __init__(self, env: Environment, home: Home, state_dir: Path, report: Reporter, margins: tuple[float, int]):
         super().__init__(env, home, state_dir, report, margins)
         self.threshold = env.link_threshold
+        self.form = LinkForm(self.source)
         self._links: set[str] = set()
+        self._planned: tuple[int, int] | None = None  # see _footprint
+        self._update: tuple[dict, Manifest, set[str], list[str]] | None = None
 
     def run(self) -> Path:
         if self.target.is_dir():
@@ -62,13 +66,30 @@ class LinkedSync(EnvSync):
     def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
         self._links = linkplan.linked_paths(theirs, self.source, self.threshold, self._pip_resolves(theirs, None))
         linked_bytes = sum(theirs.entries[p].size for p in self._links)
-        return theirs.bytes - linked_bytes, linkplan.volume_bytes(theirs, self._links)
+        volume = linkplan.volume_bytes(theirs, self._links, self.source)
+        self._planned = (volume, linked_bytes)  # what _footprint records
+        return theirs.bytes - linked_bytes, volume
 
     def _footprint(self, theirs: Manifest) -> dict[str, int]:
-        """Real files by their blocks, a block per link; the links' bytes are served by the image."""
+        """Real files by their blocks, a block per long link; the links' bytes are served by the image.
+
+        An update changes the last sync's figures by the paths it looked at (the image's changes and the
+        paths that became or stopped being links), so it does not read every entry of the manifest."""
         links = set(self.state.extra.get("links", ()))  # the links this sync commits
-        volume = linkplan.volume_bytes(theirs, links)
-        linked = sum(theirs.entries[p].size for p in links if p in theirs.entries)
+        last = self._update
+        if self._planned is not None:  # a first copy: counted when it was planned
+            volume, linked = self._planned
+        elif last is None or not {"volume_bytes", "linked_bytes"} <= last[0].keys():
+            volume = linkplan.volume_bytes(theirs, links, self.source)
+            linked = sum(theirs.entries[p].size for p in links if p in theirs.entries)
+        else:
+            record, base, old_links, changed = last
+            volume, linked = record["volume_bytes"], record["linked_bytes"]
+            for path in {*changed, *(old_links ^ links)}:
+                was, now = base.entries.get(path), theirs.entries.get(path)
+                volume += linkplan.path_blocks(path, now, path in links, self.form)
+                volume -= linkplan.path_blocks(path, was, path in old_links, self.form)
+                linked += (now.size if now and path in links else 0) - (was.size if was and path in old_links else 0)
         self.status.volume_bytes, self.status.linked_bytes = volume, linked
         return {"volume_bytes": volume, "linked_bytes": linked}
 
@@ -77,11 +98,13 @@ class LinkedSync(EnvSync):
         real = [p for p in sorted(theirs.entries) if p not in self._links]
         for step in copy_tree(self.source, staging, real):
             self.report.progress(self.env.name, step.bytes_done, total, self._describe_progress)
-        for path in sorted(self._links):
-            os.symlink(linkplan.link_target(self.source, path), staging / path)
+        self.form.make_dir_links(staging, parent_dirs(self._links))
+        file_target, root = self.form.file_target, f"{staging}/"
+        for path in sorted(self._links):  # strings, not Paths: tens of thousands of them
+            os.symlink(file_target(path), root + path)
         self._save_links(self._links)
         self.report.info(
-            f"{self.env.name}: {len(self._links)} large files are links into the image ({self.source})", self.env.name
+            f"{self.env.name}: {len(self._links)} files are links into the image ({self.source})", self.env.name
         )
 
     def _pip_resolves(self, theirs: Manifest, record: dict | None) -> bool:
@@ -108,35 +131,53 @@ class LinkedSync(EnvSync):
         changes, relink, links = decision.decide(self.state.pending())
         self._check_space_for_update(sum(theirs.entries[p].size for p in changes.copy))  # before any link changes
         self._save_links(links)
-        for path in relink:
-            self._make_link(path)
+        if old_source != self.source:  # the image moved the env: its links follow with the root's
+            self.form.make_dir_links(self.target, self.form.absolute_dirs(parent_dirs(links)))
+        self._make_links(relink)
+        self._drop_dir_links(old_links, links)
 
         def left(path: str) -> Entry | None:
             """For the sync record: what osl-hooks left (a link leaves no size and mtime to remember)."""
             return theirs.entries.get(path) if path in links else update.left_entry(base, overrides, path)
 
-        self._apply(changes, theirs, left, record.get("conflicts", []))
+        # As for synced: what osl-hooks left differs from the image's new entries only where the image changed
+        # an entry or the last sync left something else (its overrides), links included (see `left`).
+        candidates = {*differing_paths(base, theirs), *overrides}
+        self._update = (record, base, old_links, sorted(candidates))
+        self._apply(changes, theirs, left, record.get("conflicts", []), candidates)
         if relink:
             self.report.info(f"{self.env.name}: {len(relink)} links into the image made or renewed", self.env.name)
 
     def full_comparison(self, theirs: Manifest) -> None:
-        """As for synced (missing files are added, real); links to the image that are there stay osl-hooks'."""
-        self._save_links({p for p in theirs.entries if self._is_own_link(entry_on_disk(self.target / p), p)})
+        """As for synced (missing files are added, real); links to the image that are there stay osl-hooks'
+        (the root's link is pointed at this image's env first: nothing says where it pointed)."""
+        links = {p for p in theirs.entries if self._is_own_link(entry_on_disk(self.target / p), p)}
+        self.form.make_dir_links(self.target, self.form.absolute_dirs(parent_dirs(links)))
+        self._save_links(links)
         super().full_comparison(theirs)
 
     def _is_own_link(self, now: Entry | None, path: str, other_source: Path | None = None) -> bool:
-        if now is None or now.kind != "l":
-            return False
-        sources = {self.source, other_source or self.source}
-        return now.link in {linkplan.link_target(s, path) for s in sources}
+        return now is not None and now.kind == "l" and self.form.is_own(path, now.link, other_source or self.source)
 
-    def _make_link(self, path: str) -> None:
-        """Replace what is at `path` with a link into the image, atomically (a rename replaces, never writes)."""
-        destination = self.target / path
-        self.home.makedirs(destination.parent, f"environments[{self.env.name}].target")
-        temporary = destination.parent / f".osl-link-{secrets.token_hex(4)}"
-        os.symlink(linkplan.link_target(self.source, path), temporary)
-        os.replace(temporary, destination)
+    def _make_links(self, paths: list[str]) -> None:
+        """Replace what is at each path with a link into the image, atomically (a rename replaces, never writes)."""
+        directories = parent_dirs(paths)
+        for directory in directories:
+            self.home.makedirs(self.target / directory, f"environments[{self.env.name}].target")
+        self.form.make_dir_links(self.target, directories)
+        for path in paths:
+            replace_link(self.target / path, self.form.file_target(path))
+
+    def _drop_dir_links(self, old_links: set[str], links: set[str]) -> None:
+        """Directories that hold no link any more lose their link into the image (so the image can remove them
+        when they are empty, and the copy is what a first copy of this image would be)."""
+        dropped = old_links - links
+        if not dropped:
+            return
+        for directory in with_parents(parent_dirs(dropped)) - with_parents(parent_dirs(links)):
+            place = self.target / directory / IMAGE_LINK
+            if os.path.islink(place):
+                place.unlink()
 
     def _save_links(self, links: set[str]) -> None:
         """The links the copy will have, committed with the sync record."""
@@ -173,15 +214,17 @@ class LinkedDecision:
             links.discard(path)
             if path in theirs.entries and classify.is_link(path):
                 links.add(path)
-                if now is None or now.kind != "l" or now.link != linkplan.link_target(self.sync.source, path):
+                if now is None or now.kind != "l" or now.link != self.sync.form.file_target(path):
                     relink.append(path)
             else:
                 update.take_image_side(changes, path, now, theirs)
-        if self.old_source != self.sync.source:  # the image moved the env: every untouched link follows it
+        if self.old_source != self.sync.source:  # the image moved the env: links naming its old path follow it
             unchanged = links - set(changed)
-            relink += sorted(
-                p for p in unchanged if self.sync._is_own_link(entry_on_disk(target / p), p, self.old_source)
-            )
+            old = f"{self.old_source}/"
+            for path in sorted(unchanged):
+                now = entry_on_disk(target / path)
+                if now is not None and now.kind == "l" and now.link == old + path:
+                    relink.append(path)
         return changes, relink, links
 
     def _as_left(self, path: str, now: Entry | None) -> bool:
@@ -193,18 +236,18 @@ class LinkedDecision:
 
 
 def own_links(target: Path, source: Path) -> dict[str, str]:
-    """Every link in `target` that points at the same path in `source` (osl-hooks' own), by relative path.
+    """Every link in `target` that osl-hooks made into `source` (its own), by relative path, with the image's file.
 
     Walks without following any link: a link the user planted elsewhere is neither followed nor counted.
     """
     found = {}
-    prefix = f"{source}/"
+    form = LinkForm(source)
     for dirpath, _dirs, files in os.walk(target):
         for name in files:
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, target)
-            if os.path.islink(path) and os.readlink(path) == prefix + rel:
-                found[rel] = prefix + rel
+            if os.path.islink(path) and form.is_own(rel, os.readlink(path)):
+                found[rel] = f"{source}/{rel}"
     return found
 
 

@@ -23,7 +23,7 @@ from ..status import human_bytes
 from .homepaths import Home
 from .linked import ImageLacksEnv, LinkedSync
 from .linkplan import user_can_write
-from .materialize import MaterializeError, make_real, recorded_links
+from .materialize import MaterializeError, is_linked_copy, make_real, recorded_links
 from .notices import Notices
 from .reporter import Reporter
 from .synced import EnvProblem, EnvSync
@@ -67,7 +67,7 @@ def sync_for(
     the plan asks to be synced (the runner's may make its first copy in the background)."""
     state = SyncState(home, state_dir / "envs", env.name)
     record = state.record()
-    was_linked = recorded_links(state.directory, env.name, record) is not None
+    was_linked = is_linked_copy(state.directory, env.name, record)
     if env.mode == "synced":
         return (UnlinkingSync if was_linked else synced)(env, home, state_dir, report, margins), "synced"
     key = f"writable-image:{env.name}"

@@ -1,16 +1,19 @@
 """Which files of an env a `linked` copy makes real, and which it makes symlinks into the image.
 
-A linked copy is worth it only for large files (on ext4 a symlink to a long path costs a 4 KiB block, as
-much as a small file), and only for files that work the same through a link. These must always be real:
+Every file that works the same through a link is a link, small ones too (`link_threshold`, 1 byte by
+default, can keep small files real): a short link costs an inode and no data block
+(`osl_hooks.engine.linkform`). These must always be real:
 
 - files relocation rewrites (they embed the prefix: scripts, `pyvenv.cfg`, conda's recorded files), since
   the home's copy must say the home's prefix;
 - `conda-meta/` and `*.dist-info/RECORD` (the package records: an update compares them, pip and conda
-  rewrite them);
-- ELF programs (executables with an interpreter, or static ones), `bin/python*` first: the kernel finds an
-  executable's `$ORIGIN` (and CPython its `sys.prefix`) from the real file, so a linked program would load
-  the image's libraries and report the image's prefix. Shared libraries may be links: the loader gives a
-  library loaded through a link the link's directory as `$ORIGIN`, so it finds its neighbours in the home.
+  rewrite them), and the env's configuration, `etc/` (tools rewrite it in place: `jupyter server extension
+  enable --sys-prefix` opens `etc/jupyter/...json` for writing, which fails through a link);
+- programs: ELF executables (with an interpreter, or static ones), `bin/python*` first, and executable
+  scripts (`#!`). The kernel finds an executable's `$ORIGIN` (and CPython its `sys.prefix`) from the real
+  file, so a linked program would load the image's libraries and report the image's prefix; a script's
+  `#!` line is what tools rewrite and compare. Shared libraries may be links: the loader gives a library
+  loaded through a link the link's directory as `$ORIGIN`, so it finds its neighbours in the home.
 
 Two more reasons keep a file real, both about who may change it:
 
@@ -23,8 +26,8 @@ Two more reasons keep a file real, both about who may change it:
   the env itself: its `is_local` is run on a path inside the prefix that resolves outside it, once per
   version of the image's pip (the sync record keeps the answer).
 
-Everything else is decided from the image's manifest, plus a read of the ELF header of large executable
-files (a few hundred bytes each, from the image).
+Everything else is decided from the image's manifest, plus a read of the first bytes of executable files
+(a few hundred, from the image).
 """
 
 from __future__ import annotations
@@ -35,13 +38,14 @@ import struct
 import subprocess
 from pathlib import Path
 
-from .manifest import Manifest
+from .linkform import LinkForm
+from .manifest import Entry, Manifest
 from .packages import record_name
 
 ELF_MAGIC = b"\x7fELF"
 _PT_INTERP = 3
 _ET_EXEC = 2
-ALWAYS_REAL_DIRS = ("conda-meta/",)
+ALWAYS_REAL_DIRS = ("conda-meta/", "etc/")
 ALWAYS_REAL_FILES = ("pyvenv.cfg",)
 
 
@@ -68,6 +72,17 @@ def is_elf_program(path: str | os.PathLike[str]) -> bool:
     except OSError:
         return False
     return any(struct.unpack_from(order + "I", table, i)[0] == _PT_INTERP for i in range(0, len(table) - 3, phentsize))
+
+
+def is_program(path: str | os.PathLike[str]) -> bool:
+    """True for a file the kernel runs by itself: an ELF executable or a `#!` script."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) == b"#!":
+                return True
+    except OSError:
+        return False
+    return is_elf_program(path)
 
 
 def must_be_real(path: str, relocated: set[str]) -> bool:
@@ -119,7 +134,7 @@ def pip_probe_key(theirs: Manifest, source: Path) -> str | None:
     return None if entry is None else f"{path} {entry.size} {entry.mtime_ns} {entry.digest}"
 
 
-def user_can_write(path: Path) -> bool:
+def user_can_write(path: Path | str) -> bool:
     """Whether the user the start runs as can write `path` (root, in throwaway containers, is not asked)."""
     return os.geteuid() != 0 and os.access(path, os.W_OK)
 
@@ -142,31 +157,33 @@ class Classifier:
         entry = self.theirs.entries[path]
         if entry.kind != "f" or entry.size < self.threshold or must_be_real(path, self.relocated):
             return False
-        if self.theirs.packages.owners.get(path) in self.pip_packages or user_can_write(self.source / path):
+        image_file = f"{self.source}/{path}"
+        if self.theirs.packages.owners.get(path) in self.pip_packages or user_can_write(image_file):
             return False
-        return not (entry.mode & 0o111 and is_elf_program(self.source / path))
+        return not (entry.mode & 0o111 and is_program(image_file))
 
 
 def linked_paths(theirs: Manifest, source: Path, threshold: int, pip_resolves: bool | None = None) -> set[str]:
-    """The image's files a linked copy makes symlinks: large, and nothing that must be real."""
+    """The image's files a linked copy makes symlinks: all (of at least `threshold` bytes) but what must be real."""
     classifier = Classifier(theirs, source, threshold, pip_resolves)
     return {path for path in theirs.entries if classifier.is_link(path)}
 
 
-def link_target(source: Path | str, path: str) -> str:
-    """What a link osl-hooks makes for `path` points at: the file's absolute path in the image."""
-    return f"{source}/{path}"
+def volume_bytes(theirs: Manifest, links: set[str], source: Path | str, block: int = 4096) -> int:
+    """What a linked copy takes on the volume: real files and directories by their blocks, and a block for
+    each link whose target is too long to live in the inode (see linkform: a few, and the root's)."""
+    form = LinkForm(source)
+    return block + sum(path_blocks(path, entry, path in links, form, block) for path, entry in theirs.entries.items())
 
 
-def volume_bytes(theirs: Manifest, links: set[str], block: int = 4096) -> int:
-    """What a linked copy takes on the volume: real files by their blocks, one block per link and directory.
-
-    A symlink whose target is longer than 60 bytes takes a block on ext4 (shorter ones live in the inode).
-    """
-    total = 0
-    for path, entry in theirs.entries.items():
-        if entry.kind == "f" and path not in links:
-            total += -(-entry.size // block) * block
-        elif entry.kind == "d" or path in links:
-            total += block
-    return total
+def path_blocks(path: str, entry: Entry | None, is_link: bool, form: LinkForm, block: int = 4096) -> int:
+    """What one path of a linked copy takes on the volume (see `volume_bytes`)."""
+    if entry is None:
+        return 0
+    if is_link:
+        return block if form.file_target(path).startswith("/") else 0
+    if entry.kind == "f":
+        return -(-entry.size // block) * block
+    if entry.kind == "d":
+        return block + (block if form.dir_target(path).startswith("/") else 0)
+    return 0

@@ -28,7 +28,7 @@ from pathlib import Path
 from ..status import human_bytes
 from .faultpoints import point
 from .homepaths import Home
-from .linkplan import link_target
+from .linkform import LinkForm, dir_links
 from .syncstate import SyncState
 
 TEMP_PREFIX = ".osl-materialize-"
@@ -40,10 +40,7 @@ class MaterializeError(Exception):
 
 
 def is_own_link(target: Path, source: Path, path: str) -> bool:
-    try:
-        return os.readlink(target / path) == link_target(source, path)
-    except OSError:
-        return False
+    return LinkForm(source).is_own(path, _link_at(target / path))
 
 
 def recorded_links(envs_state_dir: Path, name: str, record: dict | None) -> set[str] | None:
@@ -60,6 +57,13 @@ def recorded_links(envs_state_dir: Path, name: str, record: dict | None) -> set[
     return {p for p in data if isinstance(p, str)} if isinstance(data, list) else None
 
 
+def is_linked_copy(envs_state_dir: Path, name: str, record: dict | None) -> bool:
+    """Whether the record is of a linked copy (`recorded_links` is not None), without reading every path."""
+    if record is not None and isinstance(record.get("links"), list):
+        return True
+    return recorded_links(envs_state_dir, name, record) is not None
+
+
 def legacy_links_file(state: SyncState) -> Path:
     return state.directory / f"{state.name}.links.json"
 
@@ -74,12 +78,32 @@ def marker_file(state: SyncState) -> Path:
     return state.directory / f"{state.name}.materialize.json"
 
 
-def commit_links(state: SyncState, record: dict, links: set[str] | None) -> None:
-    """Write the record with `links` (None: the copy is no longer linked at all), in one rename."""
+def commit_links(
+    state: SyncState, record: dict, links: set[str] | None, made_real: set[str] | frozenset = frozenset()
+) -> None:
+    """Write the record with `links` (None: the copy is no longer linked at all), in one rename; the copy's
+    figures (what it takes on the volume, what its links serve) count the files `made_real` as real.
+
+    With no link left, the directories' links go first: nothing goes through them any more, and the copy
+    no longer names the image (a kill before the rename leaves a record whose listed paths are all real,
+    which the next start commits as here)."""
+    target = Path(record.get("target", ""))
+    if not links:
+        previous = record.get("links") if isinstance(record.get("links"), list) else []
+        for place in dir_links(target, {*(p for p in previous if isinstance(p, str)), *made_real}):
+            place.unlink()
     updated = {k: v for k, v in record.items() if k != "links"}
     if links is not None:
         updated["links"] = sorted(links)
-    state.home.write_text(state.record_file, json.dumps(updated, indent=1), "sync state")
+    if made_real and {"volume_bytes", "linked_bytes"} <= updated.keys():
+        for path in made_real:
+            try:
+                st = os.lstat(target / path)
+            except FileNotFoundError:
+                continue  # removed since: it takes nothing
+            updated["volume_bytes"] += st.st_blocks * 512
+            updated["linked_bytes"] -= st.st_size
+    state.home.write_text(state.record_file, json.dumps(updated), "sync state")  # one line, as SyncState.save
     point("materialize:record-committed")
     record.clear()
     record.update(updated)
@@ -103,7 +127,7 @@ def settle_interrupted(state: SyncState, target: Path, source: Path) -> None:
     if record is not None and links is not None:
         made_real = {p for p in listed if p in links and not os.path.islink(target / p)}
         if made_real or "links" not in record:
-            commit_links(state, record, links - made_real)
+            commit_links(state, record, links - made_real, made_real)
     marker.unlink(missing_ok=True)
     point("materialize:settled")
 
@@ -125,7 +149,8 @@ def make_real(
     links = recorded_links(state.directory, state.name, record)
     if record is None or links is None:
         return 0, 0
-    chosen = sorted(p for p in links if (wanted is None or wanted(p)) and is_own_link(target, source, p))
+    form = LinkForm(source)
+    chosen = sorted(p for p in links if (wanted is None or wanted(p)) and form.is_own(p, _link_at(target / p)))
     sizes = {p: os.stat(source / p).st_size for p in chosen}
     _check_room(state.home, target, sum(-(-s // BLOCK) * BLOCK for s in sizes.values()) + margin_bytes, len(chosen))
     state.home.write_text(marker_file(state), json.dumps(chosen), "sync state")
@@ -144,10 +169,17 @@ def make_real(
         raise
     finally:
         left = links - done
-        commit_links(state, record, left if keep_linked or left else None)
+        commit_links(state, record, left if keep_linked or left else None, done)
         marker_file(state).unlink(missing_ok=True)
         point("materialize:marker-removed")
     return len(done), sum(sizes[p] for p in done)
+
+
+def _link_at(path: Path) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
 def path_selector(target: Path, paths: tuple[str, ...]) -> Callable[[str], bool] | None:

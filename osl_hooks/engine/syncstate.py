@@ -129,7 +129,8 @@ class SyncState:
                 "conflicts": sorted(conflicts),
                 **self.extra,
             }
-            self.home.write_text(self.record_file, json.dumps(record, indent=1), "sync state")
+            # One line: json's C encoder (no indent) writes a linked copy's tens of thousands of links in a blink.
+            self.home.write_text(self.record_file, json.dumps(record), "sync state")
         except BaseException:
             saving.unlink(missing_ok=True)
             base.unlink(missing_ok=True)

@@ -96,7 +96,7 @@ class OSLHooks(LoggingConfigurable):
         - source: the env's path in the image (baked, synced, linked).
         - target: where a synced/linked/user env lives in the home (default `<envs_dir>/<name>`).
         - built_prefix: the prefix the env was built at, when it is not `source`.
-        - link_threshold (linked): files of at least this many bytes stay links into the image (16384).
+        - link_threshold (linked): files of at least this many bytes stay links into the image (1: all).
         - first_copy (synced): 'background' or 'before_ready'; default `first_copy`.
         - display_name: the kernel's name in the launcher (default: name).
         - kernel: False for no kernel; a kernelspec name; or a dict with name, display_name, env.
