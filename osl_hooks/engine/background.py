@@ -137,10 +137,13 @@ class BackgroundAwareSync(EnvSync):
         self.places = CopyPlaces.of(Path(self.state.directory).parent, self.env)
         self.allowed = allowed
 
+    def copies_later(self) -> bool:
+        return self.places.running() or (self.allowed and self.env.first_copy == "background")
+
     def first_copy(self, theirs: Manifest) -> None:
         if self.places.running():
             raise CopyingLater(True, self.places.record())
-        if not (self.allowed and self.env.first_copy == "background"):
+        if not self.copies_later():
             if os.path.isdir(self.places.staging) and not os.path.islink(self.places.staging):
                 remove_tree(self.places.staging)  # a background copy this start will not finish
                 point("background:staging-dropped")

@@ -87,7 +87,7 @@ class EnvSync:
         self.status.image_id = read_id(self.source / MANIFEST_FILE)
         if exists and self._unchanged(record, self.status.image_id):
             return self._up_to_date(record)
-        theirs = self._image_manifest()
+        theirs = self._image_manifest(defer_entries=not exists and self.copies_later())
         self.status.files, self.status.bytes, self.status.image_id = theirs.files, theirs.bytes, theirs.id
         if exists and self._unchanged(record, theirs.id):
             return self._up_to_date(record)
@@ -125,16 +125,22 @@ class EnvSync:
         )
         return self.target
 
-    def _image_manifest(self) -> Manifest:
+    def copies_later(self) -> bool:
+        """Whether a first copy of this env is left to another process (then this start needs only the image
+        manifest's header: its totals and prefix files)."""
+        return False
+
+    def _image_manifest(self, defer_entries: bool = False) -> Manifest:
         """The baked manifest if there is one, else a stat-only scan (completed later only if needed).
 
         Its `built_prefix` is settled here, once: the plan's, else the one baked in, else the source path.
+        `defer_entries`: read only the header now (see `manifest.load`).
         """
         baked = self.source / MANIFEST_FILE
         manifest = None
         if baked.exists():
             try:
-                manifest = load(baked)
+                manifest = load(baked, defer_entries)
             except ManifestError as e:
                 self.report.warning(f"{e}; describing the env instead", self.env.name)
         if manifest is None:
@@ -179,7 +185,7 @@ class EnvSync:
             self.state.forget()
             if isinstance(e, OSError) and e.errno == errno.ENOSPC:
                 raise Fallback(self._out_of_space(needed), code="disk_full") from None
-            if isinstance(e, (SyncError, relocate.RelocationError, OSError)):
+            if isinstance(e, (SyncError, relocate.RelocationError, OSError, ManifestError)):
                 raise Fallback(f"copying it failed: {e}") from None
             raise
         point("first-copy:renamed")
