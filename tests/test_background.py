@@ -132,6 +132,10 @@ def test_a_restart_during_the_copy_neither_waits_nor_copies_twice(python_image, 
     event = next(e for e in restart.status["events"] if e["kind"] == "background-copy")
     assert event["state"] == "running" and "is being made in the background" in event["message"]
     assert hold.file.exists() and is_alive(running["pid"])
+    import psutil
+
+    copier = psutil.Process(running["pid"])  # below the user's work: CPU niceness and the idle I/O class
+    assert copier.nice() == 10 and copier.ionice().ioclass == psutil.IOPRIO_CLASS_IDLE
     before_ready = start_in(home, py_plan(python_image, first_copy="before_ready"), background=False)
     assert before_ready.env("py")["state"] == "background"  # the running copy is not doubled by another
     hold.release()

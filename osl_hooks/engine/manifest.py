@@ -23,7 +23,7 @@ import shutil
 import stat
 import tempfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -93,26 +93,35 @@ class EntryLines(Mapping[str, Entry]):
         source = self._source
         return sorted(source() if callable(source) else source)  # sorted already by `Manifest.dump`: linear
 
-    def parse(self, line: bytes) -> str:
-        """Parse one line (once) and return its path."""
-        row = json.loads(line)
-        self._parsed[row[0]] = (Entry._make(row[1:7]), row[7])
-        return row[0]
+    def parse(self, lines: Iterable[bytes]) -> list[str]:
+        """Parse lines (once each is enough) and return their paths. One `json.loads` of them all as an array:
+        for short lines, a call per line costs more than the parsing itself."""
+        rows = json.loads(b"[" + b",".join(lines) + b"]")
+        for row in rows:
+            self._parsed[row[0]] = (Entry._make(row[1:7]), row[7])
+        return [row[0] for row in rows]
 
     def _lookup(self, path: str) -> tuple[Entry, str | None] | None:
-        if path not in self._parsed:
+        found = self._parsed.get(path)
+        if found is None:
             key = f"[{json.dumps(path, ensure_ascii=False)},".encode()
             i = bisect.bisect_left(self.lines, key)
             if i == len(self.lines) or not self.lines[i].startswith(key):
                 return None
-            self.parse(self.lines[i])
-        return self._parsed[path]
+            self.parse([self.lines[i]])
+            found = self._parsed[path]
+        return found
 
     def __getitem__(self, path: str) -> Entry:
         found = self._lookup(path)
         if found is None:
             raise KeyError(path)
         return found[0]
+
+    def get(self, path: str, default: Entry | None = None) -> Entry | None:  # type: ignore[override]
+        """As `Mapping.get`, without its exception round trip (an update asks several times per path)."""
+        found = self._lookup(path)
+        return default if found is None else found[0]
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and self._lookup(path) is not None
@@ -132,16 +141,14 @@ class EntryLines(Mapping[str, Entry]):
 
     def _parse_all(self) -> dict[str, tuple[Entry, str | None]]:
         if len(self._parsed) < len(self.lines):
-            for line in self.lines:
-                self.parse(line)
+            self.parse(self.lines)
         return self._parsed
 
     def differing(self, other: EntryLines) -> list[str]:
         """The paths whose lines differ between `self` and `other`, sorted (kept: an update asks twice)."""
         if self._differing is None or self._differing[0] is not other:
             mine, theirs = frozenset(self.lines), frozenset(other.lines)
-            paths = {self.parse(line) for line in mine - theirs}
-            paths.update(other.parse(line) for line in theirs - mine)
+            paths = {*self.parse(mine - theirs), *other.parse(theirs - mine)}
             self._differing = (other, sorted(paths))
         return self._differing[1]
 
