@@ -90,10 +90,6 @@ class CopyPlaces:
         return self.directory / f"bin-{self.name}"
 
     @property
-    def transfer_dir(self) -> Path:
-        return self.directory / f"transfer-{self.name}"
-
-    @property
     def staging(self) -> Path:
         return self.target.parent / f"{STAGING_PREFIX}{self.target.name}"
 

@@ -38,7 +38,7 @@ from .manifest import (
 )
 from .packages import record_name, record_paths
 from .reporter import Reporter
-from .sync import SyncError, copy_tree, new_staging_dir, remove_tree, stale_staging_dirs
+from .sync import SyncError, copy_tree, new_staging_dir, remove_partial_files, remove_tree, stale_staging_dirs
 from .syncstate import SyncState
 
 
@@ -331,20 +331,16 @@ class EnvSync:
         name = self.env.name
         needed = sum(theirs.entries[p].size for p in changes.copy)
         self._check_space_for_update(needed)
+        if remove_partial_files(self.target, self.state.pending()):
+            point("update:partial-files-removed")  # what a killed update's rsync was writing
         self.state.begin(changes.copy + changes.delete, theirs)
         started = time.monotonic()
 
         def save_conflict(path: str) -> None:
             update.save_image_version(self.source, self.home.check(self.state.conflicts_dir, "sync state"), path)
 
-        temp_dir = self.state.directory / "transfer"  # rsync's, only while it runs (see update.apply)
-        if temp_dir.is_dir():
-            remove_tree(temp_dir)  # what a killed update was writing
-        self.home.makedirs(temp_dir, "sync state")
         try:
-            rewritten = update.apply(
-                changes, self.source, self.target, theirs, str(self.target), save_conflict, temp_dir
-            )
+            rewritten = update.apply(changes, self.source, self.target, theirs, str(self.target), save_conflict)
             overrides = update.stat_overrides(theirs, left, set(changes.copy), rewritten, candidates)
             conflicts = sorted(set(old_conflicts) | set(changes.conflicts))
             self.state.extra.update(self._footprint(theirs))
@@ -356,8 +352,6 @@ class EnvSync:
                 f"updating {self.target} failed: {e}; your copy works as it is, and the update is "
                 "retried at the next start"
             ) from None
-        finally:
-            remove_tree(temp_dir, missing_ok=True)
         self.status.copy_id, self.status.copied_bytes = theirs.id, needed
         self.status.conflicts, self.status.new_conflicts = len(conflicts), len(changes.conflicts)
         seconds = time.monotonic() - started
