@@ -17,7 +17,7 @@ Each round, in this order (so machine noise hits osl-hooks and its reference ali
    (plan loading and `start()`, after imports), next to `rsync -a`'s no-change re-sync, on the env and on
    an env grown 4x (its site-packages four times over);
 3. image updates, chained from the copies of step 1: a re-bake with a new id and no file changed (one new
-   empty directory), then 0.1%, 1% and 10% of the files changed; `osl-hooks start` next to `rsync -a`
+   empty directory), then 0.1%, 1%, 10% and 50% of the files changed; `osl-hooks start` next to `rsync -a`
    bringing the same update into its copy of the previous version.
 Every osl-hooks run is `python -m osl_hooks.cli start` with the bytecode of osl-hooks compiled (as an
 installed package has it). The table gives the median and the spread (min–max) of the rounds and the
