@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_sync import Bench, bench_arguments, ratio_rows  # noqa: E402
-
-from osl_hooks.engine.manifest import scan_tree  # noqa: E402
+from bench_sync import Bench, bench_arguments, load_average, ratio_rows, report_head, save_result  # noqa: E402
 
 ROWS = [
     # label, measured sample, reference sample, reference's name, goal
@@ -83,37 +80,21 @@ class BackgroundBench(Bench):
             self.round(i)
 
 
-def report(bench: BackgroundBench, rounds: int, json_file: Path) -> None:
-    env = scan_tree(bench.cache / "build" / "envs" / "bench")
-    lines = [
-        f"env: {env.files:,} files, {env.bytes / 1e6:,.0f} MB ({bench.packages or 'quick: venv + demo conda'}); "
-        f"median (min–max) of {rounds} rounds, s",
-        "",
-        "| measure | measured (s) | reference (s) | ratio | goal |",
-        "|---|---|---|---|---|",
-    ]
+def report(bench: BackgroundBench, rounds: int, json_file: Path, load_before: str) -> None:
+    env, lines = report_head(bench, rounds, load_before)
+    lines += ["| measure | measured (s) | reference (s) | ratio | goal |", "|---|---|---|---|---|"]
     table, rows = ratio_rows(bench.samples, ROWS)
-    lines += table
-    print("\n".join(lines))
-    result = {
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
-        "env": {"files": env.files, "bytes": env.bytes, "packages": bench.packages},
-        "rounds": rounds,
-        "rows": rows,
-        "samples": bench.samples,
-        "table": "\n".join(lines),
-    }
-    json_file.write_text(json.dumps(result, indent=1))
-    print(f"\n(JSON: {json_file})")
+    save_result(json_file, bench, env, rounds, lines + table, rows=rows)
 
 
 def main() -> None:
     args = bench_arguments(__doc__).parse_args()
     bench = BackgroundBench(args.workdir, None if args.quick else args.packages)
     bench.build()
+    load_before = load_average()
     bench.run(args.rounds)
     name = "bench-background-quick.json" if args.quick else "bench-background.json"
-    report(bench, args.rounds, args.json or args.workdir / name)
+    report(bench, args.rounds, args.json or args.workdir / name, load_before)
     shutil.rmtree(bench.runs)
 
 

@@ -132,6 +132,10 @@ def test_a_restart_during_the_copy_neither_waits_nor_copies_twice(python_image, 
     event = next(e for e in restart.status["events"] if e["kind"] == "background-copy")
     assert event["state"] == "running" and "is being made in the background" in event["message"]
     assert hold.file.exists() and is_alive(running["pid"])
+    import psutil
+
+    copier = psutil.Process(running["pid"])  # below the user's work: CPU niceness and the idle I/O class
+    assert copier.nice() == 10 and copier.ionice().ioclass == psutil.IOPRIO_CLASS_IDLE
     before_ready = start_in(home, py_plan(python_image, first_copy="before_ready"), background=False)
     assert before_ready.env("py")["state"] == "background"  # the running copy is not doubled by another
     hold.release()
@@ -350,3 +354,31 @@ def test_a_copy_killed_at_any_of_its_steps_is_finished_by_the_next_start(image, 
         assert sorted(p.name for p in envs.iterdir()) == ["geo"], spec  # no staging left behind
         final = start_in(home, plan)
         assert final.env("geo")["state"] == "ready" and "geo is up to date" in final.messages(), spec
+
+
+def test_a_first_start_reads_only_the_manifests_header_and_the_copy_checks_the_rest(image, tmp_path):
+    """A first start that leaves the copy to the background needs only the manifest's header (its totals and
+    prefix files), so it never reads the entry list of a large env; the copy process reads and checks the
+    entries itself: damaged ones are found there, and the copy is still complete."""
+    from osl_hooks.engine.manifest import bake
+
+    image_copy = tmp_path / "image"
+    subprocess.run(["cp", "-a", str(image), str(image_copy)], check=True)
+    source = image_copy / "envs/geo"
+    bake(source)
+    manifest = source / MANIFEST_FILE
+    header, body = manifest.read_bytes().split(b"\n", 1)
+    manifest.write_bytes(header + b"\n" + body.replace(b'"f",', b'"f" ,', 1))  # one entry damaged, header intact
+    plan = {"environments": [{"name": "geo", "mode": "synced", "source": str(source)}]}
+    home = tmp_path / "home"
+    home.mkdir()
+
+    first = start_in(home, plan)
+    assert first.outcome == Outcome.OK and first.env("geo")["state"] == "background", first.output
+    assert "describing" not in first.output and "damaged" not in first.output
+    assert wait_for_copy(home, "geo")["state"] == "done"
+    wait_for_copy_processes_to_end(home)
+    log = (home / ".local/state/osl-hooks/start.log").read_text()
+    assert "do not match its checksum (damaged); describing the env instead" in log
+    copied = {p.relative_to(home / ".local/envs/geo") for p in all_files(home / ".local/envs/geo")}
+    assert copied == {p.relative_to(source) for p in all_files(source)} - {Path(MANIFEST_FILE)}

@@ -236,12 +236,16 @@ def test_update_killed_halfway_completes_on_the_next_start(scenario, tmp_path):
     command = [sys.executable, "-m", "osl_hooks.cli", "start", "--allow-root", "--plan", str(plan)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     pending = scenario.home / ".local/state/osl-hooks/envs/py.pending.json"
+
+    def half_written() -> list[Path]:  # rsync's `.NAME.XXXXXX`, beside the file it is writing
+        return list((scenario.target / "share/bigdata").glob(".part*.bin.*"))
+
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (pending.exists() and (scenario.target / "share/bigdata").exists()):
+    while time.monotonic() < deadline and not (pending.exists() and half_written()):
         time.sleep(0.01)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert pending.exists(), "the kill came too late to interrupt the update"
+    assert pending.exists() and half_written(), "the kill came too late to interrupt rsync in the middle of a file"
 
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr

@@ -31,7 +31,6 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,10 +90,6 @@ class CopyPlaces:
         return self.directory / f"bin-{self.name}"
 
     @property
-    def transfer_dir(self) -> Path:
-        return self.directory / f"transfer-{self.name}"
-
-    @property
     def staging(self) -> Path:
         return self.target.parent / f"{STAGING_PREFIX}{self.target.name}"
 
@@ -137,10 +132,13 @@ class BackgroundAwareSync(EnvSync):
         self.places = CopyPlaces.of(Path(self.state.directory).parent, self.env)
         self.allowed = allowed
 
+    def copies_later(self) -> bool:
+        return self.places.running() or (self.allowed and self.env.first_copy == "background")
+
     def first_copy(self, theirs: Manifest) -> None:
         if self.places.running():
             raise CopyingLater(True, self.places.record())
-        if not (self.allowed and self.env.first_copy == "background"):
+        if not self.copies_later():
             if os.path.isdir(self.places.staging) and not os.path.islink(self.places.staging):
                 remove_tree(self.places.staging)  # a background copy this start will not finish
                 point("background:staging-dropped")
@@ -203,7 +201,9 @@ def launch(plan: Plan, env: Environment, home: Home, state_dir: Path, server_pid
     """Start the copy process, detached: its own session, low CPU and I/O priority, output to its log.
 
     A double fork: the copy process is nobody's child here (its parent exits at once), so a server that
-    replaces this process (`exec`) never has to reap it, and stopping the server does not stop it.
+    replaces this process (`exec`) never has to reap it, and stopping the server does not stop it. The
+    intermediate process starts it with `posix_spawn` (a vfork, not a copy of this process), so the start
+    waits only a moment for it.
     `server_pid`: the process that becomes the server; the copy waits for the server to be up first.
     """
     places = CopyPlaces.of(state_dir, env)
@@ -215,12 +215,14 @@ def launch(plan: Plan, env: Environment, home: Home, state_dir: Path, server_pid
     environ = {k: v for k, v in os.environ.items() if k != PLAN_FILE_ENV_VAR}
     environ[PLAN_ENV_VAR] = plan.to_json(indent=None)
     with open(log, "ab") as output:
+        outputs = [(os.POSIX_SPAWN_DUP2, output.fileno(), 1), (os.POSIX_SPAWN_DUP2, output.fileno(), 2)]
+        stdin = (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the intermediate process
             code = 0
             try:
-                os.setsid()
-                subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=environ, cwd="/")
+                os.chdir("/")
+                os.posix_spawn(command[0], command, environ, file_actions=[stdin, *outputs], setsid=True)
             except BaseException:
                 code = 1
             finally:
@@ -229,11 +231,13 @@ def launch(plan: Plan, env: Environment, home: Home, state_dir: Path, server_pid
 
 
 def _low_priority() -> list[str]:
-    prefix = []
-    if shutil.which("nice"):
-        prefix += ["nice", "-n", str(NICENESS)]
-    if shutil.which("ionice"):
-        prefix += ["ionice", "-c3"]  # idle class: disk time only when nothing else asks for it
+    """`nice` and `ionice` (full paths: `posix_spawn` does not search the PATH) when the image has them."""
+    prefix: list[str] = []
+    nice, ionice = shutil.which("nice"), shutil.which("ionice")
+    if nice:
+        prefix += [nice, "-n", str(NICENESS)]
+    if ionice:
+        prefix += [ionice, "-c3"]  # idle class: disk time only when nothing else asks for it
     return prefix
 
 

@@ -204,9 +204,7 @@ class BackgroundCopy:
             if resuming and previous and previous.get("relocating"):
                 # Relocation rewrites files in place, keeping some sizes and times: what a stopped commit
                 # relocated is taken afresh from the image (rsync's quick check would keep it).
-                self.home.makedirs(self.places.transfer_dir, "state_dir")
-                copy_files(self.sync.source, staging, [f.path for f in theirs.prefix_files], self.places.transfer_dir)
-                remove_tree(self.places.transfer_dir)
+                copy_files(self.sync.source, staging, [f.path for f in theirs.prefix_files])
                 point("background:prefix-files-copied")
         except (SyncError, OSError) as e:
             if _is_out_of_space(e):

@@ -15,6 +15,7 @@ builds one at start by walking the env (stat only, no hashing; the identity rsyn
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ import shutil
 import stat
 import tempfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -79,33 +80,48 @@ class EntryLines(Mapping[str, Entry]):
     One line per path, `[path, kind, size, mode, mtime_ns, digest, link, owner]`: a lookup is a binary
     search and one `json.loads`, and two manifests are compared as sets of lines (`differing_paths`), so
     the unchanged entries of an update are never parsed. Iterating parses everything (a full comparison).
+    `lines` may be a function that reads them: a start that only needs the header never reads the entries.
     """
 
-    def __init__(self, lines: list[bytes]):
-        self.lines = sorted(lines)  # sorted already when written by `Manifest.dump`: a linear check
+    def __init__(self, lines: list[bytes] | Callable[[], list[bytes]]):
+        self._source = lines
         self._parsed: dict[str, tuple[Entry, str | None]] = {}
         self._differing: tuple[EntryLines, list[str]] | None = None
 
-    def parse(self, line: bytes) -> str:
-        """Parse one line (once) and return its path."""
-        row = json.loads(line)
-        self._parsed[row[0]] = (Entry._make(row[1:7]), row[7])
-        return row[0]
+    @cached_property
+    def lines(self) -> list[bytes]:
+        source = self._source
+        return sorted(source() if callable(source) else source)  # sorted already by `Manifest.dump`: linear
+
+    def parse(self, lines: Iterable[bytes]) -> list[str]:
+        """Parse lines (once each is enough) and return their paths. One `json.loads` of them all as an array:
+        for short lines, a call per line costs more than the parsing itself."""
+        rows = json.loads(b"[" + b",".join(lines) + b"]")
+        for row in rows:
+            self._parsed[row[0]] = (Entry._make(row[1:7]), row[7])
+        return [row[0] for row in rows]
 
     def _lookup(self, path: str) -> tuple[Entry, str | None] | None:
-        if path not in self._parsed:
+        found = self._parsed.get(path)
+        if found is None:
             key = f"[{json.dumps(path, ensure_ascii=False)},".encode()
             i = bisect.bisect_left(self.lines, key)
             if i == len(self.lines) or not self.lines[i].startswith(key):
                 return None
-            self.parse(self.lines[i])
-        return self._parsed[path]
+            self.parse([self.lines[i]])
+            found = self._parsed[path]
+        return found
 
     def __getitem__(self, path: str) -> Entry:
         found = self._lookup(path)
         if found is None:
             raise KeyError(path)
         return found[0]
+
+    def get(self, path: str, default: Entry | None = None) -> Entry | None:  # type: ignore[override]
+        """As `Mapping.get`, without its exception round trip (an update asks several times per path)."""
+        found = self._lookup(path)
+        return default if found is None else found[0]
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and self._lookup(path) is not None
@@ -125,16 +141,14 @@ class EntryLines(Mapping[str, Entry]):
 
     def _parse_all(self) -> dict[str, tuple[Entry, str | None]]:
         if len(self._parsed) < len(self.lines):
-            for line in self.lines:
-                self.parse(line)
+            self.parse(self.lines)
         return self._parsed
 
     def differing(self, other: EntryLines) -> list[str]:
         """The paths whose lines differ between `self` and `other`, sorted (kept: an update asks twice)."""
         if self._differing is None or self._differing[0] is not other:
             mine, theirs = frozenset(self.lines), frozenset(other.lines)
-            paths = {self.parse(line) for line in mine - theirs}
-            paths.update(other.parse(line) for line in theirs - mine)
+            paths = {*self.parse(mine - theirs), *other.parse(theirs - mine)}
             self._differing = (other, sorted(paths))
         return self._differing[1]
 
@@ -277,25 +291,28 @@ def read_id(path: str | os.PathLike[str]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def load(path: str | os.PathLike[str]) -> Manifest:
+def load(path: str | os.PathLike[str], defer_entries: bool = False) -> Manifest:
     """Read a manifest file written by `Manifest.dump`; raise `ManifestError` if it is damaged.
 
-    Reads the whole file and checks it, but parses only the header: entries are parsed when used. Manifests
-    of version 1 (one line of parallel lists, written by osl-hooks 0.1) are still read, so that the base a
-    user's last sync kept, or an env image baked by an older osl-hooks, is not mistaken for a damaged one.
+    Reads the whole file and checks it, but parses only the header: entries are parsed when used. With
+    `defer_entries`, only the header line is read now; the entries are read and checked when first used (and
+    raise `ManifestError` then): a first start that leaves the copy to a later process needs only the header's
+    totals, and the copy process reads and checks the entries itself. Manifests of version 1 (one line of
+    parallel lists, written by osl-hooks 0.1) are still read, so that the base a user's last sync kept, or an
+    env image baked by an older osl-hooks, is not mistaken for a damaged one.
     """
     try:
         with open(path, "rb") as f:
             header = json.loads(f.readline())
-            body = f.read()
-        version = header.get("version") if header.get("format") == FORMAT else None
+            version = header.get("version") if header.get("format") == FORMAT else None
+            body = None if defer_entries and version == FORMAT_VERSION else f.read()
         if version == FORMAT_VERSION:
-            if zlib.crc32(body) != header["entries_crc32"]:
-                raise ManifestError(f"{path}: its entries do not match its checksum (damaged)")
-            entries: Mapping[str, Entry] = EntryLines(body.splitlines())
+            crc = header["entries_crc32"]
+            lines = _entry_lines(path, crc, body) if body is not None else functools.partial(_entry_lines, path, crc)
+            entries: Mapping[str, Entry] = EntryLines(lines)
             owners: Mapping[str, str] = LineOwners(entries)
         elif version == 1:
-            entries, owners = _version_1_entries(path, header, body)
+            entries, owners = _version_1_entries(path, header, body or b"")
         else:
             raise ManifestError(f"{path}: not an osl-hooks manifest of version {FORMAT_VERSION} (or 1)")
         manifest = Manifest(
@@ -313,6 +330,21 @@ def load(path: str | os.PathLike[str]) -> Manifest:
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
         raise ManifestError(f"{path}: cannot be read ({e})") from None
     return manifest
+
+
+def _entry_lines(path: str | os.PathLike[str], crc: int, body: bytes | None = None) -> list[bytes]:
+    """The entry lines of a version 2 manifest (`body`: what follows its header line; read here if None),
+    checked against the header's CRC-32."""
+    if body is None:
+        try:
+            with open(path, "rb") as f:
+                f.readline()
+                body = f.read()
+        except OSError as e:
+            raise ManifestError(f"{path}: cannot be read ({e})") from None
+    if zlib.crc32(body) != crc:
+        raise ManifestError(f"{path}: its entries do not match its checksum (damaged)")
+    return body.splitlines()
 
 
 def _version_1_entries(path: str | os.PathLike[str], header: dict, body: bytes) -> tuple[dict, dict]:

@@ -132,7 +132,7 @@ def _describe(error: BaseException) -> str:
 
 
 def remove_leftovers(home: Home, state_dir: Path) -> None:
-    """What killed starts leave: half-written state files and rsync's transfer directory.
+    """What killed starts leave: half-written state files, and the transfer directory of older versions.
 
     Called with the lock held, when no other start can be writing them.
     """

@@ -17,7 +17,7 @@ import select
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +54,7 @@ RSYNC_UPDATE_OPTIONS = (
 
 PROGRESS_READ_INTERVAL = 0.1  # seconds; the status file shows progress every 0.5 s
 _PROGRESS = re.compile(rb"\s*([\d,]+)\s+(\d+)%")  # matched at the start of a line
+_PARTIAL = re.compile(r"\.(.+)\.[A-Za-z0-9]{6}")  # rsync's temporary name for NAME (receiver.c, get_tmpname)
 
 
 class SyncError(Exception):
@@ -124,11 +125,13 @@ def copy_tree(
             raise _rsync_failed(code, errors.read().decode(errors="replace"))
 
 
-def copy_files(source: Path, target: Path, paths: list[str], temp_dir: Path) -> None:
+def copy_files(source: Path, target: Path, paths: list[str]) -> None:
     """Transfer exactly `paths` (relative) from `source` into `target`, creating parents as needed.
 
-    rsync writes each file under `temp_dir` and renames it into place, so a killed transfer leaves its
-    half-written files there, never in `target`.
+    rsync writes each file as `.NAME.XXXXXX` beside it and renames it into place, so every path holds
+    either its old or its new content. A killed transfer can leave such a partial file: callers record
+    the paths first and remove what is left with `remove_partial_files`. (Beside the file, not in a
+    `--temp-dir`: renaming across directories made a transfer of many files markedly slower.)
     """
     with tempfile.NamedTemporaryFile("w", suffix=".files") as listing:
         listing.write("".join(p + "\n" for p in paths))
@@ -136,7 +139,6 @@ def copy_files(source: Path, target: Path, paths: list[str], temp_dir: Path) -> 
         command = [
             rsync_executable(),
             *RSYNC_UPDATE_OPTIONS,
-            f"--temp-dir={temp_dir}",
             f"--files-from={listing.name}",
             f"{source}/",
             f"{target}/",
@@ -144,6 +146,30 @@ def copy_files(source: Path, target: Path, paths: list[str], temp_dir: Path) -> 
         result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise _rsync_failed(result.returncode, result.stderr)
+
+
+def remove_partial_files(target: Path, paths: Iterable[str]) -> int:
+    """Remove the partial files a killed `copy_files` of `paths` left in `target` (rsync's `.NAME.XXXXXX`
+    beside each NAME it was writing); returns how many. Only regular files of exactly that form, next to a
+    path that was being written, are touched."""
+    names_by_dir: dict[str, set[str]] = {}
+    for path in paths:
+        directory, _, name = path.rpartition("/")
+        names_by_dir.setdefault(directory, set()).add(name)
+    removed = 0
+    for directory, names in names_by_dir.items():
+        folder = os.path.join(target, directory)
+        try:
+            entries = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            match = _PARTIAL.fullmatch(entry)
+            if match and match.group(1) in names and os.path.isfile(path := os.path.join(folder, entry)):
+                if not os.path.islink(path):
+                    os.unlink(path)
+                    removed += 1
+    return removed
 
 
 def _rsync_failed(code: int, stderr: str) -> SyncError:

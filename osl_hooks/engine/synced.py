@@ -38,7 +38,7 @@ from .manifest import (
 )
 from .packages import record_name, record_paths
 from .reporter import Reporter
-from .sync import SyncError, copy_tree, new_staging_dir, remove_tree, stale_staging_dirs
+from .sync import SyncError, copy_tree, new_staging_dir, remove_partial_files, remove_tree, stale_staging_dirs
 from .syncstate import SyncState
 
 
@@ -87,7 +87,7 @@ class EnvSync:
         self.status.image_id = read_id(self.source / MANIFEST_FILE)
         if exists and self._unchanged(record, self.status.image_id):
             return self._up_to_date(record)
-        theirs = self._image_manifest()
+        theirs = self._image_manifest(defer_entries=not exists and self.copies_later())
         self.status.files, self.status.bytes, self.status.image_id = theirs.files, theirs.bytes, theirs.id
         if exists and self._unchanged(record, theirs.id):
             return self._up_to_date(record)
@@ -125,16 +125,22 @@ class EnvSync:
         )
         return self.target
 
-    def _image_manifest(self) -> Manifest:
+    def copies_later(self) -> bool:
+        """Whether a first copy of this env is left to another process (then this start needs only the image
+        manifest's header: its totals and prefix files)."""
+        return False
+
+    def _image_manifest(self, defer_entries: bool = False) -> Manifest:
         """The baked manifest if there is one, else a stat-only scan (completed later only if needed).
 
         Its `built_prefix` is settled here, once: the plan's, else the one baked in, else the source path.
+        `defer_entries`: read only the header now (see `manifest.load`).
         """
         baked = self.source / MANIFEST_FILE
         manifest = None
         if baked.exists():
             try:
-                manifest = load(baked)
+                manifest = load(baked, defer_entries)
             except ManifestError as e:
                 self.report.warning(f"{e}; describing the env instead", self.env.name)
         if manifest is None:
@@ -179,7 +185,7 @@ class EnvSync:
             self.state.forget()
             if isinstance(e, OSError) and e.errno == errno.ENOSPC:
                 raise Fallback(self._out_of_space(needed), code="disk_full") from None
-            if isinstance(e, (SyncError, relocate.RelocationError, OSError)):
+            if isinstance(e, (SyncError, relocate.RelocationError, OSError, ManifestError)):
                 raise Fallback(f"copying it failed: {e}") from None
             raise
         point("first-copy:renamed")
@@ -325,20 +331,16 @@ class EnvSync:
         name = self.env.name
         needed = sum(theirs.entries[p].size for p in changes.copy)
         self._check_space_for_update(needed)
+        if remove_partial_files(self.target, self.state.pending()):
+            point("update:partial-files-removed")  # what a killed update's rsync was writing
         self.state.begin(changes.copy + changes.delete, theirs)
         started = time.monotonic()
 
         def save_conflict(path: str) -> None:
             update.save_image_version(self.source, self.home.check(self.state.conflicts_dir, "sync state"), path)
 
-        temp_dir = self.state.directory / "transfer"  # rsync's, only while it runs (see update.apply)
-        if temp_dir.is_dir():
-            remove_tree(temp_dir)  # what a killed update was writing
-        self.home.makedirs(temp_dir, "sync state")
         try:
-            rewritten = update.apply(
-                changes, self.source, self.target, theirs, str(self.target), save_conflict, temp_dir
-            )
+            rewritten = update.apply(changes, self.source, self.target, theirs, str(self.target), save_conflict)
             overrides = update.stat_overrides(theirs, left, set(changes.copy), rewritten, candidates)
             conflicts = sorted(set(old_conflicts) | set(changes.conflicts))
             self.state.extra.update(self._footprint(theirs))
@@ -350,8 +352,6 @@ class EnvSync:
                 f"updating {self.target} failed: {e}; your copy works as it is, and the update is "
                 "retried at the next start"
             ) from None
-        finally:
-            remove_tree(temp_dir, missing_ok=True)
         self.status.copy_id, self.status.copied_bytes = theirs.id, needed
         self.status.conflicts, self.status.new_conflicts = len(conflicts), len(changes.conflicts)
         seconds = time.monotonic() - started

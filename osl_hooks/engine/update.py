@@ -101,7 +101,7 @@ def untouched_paths(
         if owner in changes.user_packages:
             changes.kept_for_packages.append(path)
             continue
-        now = entry_on_disk(target / path)
+        now = entry_on_disk(os.path.join(target, path))  # a str: Path objects cost more than the lstat
         if path in trusted or as_left(path, now):
             yield path, now
         elif now is not None or path in theirs.entries:
@@ -151,12 +151,11 @@ def apply(
     theirs: Manifest,
     new_prefix: str,
     save_conflict: Callable[[str], None],
-    temp_dir: Path,
 ) -> dict[str, Stat]:
     """Carry out `changes`; return the stats of the rewritten files (for the next sync's overrides).
 
-    rsync writes each file under `temp_dir` first and renames it into place, so a killed update
-    leaves its half-written files there (emptied by the next update), never inside the env.
+    rsync writes each file beside it and renames it into place; what a killed update leaves half-written
+    is removed by the next one (`sync.remove_partial_files` on the paths it recorded as pending).
     """
     for path in changes.delete:
         (target / path).unlink(missing_ok=True)
@@ -171,7 +170,7 @@ def apply(
         save_conflict(path)
         point("update:conflict-saved")
     if changes.copy:
-        copy_files(source, target, changes.copy, temp_dir)
+        copy_files(source, target, changes.copy)
         point("update:copied")
     copied = set(changes.copy)
     to_rewrite = [f for f in theirs.prefix_files if f.path in copied]
