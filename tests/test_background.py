@@ -21,7 +21,7 @@ from conftest import StartResult, all_files, is_alive, tree_snapshot, wait_for_c
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.multikernelmanager import MultiKernelManager
 
-from osl_hooks.engine.background import STAGING_PREFIX
+from osl_hooks.engine.background import NICENESS, STAGING_PREFIX
 from osl_hooks.engine.faultpoints import HOLD_AT_ENV_VAR
 from osl_hooks.engine.manifest import MANIFEST_FILE
 from osl_hooks.engine.runner import Outcome, start
@@ -135,7 +135,13 @@ def test_a_restart_during_the_copy_neither_waits_nor_copies_twice(python_image, 
     import psutil
 
     copier = psutil.Process(running["pid"])  # below the user's work: CPU niceness and the idle I/O class
-    assert copier.nice() == 10 and copier.ionice().ioclass == psutil.IOPRIO_CLASS_IDLE
+    assert copier.nice() == NICENESS and copier.ionice().ioclass == psutil.IOPRIO_CLASS_IDLE
+    # Where the kernel shares CPU time between sessions (autogroups), the copy's own session is niced too: else
+    # its niceness would only rank it inside that session, and it would take as much as a whole server.
+    autogroup = Path(f"/proc/{running['pid']}/autogroup")
+    if autogroup.exists() and Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1":
+        assert autogroup.read_text().split()[-1] == str(NICENESS), autogroup.read_text()
+        assert Path("/proc/self/autogroup").read_text() != autogroup.read_text()  # its own session's group
     before_ready = start_in(home, py_plan(python_image, first_copy="before_ready"), background=False)
     assert before_ready.env("py")["state"] == "background"  # the running copy is not doubled by another
     hold.release()

@@ -24,7 +24,7 @@ from typing import Any
 from ..events import Event
 from ..plan import Environment, Plan
 from ..status import LOG_FILE, human_bytes
-from .background import CopyPlaces
+from .background import NICENESS, CopyPlaces
 from .faultpoints import point
 from .homepaths import Home
 from .kernels import KernelError, KernelRegistry, UsersOwnKernel, has_ipykernel
@@ -111,6 +111,7 @@ def copy_in_background(plan: Plan, name: str, server_pid: int | None = None) -> 
         print(f"osl-hooks background-copy: {name!r} is not a synced env of the plan", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    lower_session_priority(NICENESS)
     home = Home(plan.home)
     state_dir = home.makedirs(plan.state_dir, "state_dir")
     places = CopyPlaces.of(state_dir, env)
@@ -139,6 +140,21 @@ def wait_for_server(pid: int, jupyter_data_dir: Path, limit: float = SERVER_WAIT
         except PermissionError:
             pass
         time.sleep(SERVER_POLL)
+
+
+def lower_session_priority(niceness: int, autogroup: Path = Path("/proc/self/autogroup")) -> None:
+    """Give this process's session the niceness `nice` gave the process.
+
+    The copy runs in a session of its own (so a server's stop does not stop it). Where the kernel groups
+    processes by session for CPU time (`sched_autogroup`, on by default on desktops and many servers; not for
+    tasks in a cgroup of their own, as a pod's are), a process's niceness only ranks it within its session's
+    group, and each session gets an equal share: the copy would take as much CPU as a whole server of the hub.
+    The session's own niceness ranks the group (an unprivileged process may raise it). Nothing to do where the
+    kernel has no autogroups."""
+    try:
+        autogroup.write_text(f"{niceness}\n")
+    except OSError:
+        pass
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
