@@ -155,3 +155,40 @@ def test_lock_serialises_two_starts_on_one_home(image, home, tmp_path):
     assert first.returncode == second.returncode == 0, outputs
     assert sum("Synced geo" in o for o in outputs) == 1
     assert sum("geo is up to date" in o for o in outputs) == 1
+
+
+def test_copy_files_transfers_exactly_the_given_paths_in_several_rsync_runs(tmp_path, monkeypatch):
+    """An update's transfer: exactly the listed paths (and their parents), whatever their names, however
+    many rsync runs the list takes; nothing else in the target is touched."""
+    from osl_hooks.engine import sync
+
+    source, target = tmp_path / "image", tmp_path / "copy"
+    names = ["-rf", "a:b", "sp ace", "üñí", "*glob?", "[x]", "new/deep/er/file", "host:/x"]
+    for i, name in enumerate(names + [f"pkg{i}/mod.py" for i in range(40)]):
+        path = source / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"image {i}\n")
+    os.symlink("mod.py", source / "pkg0/alias.py")
+    target.mkdir()
+    (target / "user-file").write_text("mine\n")
+    (target / "pkg1").mkdir()
+    (target / "pkg1/mod.py").write_text("old\n")
+    (target / "pkg2").mkdir()
+    (target / "pkg2/mod.py").write_text("not listed: kept\n")
+    listed = [*names, "pkg0/alias.py", "pkg1/mod.py", *[f"pkg{i}/mod.py" for i in range(3, 40)]]
+    monkeypatch.setattr(sync, "ARGUMENT_BYTES", 600)  # several runs of rsync for this list
+    runs = []
+    real_run = subprocess.run
+    monkeypatch.setattr(sync.subprocess, "run", lambda cmd, **kw: runs.append(cmd) or real_run(cmd, **kw))
+
+    sync.copy_files(source, target, listed)
+    assert len(runs) > 2
+    for path in listed:
+        if (source / path).is_symlink():
+            assert os.readlink(target / path) == os.readlink(source / path)
+        else:
+            assert (target / path).read_text() == (source / path).read_text(), path
+    assert (target / "user-file").read_text() == "mine\n"
+    assert (target / "pkg2/mod.py").read_text() == "not listed: kept\n"
+    copied = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_symlink() or not p.is_dir()}
+    assert copied == set(listed) | {"user-file", "pkg2/mod.py"}
