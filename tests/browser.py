@@ -56,6 +56,12 @@ def sign_in(browser, hub, user: str) -> None:
     browser.find_element(By.ID, "username_input").send_keys(user)
     browser.find_element(By.ID, "password_input").send_keys("any password")
     browser.find_element(By.ID, "login_submit").click()
+    # Signed in once the hub has answered the form and sent the browser on: a page asked for before that would
+    # be overtaken by the login's own redirect.
+    deadline = time.monotonic() + 60
+    while "/hub/login" in browser.current_url and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "/hub/login" not in browser.current_url, f"{user} was not signed in: {page_text(browser)}"
 
 
 def page_text(browser) -> str:

@@ -1034,7 +1034,8 @@ def test_a_failed_local_start_hands_its_last_steps_to_every_open_page_before_it_
 
     async def go() -> list[list[dict]]:
         spawn = asyncio.get_running_loop().create_future()
-        feed = local_progress.StatusFeed(tmp_path)
+        feed = local_progress.StatusFeed()
+        feed.state_dir = tmp_path
         feed.pid = final["pid"]
         status_file.write_text(json.dumps(midway))
         assert await feed.read() is not None
@@ -1058,7 +1059,8 @@ def test_a_successful_local_start_ends_with_the_server_step_and_a_late_page_repl
     (tmp_path / STATUS_FILE).write_text(json.dumps(done))
 
     async def go() -> list[dict]:
-        feed = local_progress.StatusFeed(tmp_path)
+        feed = local_progress.StatusFeed()
+        feed.state_dir = tmp_path
         feed.pid = done["pid"]
         assert await feed.read() == done
         feed.end(done)
@@ -1074,6 +1076,45 @@ def test_a_start_feed_ignores_another_starts_status(runs, tmp_path):
     from osl_hooks.status import STATUS_FILE
 
     (tmp_path / STATUS_FILE).write_text(json.dumps(runs["ok"].status))
-    feed = local_progress.StatusFeed(tmp_path)
+    feed = local_progress.StatusFeed()
+    feed.state_dir = tmp_path
     feed.pid = runs["ok"].status["pid"] + 1
     assert asyncio.run(feed.read()) is None and feed.shown == []
+
+
+def test_a_page_opened_before_the_start_follows_the_new_start_not_the_last_one(runs, tmp_path):
+    """JupyterHub answers a spawn request at once, so a spawn page can ask for progress before the spawner's
+    start() has begun; the previous start's feed (here a failed one) is still on the spawner then, and must not
+    be replayed as if it were this start's."""
+    from osl_hooks.hub.spawner import OSLHooksSpawnerMixin
+    from osl_hooks.status import STATUS_FILE
+
+    class LocalSpawner(OSLHooksSpawnerMixin):
+        _osl_hooks_plan = object()  # a local start (what the pre_spawn hook sets)
+
+    async def feed_of(spawn: asyncio.Future, status: dict, directory: Path) -> local_progress.StatusFeed:
+        directory.mkdir()
+        (directory / STATUS_FILE).write_text(json.dumps(status))
+        feed = local_progress.StatusFeed(spawn)
+        feed.state_dir, feed.pid = directory, status["pid"]
+        feed.end(await feed.read())
+        return feed
+
+    async def go() -> list[dict]:
+        loop = asyncio.get_running_loop()
+        spawner = LocalSpawner()
+        spawner._osl_hooks_feed = await feed_of(loop.create_future(), runs["failed"].status, tmp_path / "last")
+        spawner._spawn_future = this_spawn = loop.create_future()  # the new spawn, before its start() runs
+        page = asyncio.ensure_future(_collect(spawner.progress()))
+        await asyncio.sleep(3 * local_progress.STATUS_POLL_SECONDS)
+        assert not page.done()  # waiting for this start, showing nothing of the last one
+        spawner._osl_hooks_feed = await feed_of(this_spawn, runs["ok"].status, tmp_path / "this")
+        return await asyncio.wait_for(page, 10)
+
+    shown = asyncio.run(go())
+    assert shown[:-1] == local_progress.ProgressReplay().events(runs["ok"].status)
+    assert not [e for e in shown if "could not be prepared" in e["message"]]
+
+
+async def _collect(events) -> list[dict]:
+    return [event async for event in events]

@@ -77,8 +77,9 @@ class StatusFeed:
     the spawn ends reaches every open page, the failing one included.
     """
 
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
+    def __init__(self, spawn: object = None) -> None:
+        self.spawn = spawn  # JupyterHub's future of the spawn this start belongs to (what a page watches)
+        self.state_dir: Path | None = None  # the engine's, once the spawner has resolved the home
         self.pid: int | None = None  # the engine's process, once the spawner has started it
         self.shown: list[dict[str, Any]] = []
         self.over = False
@@ -87,6 +88,8 @@ class StatusFeed:
 
     async def read(self) -> dict[str, Any] | None:
         """The status file of this start (None while it has none, or another start's), its news published."""
+        if self.state_dir is None:
+            return None
         status = await read_status_async(self.state_dir)
         if not status or status.get("pid") != self.pid:
             return None

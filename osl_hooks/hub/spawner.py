@@ -52,7 +52,9 @@ class OSLHooksSpawnerMixin:
             return await self._osl_hooks_kube_start(deadline)
         if not self._osl_hooks_local():
             return await super().start()  # type: ignore[misc]
-        feed = self._osl_hooks_feed = StatusFeed(await self._osl_hooks_state())
+        # The feed first, before anything is awaited: a spawn page may already be waiting for it.
+        feed = self._osl_hooks_feed = StatusFeed(getattr(self, "_spawn_future", None))
+        feed.state_dir = await self._osl_hooks_state()
         result = await super().start()  # type: ignore[misc]
         feed.pid = getattr(self, "pid", None)
         try:
@@ -100,12 +102,21 @@ class OSLHooksSpawnerMixin:
                 yield event
             return
         if self._osl_hooks_local():
-            if self._osl_hooks_feed is not None:
-                async for event in self._osl_hooks_feed.follow():
-                    yield event
+            feed = await self._osl_hooks_current_feed()
+            async for event in feed.follow():
+                yield event
             return
         async for event in super().progress():  # type: ignore[misc]
             yield event
+
+    async def _osl_hooks_current_feed(self) -> StatusFeed:
+        """The feed of the spawn a page watches. A page may open before `start()` has made it (JupyterHub answers
+        the spawn request at once), and must not replay the previous start's feed meanwhile; should the spawn
+        end before `start()` runs, JupyterHub stops waiting for this page's next event."""
+        spawn = getattr(self, "_spawn_future", None)
+        while self._osl_hooks_feed is None or self._osl_hooks_feed.spawn is not spawn:
+            await asyncio.sleep(STATUS_POLL_SECONDS)
+        return self._osl_hooks_feed
 
     def _osl_hooks_local(self) -> bool:
         return self._osl_hooks_plan is not None
