@@ -192,3 +192,68 @@ def test_copy_files_transfers_exactly_the_given_paths_in_several_rsync_runs(tmp_
     assert (target / "pkg2/mod.py").read_text() == "not listed: kept\n"
     copied = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_symlink() or not p.is_dir()}
     assert copied == set(listed) | {"user-file", "pkg2/mod.py"}
+
+
+def test_copy_files_splits_a_long_list_over_rsyncs_running_at_once(tmp_path, monkeypatch):
+    """A long update list goes to two rsyncs at the same time; both may need the same new directories (the cut
+    falls inside a tree the copy does not have yet), and the result is exactly the image's files and modes."""
+    from osl_hooks.engine import sync
+
+    source, target = tmp_path / "image", tmp_path / "copy"
+    listed = [f"new/deep/d{i % 7}/f{i}.py" for i in range(300)]
+    for i, path in enumerate(listed):
+        (source / path).parent.mkdir(parents=True, exist_ok=True)
+        (source / path).write_text(f"image {i}\n" * (i % 50))
+        (source / path).chmod(0o755 if i % 3 else 0o644)
+    target.mkdir()
+    monkeypatch.setattr(sync, "available_cpus", lambda: 2)
+    monkeypatch.setattr(sync, "ARGUMENT_BYTES", 2000)  # several runs per rsync: the two overlap in time
+    in_flight, most = [0], [0]
+    real_run = subprocess.run
+
+    def counting_run(cmd, **kw):
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        try:
+            return real_run(cmd, **kw)
+        finally:
+            in_flight[0] -= 1
+
+    monkeypatch.setattr(sync.subprocess, "run", counting_run)
+    sync.copy_files(source, target, sorted(listed), [(source / p).stat().st_size for p in sorted(listed)])
+    assert most[0] == 2
+    for path in listed:
+        assert (target / path).read_text() == (source / path).read_text(), path
+        assert (target / path).stat().st_mode == (source / path).stat().st_mode, path
+    assert {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()} == set(listed)
+
+
+def test_copy_files_reports_a_failed_rsync_after_every_rsync_ended(tmp_path, monkeypatch):
+    """One part failing (a file gone from the image) fails the transfer with rsync's message; the other part's
+    files are complete, none half-written."""
+    from osl_hooks.engine import sync
+
+    source, target = tmp_path / "image", tmp_path / "copy"
+    listed = [f"pkg/f{i:03d}.py" for i in range(200)]
+    for path in listed:
+        (source / path).parent.mkdir(parents=True, exist_ok=True)
+        (source / path).write_text("x\n")
+    target.mkdir()
+    (source / listed[-1]).unlink()  # in the second part
+    monkeypatch.setattr(sync, "available_cpus", lambda: 2)
+    with pytest.raises(sync.SyncError, match="rsync exited with code 23"):
+        sync.copy_files(source, target, listed)
+    assert all((target / p).read_text() == "x\n" for p in listed[:100])
+    assert not [p for p in (target / "pkg").iterdir() if p.name.startswith(".")]
+
+
+def test_balanced_parts_keep_runs_consecutive_and_weigh_bytes():
+    from osl_hooks.engine.sync import PER_FILE_COST, _balanced_parts
+
+    paths = [f"p{i:03d}" for i in range(100)]
+    assert _balanced_parts(paths, None, 1) == [paths]
+    even = _balanced_parts(paths, None, 2)
+    assert [len(p) for p in even] == [50, 50] and sum(even, []) == paths
+    # One big file first: it is a part of its own, the small files the other.
+    sizes = [99 * PER_FILE_COST] + [0] * 99
+    assert [len(p) for p in _balanced_parts(paths, sizes, 2)] == [1, 99]

@@ -170,7 +170,7 @@ def apply(
         save_conflict(path)
         point("update:conflict-saved")
     if changes.copy:
-        copy_files(source, target, changes.copy)
+        copy_files(source, target, changes.copy, [theirs.entries[p].size for p in changes.copy])
         point("update:copied")
     copied = set(changes.copy)
     to_rewrite = [f for f in theirs.prefix_files if f.path in copied]
