@@ -150,6 +150,7 @@ def test_spawn_page_shows_osl_hooks_progress(demo, browser):
     assert any(line.startswith("Synced python: ") for line in page["log"]), page["log"]
     # the other env's first copy is made in the background: the page says so, and that it is read-only meanwhile
     wait_for_text(browser, r"Your own copy of geo will be made in the background.*read-only")
+    browser.save_screenshot(str(ARTIFACTS / "spawn-background.png"))
     # while the server itself starts (95%), a clock shows the page is alive
     wait_for_text(browser, r"Starting your notebook server… still working \(\d+ s\)", timeout=180)
     wait_for_text(browser, r"Launcher", timeout=180)  # then JupyterLab, with the env's kernel

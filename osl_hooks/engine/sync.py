@@ -144,23 +144,23 @@ def copy_files(source: Path, target: Path, paths: list[str], sizes: Sequence[int
 
     A long list is split into consecutive parts of about equal cost (`sizes`: the files' bytes, when known),
     each sent by its own rsync, at the same time (`transfer_processes`). One rsync's sender and receiver take
-    turns over a pipe and leave a second core mostly idle: two rsyncs moved a 3,341-file update in 0.6x the
-    time of one (`benchmarks/bench_sync.py`). Two rsyncs may both create a new parent directory; rsync takes a
+    turns over a pipe and leave a second core mostly idle: two rsyncs moved a 3,341-file update in about two
+    thirds of the time of one (`docs/benchmarks.md`). Two rsyncs may both create a new parent directory; rsync takes a
     directory that already exists (EEXIST) as made, and both give it the image's mode and mtime.
     """
-    *others, first = _balanced_parts(paths, sizes, transfer_processes(len(paths)))
-    failures: list[SyncError] = []
+    own, *others = _balanced_parts(paths, sizes, transfer_processes(len(paths)))
+    failures: list[Exception] = []
 
     def copy_part(part: list[str]) -> None:
         try:
             _copy_part(source, target, part)
-        except SyncError as e:
+        except Exception as e:  # raised here once every part has ended
             failures.append(e)
 
     threads = [threading.Thread(target=copy_part, args=(part,), daemon=True) for part in others]
     for thread in threads:
         thread.start()
-    copy_part(first)
+    copy_part(own)
     for thread in threads:
         thread.join()  # every rsync has ended before this returns or raises
     if failures:
