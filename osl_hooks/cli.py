@@ -14,6 +14,7 @@ from pathlib import Path
 from .engine.background import records as background_records
 from .engine.background_copy import copy_in_background
 from .engine.envdiff import describe, export, package_changes
+from .engine.faultpoints import hold
 from .engine.imagecheck import parse_user, unreadable_paths, writable_paths
 from .engine.linked import add_link_details
 from .engine.lock import is_held
@@ -164,6 +165,7 @@ def _start(args: argparse.Namespace) -> int:
         # The server, its kernels and terminals have no use for the plan: do not pass it on.
         os.environ.pop(PLAN_ENV_VAR, None)
         os.environ.pop(PLAN_FILE_ENV_VAR, None)
+        hold("start:server-exec")  # a test that shows the page while the server starts holds it here
         os.execvp(executable, command)
     return int(outcome)
 

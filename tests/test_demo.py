@@ -18,6 +18,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -27,6 +29,7 @@ from localhub import Hub, execute, free_port
 
 from osl_hooks.demo.hub import FAILING_USER
 from osl_hooks.engine import manifest
+from osl_hooks.engine.faultpoints import HOLD_AT_ENV_VAR
 from osl_hooks.status import human_bytes
 
 pytestmark = [
@@ -35,12 +38,33 @@ pytestmark = [
 ]
 
 
+HOLD_COPY, HOLD_SERVER = "hold-copy", "hold-server"  # files in the demo's directory that hold a start
+
+
 def start_demo(directory: Path) -> Hub:
-    """Run the README's demo command in `directory` on free ports, with an API token for the test."""
+    """Run the README's demo command in `directory` on free ports, with an API token for the test; a start
+    waits at its copy's first progress tick while `HOLD_COPY` exists there, and before its server starts while
+    `HOLD_SERVER` does (`hold_start`)."""
     port, token = free_port(), secrets.token_hex(16)
     command = [sys.executable, "-m", "osl_hooks.demo", "--dir", str(directory), "--port", str(port)]
     command += ["--hub-port", str(free_port()), "--proxy-api-port", str(free_port())]
-    return Hub(directory, command, port, token, env={"OSL_HOOKS_DEMO_API_TOKEN": token}, start_timeout=300)
+    holds = f"first-copy:progress={directory / HOLD_COPY};start:server-exec={directory / HOLD_SERVER}"
+    env = {"OSL_HOOKS_DEMO_API_TOKEN": token, HOLD_AT_ENV_VAR: holds}
+    return Hub(directory, command, port, token, env=env, start_timeout=300)
+
+
+@contextmanager
+def hold_start(demo: Hub) -> Iterator[Callable[[str], None]]:
+    """Hold every start of `demo` at its copy's progress and before its server starts, until the test lets each
+    go (`release(HOLD_COPY)`): a page is checked while the start is at a known step, never raced."""
+    files = [demo.directory / HOLD_COPY, demo.directory / HOLD_SERVER]
+    for file in files:
+        file.touch()
+    try:
+        yield lambda name: (demo.directory / name).unlink()
+    finally:
+        for file in files:
+            file.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +157,19 @@ def browser():
 
 
 def test_spawn_page_shows_osl_hooks_progress(demo, browser):
-    sign_in(browser, demo, "bob")
+    with hold_start(demo) as release:
+        sign_in(browser, demo, "bob")
+        check_spawn_page(browser, release)
+    wait_for_text(browser, r"Launcher", timeout=180)  # then JupyterLab, with the env's kernel
+    text = wait_for_text(browser, r"Python \(demo env\)")
+    assert "/user/bob/lab" in browser.current_url
+    assert "Python (demo env)" in text
+    browser.save_screenshot(str(ARTIFACTS / "jupyterlab-launcher.png"))
+
+
+def check_spawn_page(browser, release: Callable[[str], None]) -> None:
+    """What bob's spawn page shows at each step of a start held there: the copy's progress, then the log of the
+    steps, then the clock while the server starts."""
     wait_for_text(browser, r"Syncing python: .* of ")
     assert "/hub/spawn-pending/bob" in browser.current_url
     # osl-hooks' spawn page (c.JupyterHub.template_paths): the event log is open, every step a line in it
@@ -143,6 +179,7 @@ def test_spawn_page_shows_osl_hooks_progress(demo, browser):
     assert page["label"] == f"{page['percent']}%", page
     assert re.fullmatch(r"Syncing python: \S+ \S+ of \S+ \S+", page["message"]), page
     browser.save_screenshot(str(ARTIFACTS / "spawn-progress.png"))
+    release(HOLD_COPY)
     # the log keeps to the steps: the copy's progress stays under the bar
     wait_for_text(browser, r"Synced python: ", timeout=180)
     page = spawn_page(browser)
@@ -153,11 +190,7 @@ def test_spawn_page_shows_osl_hooks_progress(demo, browser):
     browser.save_screenshot(str(ARTIFACTS / "spawn-background.png"))
     # while the server itself starts (95%), a clock shows the page is alive
     wait_for_text(browser, r"Starting your notebook server… still working \(\d+ s\)", timeout=180)
-    wait_for_text(browser, r"Launcher", timeout=180)  # then JupyterLab, with the env's kernel
-    text = wait_for_text(browser, r"Python \(demo env\)")
-    assert "/user/bob/lab" in browser.current_url
-    assert "Python (demo env)" in text
-    browser.save_screenshot(str(ARTIFACTS / "jupyterlab-launcher.png"))
+    release(HOLD_SERVER)
 
 
 def test_spawn_page_shows_a_readable_error(demo, browser):

@@ -90,3 +90,24 @@ def test_background_copy_events_are_valid_version_2_and_readers_of_version_1_sti
     assert shown["message"] == event.message and shown["progress"] > FIRST
     with_missing_state = {k: v for k, v in event.to_dict().items() if k != "state"}
     assert not jsonschema.Draft7Validator(events_schema()).is_valid(with_missing_state)
+
+
+def test_a_copys_first_progress_reaches_the_status_file_at_once(home):
+    """The spawn page reads the status file: a copy that began shows its bytes at once, not 0.5 s later (the
+    throttle keeps later ticks from rewriting the file on every one of rsync's reads)."""
+    import io
+
+    from osl_hooks.engine.homepaths import Home
+    from osl_hooks.engine.reporter import Reporter
+    from osl_hooks.status import read_status
+
+    state_dir = home / ".local/state/osl-hooks"
+    state_dir.mkdir(parents=True)
+    report = Reporter(Home(home), state_dir, out=io.StringIO())
+    report.event("env-begin", "Syncing geo: 2 MB to copy", "geo", bytes_total=2_000_000)
+    words = lambda done, total: f"Syncing geo: {done} of {total}"  # noqa: E731
+    report.progress("geo", 1000, 2_000_000, words)
+    shown = read_status(state_dir)
+    assert shown["message"] == "Syncing geo: 1000 of 2000000", shown["message"]
+    report.progress("geo", 2000, 2_000_000, words)  # at once after: throttled
+    assert read_status(state_dir)["message"] == "Syncing geo: 1000 of 2000000"

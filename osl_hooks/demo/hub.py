@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..engine.faultpoints import HOLD_AT_ENV_VAR
 from ..engine.manifest import MANIFEST_FILE, bake
 from .envbuild import build_conda_env, build_python_env
 
@@ -116,6 +117,8 @@ c.OSLHooks.allow_root = {as_root!r}  # only because this demo runs as root; real
 import osl_hooks.hub
 osl_hooks.hub.install(c)
 """
+    if HOLD_AT_ENV_VAR in os.environ:  # tests hold a start at a known step (osl_hooks/engine/faultpoints.py)
+        spawner += f"c.Spawner.env_keep.append({HOLD_AT_ENV_VAR!r})\n"
     port, hub_port, api_port = ports
     return (
         hub_config(directory, proxy=proxy, port=port, hub_port=hub_port, api_port=api_port, api_token=api_token)

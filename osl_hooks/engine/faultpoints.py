@@ -7,10 +7,15 @@ the fault-finding tests (tests/test_faults_kill.py) run `osl-hooks start` with
 - `OSL_HOOKS_FAULT_LIST=FILE`: every point reached is appended to FILE (one name a line), to enumerate them;
 - `OSL_HOOKS_FAULT_AT=NAME[:N]`: the process SIGKILLs itself the N-th time (default 1) it reaches NAME
   (point names contain ':' themselves; a trailing ':N' with digits is the count);
-- `OSL_HOOKS_HOLD_AT=NAME=FILE`: at NAME, the process waits while FILE exists (a test holds a background
-  copy at a known step, does what a user would do meanwhile, then lets it go on).
+- `OSL_HOOKS_HOLD_AT=NAME=FILE[;NAME=FILE...]`: at NAME, the process waits while FILE exists (a test holds a
+  start or a background copy at a known step, checks what a user sees or does meanwhile, then lets it go on:
+  never a race between the test and the work it watches).
 
-Without either variable `point` does nothing but one dictionary test, so it can stay in production code.
+Besides the points, `hold(NAME)` marks places where a test may hold the work but which change nothing in the
+home (the first tick of a copy's progress, the moment before the server is started): they are neither listed nor
+killed at, since a kill there proves nothing a point next to them does not.
+
+Without any variable `point` and `hold` do nothing but one test, so they can stay in production code.
 """
 
 from __future__ import annotations
@@ -37,16 +42,28 @@ def _target() -> tuple[str, int] | None:
 
 _TARGET = _target()
 _LIST = os.environ.get(FAULT_LIST_ENV_VAR)
-_HOLD = tuple(os.environ[HOLD_AT_ENV_VAR].split("=", 1)) if "=" in os.environ.get(HOLD_AT_ENV_VAR, "") else None
+
+
+def _holds() -> dict[str, str]:
+    specs = (spec.split("=", 1) for spec in os.environ.get(HOLD_AT_ENV_VAR, "").split(";") if "=" in spec)
+    return {name: file for name, file in specs}
+
+
+_HOLDS = _holds()
+
+
+def hold(name: str) -> None:
+    """Wait here while the file a test named for `name` exists (nothing when no test holds `name`)."""
+    file = _HOLDS.get(name) if _HOLDS else None
+    while file is not None and os.path.exists(file):
+        time.sleep(HOLD_POLL_SECONDS)
 
 
 def point(name: str) -> None:
     """A place where a kill must leave the home in a state the next start can finish or undo."""
-    if _TARGET is None and _LIST is None and _HOLD is None:
+    if _TARGET is None and _LIST is None and not _HOLDS:
         return
-    if _HOLD is not None and _HOLD[0] == name:
-        while os.path.exists(_HOLD[1]):
-            time.sleep(HOLD_POLL_SECONDS)
+    hold(name)
     _hits[name] = _hits.get(name, 0) + 1
     if _LIST is not None:
         with open(_LIST, "a", encoding="utf-8") as f:

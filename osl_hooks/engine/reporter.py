@@ -113,6 +113,7 @@ class Reporter:
         self._log = open(log_path, "a", encoding="utf-8", buffering=1)
         self._last_write = 0.0
         self._last_print = 0.0
+        self._progress_shown: set[str] = set()  # envs whose copy progress the status file has shown
         self._write_failed = False
         self._output: collections.deque[str] = collections.deque(maxlen=OUTPUT_LINES)
 
@@ -152,12 +153,13 @@ class Reporter:
         event (stdout, log, event list) at most every 5 s.
 
         `describe(done, total)` words the progress; it is called only when something is written, since
-        rsync reports after every file (tens of thousands of times for a big env).
+        rsync reports after every file (tens of thousands of times for a big env). An env's first tick is
+        always written: a reader sees the copy under way, with its bytes, as soon as it is.
         """
         now = time.monotonic()
         due_write = now - self._last_write >= PROGRESS_WRITE_INTERVAL
         due_print = now - self._last_print >= PROGRESS_PRINT_INTERVAL
-        if not (due_write or due_print):
+        if not (due_write or due_print or env not in self._progress_shown):
             return
         event = Event("copy-progress", describe(done, total), env, bytes_done=int(done), bytes_total=int(total))
         if due_print:
@@ -169,6 +171,7 @@ class Reporter:
             self._status["progress"] = event.to_dict()
             self._status["message"] = event.message
         self._write()
+        self._progress_shown.add(env)
 
     def script_begin(self, label: str, message: str, env: str | None = None) -> None:
         self._output.clear()
@@ -246,6 +249,10 @@ class Reporter:
         # only the frequent copy progress is throttled.
         if event.kind != "copy-progress" or time.monotonic() - self._last_write >= PROGRESS_WRITE_INTERVAL:
             self._write(event.final)
+        elif event.env not in self._progress_shown:
+            self._write()
+        if event.kind == "copy-progress" and event.env is not None:
+            self._progress_shown.add(event.env)
 
     def _emit(self, event: Event) -> None:
         stamp = time.strftime("%H:%M:%S")

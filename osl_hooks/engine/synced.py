@@ -22,7 +22,7 @@ from pathlib import Path
 from ..plan import Environment
 from ..status import human_bytes
 from . import relocate, update
-from .faultpoints import point
+from .faultpoints import hold, point
 from .homepaths import Home
 from .manifest import (
     MANIFEST_FILE,
@@ -234,6 +234,7 @@ class EnvSync:
         """Put the env's files into the (empty) staging directory; relocation follows."""
         for step in copy_tree(self.source, staging):
             self.report.progress(self.env.name, step.bytes_done, total, self._describe_progress)
+            hold("first-copy:progress")  # a test that shows the copy's progress holds the copy here
 
     def _describe_progress(self, done: int, total: int) -> str:
         share = min(done / total, 1.0) if total else 1.0
