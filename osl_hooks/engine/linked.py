@@ -23,7 +23,7 @@ from pathlib import Path
 from ..plan import Environment
 from . import linkplan, update
 from .homepaths import Home
-from .linkform import IMAGE_LINK, LinkForm, parent_dirs, replace_link, with_parents
+from .linkform import LinkForm, drop_dir_links, parent_dirs, replace_link
 from .manifest import Entry, Manifest, changed_paths, differing_paths, entry_on_disk
 from .materialize import recorded_links, settle_interrupted
 from .reporter import Reporter
@@ -134,7 +134,7 @@ class LinkedSync(EnvSync):
         if old_source != self.source:  # the image moved the env: its links follow with the root's
             self.form.make_dir_links(self.target, self.form.absolute_dirs(parent_dirs(links)))
         self._make_links(relink)
-        self._drop_dir_links(old_links, links)
+        drop_dir_links(self.target, old_links, links)  # directories that hold no link any more
 
         def left(path: str) -> Entry | None:
             """For the sync record: what osl-hooks left (a link leaves no size and mtime to remember)."""
@@ -167,17 +167,6 @@ class LinkedSync(EnvSync):
         self.form.make_dir_links(self.target, directories)
         for path in paths:
             replace_link(self.target / path, self.form.file_target(path))
-
-    def _drop_dir_links(self, old_links: set[str], links: set[str]) -> None:
-        """Directories that hold no link any more lose their link into the image (so the image can remove them
-        when they are empty, and the copy is what a first copy of this image would be)."""
-        dropped = old_links - links
-        if not dropped:
-            return
-        for directory in with_parents(parent_dirs(dropped)) - with_parents(parent_dirs(links)):
-            place = self.target / directory / IMAGE_LINK
-            if os.path.islink(place):
-                place.unlink()
 
     def _save_links(self, links: set[str]) -> None:
         """The links the copy will have, committed with the sync record."""

@@ -28,6 +28,8 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+from .faultpoints import point
+
 IMAGE_LINK = ".osl-image"
 INODE_TARGET_BYTES = 59  # ext4 keeps a target up to this long inside the inode
 CHAIN = 16  # a lookup follows the file's link, < CHAIN relative directory links and one absolute: far below 40
@@ -118,7 +120,20 @@ def parent_dirs(paths: Iterable[str]) -> set[str]:
     return {p.rpartition("/")[0] for p in paths}
 
 
-def dir_links(root: Path, links: Iterable[str]) -> list[Path]:
-    """The directory links a copy with `links` has (those that exist), deepest first."""
-    places = [root / d / IMAGE_LINK if d else root / IMAGE_LINK for d in with_parents(parent_dirs(links))]
-    return sorted((p for p in places if os.path.islink(p)), key=lambda p: len(p.parts), reverse=True)
+def drop_dir_links(root: Path, old_links: Iterable[str], links: Iterable[str]) -> None:
+    """Remove the directory links a copy with `old_links` has and one with `links` no longer needs, deepest
+    first: those of directories that hold no link any more (nor any directory under them), and with no link
+    left, the root's too (nothing goes through them; the copy is what one made with `links` would be).
+
+    Each is one unlink that leaves every remaining link working, so a kill between them leaves only links
+    that nothing goes through; the caller commits `links` after this, and redoes it when it was killed."""
+    links = set(links)
+    dropped = set(old_links) - links
+    if not dropped:
+        return
+    stale = with_parents(parent_dirs(dropped)) - (with_parents(parent_dirs(links)) if links else set())
+    for directory in sorted(stale, key=lambda d: (d.count("/") if d else -1, d), reverse=True):
+        place = root / directory / IMAGE_LINK if directory else root / IMAGE_LINK
+        if os.path.islink(place):
+            place.unlink()
+            point("link:dir-link-dropped")

@@ -28,7 +28,7 @@ from pathlib import Path
 from ..status import human_bytes
 from .faultpoints import point
 from .homepaths import Home
-from .linkform import LinkForm, dir_links
+from .linkform import LinkForm, drop_dir_links
 from .syncstate import SyncState
 
 TEMP_PREFIX = ".osl-materialize-"
@@ -84,14 +84,11 @@ def commit_links(
     """Write the record with `links` (None: the copy is no longer linked at all), in one rename; the copy's
     figures (what it takes on the volume, what its links serve) count the files `made_real` as real.
 
-    With no link left, the directories' links go first: nothing goes through them any more, and the copy
-    no longer names the image (a kill before the rename leaves a record whose listed paths are all real,
-    which the next start commits as here)."""
+    The directories left without a link lose their links into the image first (with no link left, the root's
+    too: the copy no longer names the image). A kill before the rename leaves the record of before, whose
+    listed paths it made real the next start commits as here, removing the rest of those links."""
     target = Path(record.get("target", ""))
-    if not links:
-        previous = record.get("links") if isinstance(record.get("links"), list) else []
-        for place in dir_links(target, {*(p for p in previous if isinstance(p, str)), *made_real}):
-            place.unlink()
+    drop_dir_links(target, recorded_links(state.directory, state.name, record) or (), links or ())
     updated = {k: v for k, v in record.items() if k != "links"}
     if links is not None:
         updated["links"] = sorted(links)
