@@ -10,7 +10,6 @@ what is kept where.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -30,6 +29,7 @@ from .homepaths import Home
 from .kernels import KernelError, KernelRegistry, UsersOwnKernel, has_ipykernel
 from .lock import LockTimeout, StartLock
 from .manifest import Manifest
+from .outofspace import is_out_of_space
 from .reporter import EnvStatus
 from .sync import SyncError, copy_files, copy_tree, remove_tree
 from .synced import EnvSync, Fallback
@@ -223,7 +223,7 @@ class BackgroundCopy:
                 copy_files(self.sync.source, staging, [f.path for f in theirs.prefix_files])
                 point("background:prefix-files-copied")
         except (SyncError, OSError) as e:
-            if _is_out_of_space(e):
+            if is_out_of_space(e):
                 self._drop_staging()  # the user needs the room more than a copy that cannot finish
                 reason = self.sync._out_of_space(theirs.disk_bytes)
                 return self._failed(f"{name} stays on the image's copy: {reason}", theirs)
@@ -286,8 +286,3 @@ class BackgroundCopy:
             remove_tree(staging)
             point("background:staging-removed")
 
-
-def _is_out_of_space(error: Exception) -> bool:
-    if isinstance(error, OSError):
-        return error.errno in (errno.ENOSPC, errno.EDQUOT)
-    return "No space left on device" in str(error) or "Disk quota exceeded" in str(error)

@@ -17,7 +17,6 @@ copies beside those paths and commits what was done, before anything else reads 
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import secrets
@@ -29,6 +28,7 @@ from ..status import human_bytes
 from .faultpoints import point
 from .homepaths import Home
 from .linkform import LinkForm, drop_dir_links
+from .outofspace import is_out_of_space
 from .syncstate import SyncState
 
 TEMP_PREFIX = ".osl-materialize-"
@@ -158,7 +158,7 @@ def make_real(
             done.add(path)
             point("materialize:file-replaced")
     except OSError as e:
-        if e.errno == errno.ENOSPC:
+        if is_out_of_space(e):
             raise MaterializeError(
                 f"your home {state.home.path} became full while copying ({len(done)} of {len(chosen)} files are "
                 "real now, the rest are still links); free space in it and run it again"

@@ -14,7 +14,6 @@ Each event (`osl_hooks.events`) is written once, and every output derives from i
 from __future__ import annotations
 
 import collections
-import errno
 import json
 import os
 import stat
@@ -30,6 +29,7 @@ from ..events import EVENTS_VERSION, OUTPUT_LINE_CHARS, OUTPUT_LINES, Event, ter
 from ..status import LOG_FILE, STATUS_FILE, STATUS_VERSION
 from .faultpoints import point
 from .homepaths import Home
+from .outofspace import is_out_of_space
 from .redact import Redactor, secret_values
 from .summary import PHASES, start_summary
 
@@ -275,7 +275,7 @@ class Reporter:
         try:
             self.home.write_text(self.state_dir / STATUS_FILE, text, "status file")
         except OSError as e:  # a full home must not stop the start; stdout still tells the story
-            if final and e.errno == errno.ENOSPC and self._overwrite_in_place(text):
+            if final and is_out_of_space(e) and self._overwrite_in_place(text):
                 return
             if not self._write_failed:
                 print(f"osl-hooks: cannot write {self.state_dir / STATUS_FILE}: {e}", file=self.out, flush=True)

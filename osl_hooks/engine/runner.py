@@ -14,7 +14,6 @@ or a setup script with `on_failure: fail`.
 from __future__ import annotations
 
 import enum
-import errno
 import functools
 import os
 import sys
@@ -36,6 +35,7 @@ from .lock import LockTimeout, StartLock
 from .materialize import MaterializeError, make_real, path_selector
 from .materialize import forget as forget_materialize
 from .notices import Notices
+from .outofspace import is_out_of_space
 from .redact import secret_values
 from .reporter import Reporter, ScriptStatus, report_failure_without_home
 from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
@@ -122,7 +122,7 @@ def _in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+    if is_out_of_space(error):
         return f"your home is full ({error.filename or 'writing the state'}); free some space in it and restart"
     if isinstance(error, (UnsafePath, OSError, StartFailed)):
         return str(error)

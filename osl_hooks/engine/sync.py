@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .manifest import MANIFEST_FILE
+from .outofspace import says_out_of_space
 
 STAGING_PREFIX = ".osl-staging-"
 
@@ -63,7 +64,11 @@ _PARTIAL = re.compile(r"\.(.+)\.[A-Za-z0-9]{6}")  # rsync's temporary name for N
 
 
 class SyncError(Exception):
-    """rsync failed; the message carries rsync's own explanation."""
+    """rsync failed; the message carries rsync's own explanation, `out_of_space` whether it ran out of room."""
+
+    def __init__(self, message: str, out_of_space: bool = False):
+        super().__init__(message)
+        self.out_of_space = out_of_space
 
 
 @dataclass(frozen=True)
@@ -254,8 +259,11 @@ def remove_partial_files(target: Path, paths: Iterable[str]) -> int:
 
 
 def _rsync_failed(code: int, stderr: str) -> SyncError:
+    """rsync's failure in its own words: the line that says the home has no room when one does, else its first."""
     lines = stderr.strip().splitlines()
-    return SyncError(f"rsync exited with code {code}: {lines[0] if lines else 'no message'}")
+    room = [line for line in lines if says_out_of_space(line)]
+    line = (room or lines or ["no message"])[0]
+    return SyncError(f"rsync exited with code {code}: {line}", out_of_space=bool(room))
 
 
 def new_staging_dir(target: Path) -> Path:

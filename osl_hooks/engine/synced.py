@@ -12,7 +12,6 @@ What is remembered between syncs is `osl_hooks.engine.syncstate`.
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import time
@@ -36,6 +35,7 @@ from .manifest import (
     read_id,
     scan_tree,
 )
+from .outofspace import is_out_of_space
 from .packages import record_name, record_paths
 from .reporter import Reporter
 from .sync import SyncError, copy_tree, new_staging_dir, remove_partial_files, remove_tree, stale_staging_dirs
@@ -183,7 +183,7 @@ class EnvSync:
         except BaseException as e:
             remove_tree(staging)
             self.state.forget()
-            if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            if is_out_of_space(e):
                 raise Fallback(self._out_of_space(needed), code="disk_full") from None
             if isinstance(e, (SyncError, relocate.RelocationError, OSError, ManifestError)):
                 raise Fallback(f"copying it failed: {e}") from None
@@ -347,7 +347,7 @@ class EnvSync:
             self.state.extra.update(self._footprint(theirs))
             self.state.save(self.env, self.target, theirs, overrides, conflicts)
         except (SyncError, relocate.RelocationError, OSError) as e:
-            if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            if is_out_of_space(e):
                 e = f"your home ran out of space (free at least {human_bytes(needed)} in it)"
             raise EnvProblem(
                 f"updating {self.target} failed: {e}; your copy works as it is, and the update is "
