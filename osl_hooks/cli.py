@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .engine.background import is_placeholder, server_environment
 from .engine.background import records as background_records
 from .engine.background_copy import copy_in_background
 from .engine.envdiff import describe, export, package_changes
@@ -142,8 +143,9 @@ def _start(args: argparse.Namespace) -> int:
     command = args.server_command[1:] if args.server_command[:1] == ["--"] else args.server_command
     try:
         # With a server command, this process becomes the server (exec): background copies wait for it.
+        plan = load_plan(args.plan)
         outcome = start(
-            load_plan(args.plan),
+            plan,
             allow_root=args.allow_root,
             background=bool(command),
             server_pid=os.getpid() if command else None,
@@ -165,6 +167,8 @@ def _start(args: argparse.Namespace) -> int:
         # The server, its kernels and terminals have no use for the plan: do not pass it on.
         os.environ.pop(PLAN_ENV_VAR, None)
         os.environ.pop(PLAN_FILE_ENV_VAR, None)
+        # Copies left to the background: pip in its terminals and kernels meets the guard (PIP_PYTHON).
+        os.environ.update(server_environment(Path(plan.resolve(plan.home or os.environ.get("HOME", "")).state_dir)))
         hold("start:server-exec")  # a test that shows the page while the server starts holds it here
         os.execvp(executable, command)
     return int(outcome)
@@ -260,7 +264,7 @@ def _diff(plan: Plan, name: str, export_format: str | None) -> int:
         print(f"osl-hooks diff: {name!r} is not a synced or linked env of the plan", file=sys.stderr)
         return Outcome.FAILED
     for path, what in ((env.source, "the image's env"), (env.target, "your copy")):
-        if not Path(path).is_dir():
+        if not Path(path).is_dir() or is_placeholder(path):
             print(f"osl-hooks diff: {what} {path} does not exist", file=sys.stderr)
             return Outcome.FAILED
     changes = package_changes(Path(env.source), Path(env.target))
@@ -337,11 +341,12 @@ def _status(args: argparse.Namespace) -> int:
 def _background_state(name: str, copy: dict) -> str:
     """One line about an env's own copy made in the background: how far, how long still, or how it ended."""
     state = copy.get("state")
+    meanwhile = f"{name} runs read-only from the image until it is complete"
+    if state == "waiting":
+        return f"waiting for the server to start, {copy.get('percent', 0)}% done; {meanwhile}"
     if state == "running":
-        eta = f", about {copy['eta_seconds']:.0f} s left" if copy.get("eta_seconds") else ""
-        return (
-            f"running, {copy.get('percent', 0)}% done{eta}; {name} runs read-only from the image until it is complete"
-        )
+        eta = f"about {copy['eta_seconds']:.0f} s left" if copy.get("eta_seconds") else "time left not known yet"
+        return f"running, {copy.get('percent', 0)}% done, {eta}; {meanwhile}"
     if state == "stopped":
         return f"stopped at {copy.get('percent', 0)}% (the server stopped); it resumes at the next start"
     if state == "done":

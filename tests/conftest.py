@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from osl_hooks.engine.faultpoints import HOLD_AT_ENV_VAR
 from osl_hooks.engine.runner import Outcome, start
 from osl_hooks.engine.sync import STAGING_PREFIX
 from osl_hooks.plan import Plan
@@ -180,3 +181,22 @@ def kill_during_first_copy(command: list, envs: Path, timeout: float = 120) -> N
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert list(envs.glob(STAGING_PREFIX + "*")), "the kill came too late to test an interruption"
+
+
+@pytest.fixture
+def hold(tmp_path, monkeypatch):
+    """Hold the copy process at a named step until `release()`."""
+
+    class Hold:
+        file = tmp_path / "hold"
+
+        def at(self, name: str) -> None:
+            self.file.touch()
+            monkeypatch.setenv(HOLD_AT_ENV_VAR, f"{name}={self.file}")
+
+        def release(self) -> None:
+            self.file.unlink(missing_ok=True)
+
+    h = Hold()
+    yield h
+    h.release()

@@ -21,8 +21,7 @@ from conftest import StartResult, all_files, is_alive, tree_snapshot, wait_for_c
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.multikernelmanager import MultiKernelManager
 
-from osl_hooks.engine.background import NICENESS, STAGING_PREFIX
-from osl_hooks.engine.faultpoints import HOLD_AT_ENV_VAR
+from osl_hooks.engine.background import NICENESS, STAGING_PREFIX, in_place, is_placeholder
 from osl_hooks.engine.manifest import MANIFEST_FILE
 from osl_hooks.engine.runner import Outcome, start
 from osl_hooks.plan import Plan
@@ -53,40 +52,26 @@ def py_plan(python_image: Path, **extra) -> dict:
     return {"environments": [env], "disk_margin_bytes": 1 << 20}
 
 
-@pytest.fixture
-def hold(tmp_path, monkeypatch):
-    """Hold the copy process at a named step until `release()`."""
-
-    class Hold:
-        file = tmp_path / "hold"
-
-        def at(self, name: str) -> None:
-            self.file.touch()
-            monkeypatch.setenv(HOLD_AT_ENV_VAR, f"{name}={self.file}")
-
-        def release(self) -> None:
-            self.file.unlink(missing_ok=True)
-
-    h = Hold()
-    yield h
-    h.release()
-
-
-def kernel_prefix(mkm: MultiKernelManager, kernel_id: str) -> str:
+def run_in_kernel(mkm: MultiKernelManager, kernel_id: str, code: str, timeout: float = 120) -> str:
+    """What a notebook cell prints (stdout and stderr) when `code` runs in the kernel."""
     client = mkm.get_kernel(kernel_id).client()
     client.start_channels()
     try:
         client.wait_for_ready(timeout=60)
         output = []
         reply = client.execute_interactive(
-            "import sys; print(sys.prefix)",
-            timeout=60,
+            code,
+            timeout=timeout,
             output_hook=lambda m: output.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None,
         )
         assert reply["content"]["status"] == "ok", reply["content"]
     finally:
         client.stop_channels()
-    return "".join(output).strip()
+    return "".join(output)
+
+
+def kernel_prefix(mkm: MultiKernelManager, kernel_id: str) -> str:
+    return run_in_kernel(mkm, kernel_id, "import sys; print(sys.prefix)").strip()
 
 
 def test_kernels_run_from_the_image_during_the_copy_and_from_the_copy_after_it(python_image, home, hold):
@@ -96,7 +81,7 @@ def test_kernels_run_from_the_image_during_the_copy_and_from_the_copy_after_it(p
     assert first.env("py")["state"] == "background" and first.env("py")["effective_mode"] == "background"
     copying = next(e for e in first.status["events"] if e["kind"] == "background-copy")
     assert copying["state"] == "queued" and "read-only" in copying["message"]
-    assert not (home / ".local/envs/py").exists()
+    assert is_placeholder(home / ".local/envs/py")  # no copy there yet: only the link to the guards
 
     # One kernel spec manager for the whole test, as a running Jupyter server keeps one.
     specs = KernelSpecManager(kernel_dirs=[str(home / ".local/share/jupyter/kernels")])
@@ -193,7 +178,7 @@ def test_a_stopped_copy_resumes_and_ends_identical_to_an_uninterrupted_one(pytho
     else:
         os.killpg(os.getpgid(running["pid"]), signal.SIGKILL)
     wait_gone(running["pid"])
-    assert not (home / ".local/envs/py").exists(), "the kill came after the copy was complete"
+    assert not in_place(home / ".local/envs/py"), "the kill came after the copy was complete"
     assert staging.is_dir(), "a stopped copy is kept for resuming"
     status = subprocess.run(
         [sys.executable, "-m", "osl_hooks.cli", "status", "--state-dir", str(home / ".local/state/osl-hooks")],
@@ -277,7 +262,7 @@ def test_a_full_disk_during_the_copy_keeps_the_image_copy_and_says_what_to_free(
         failed = wait_for_copy(home, "py")
         assert failed["state"] == "failed", failed
         assert "stays on the image's copy" in failed["message"] and "free at least" in failed["message"]
-        assert not (home / ".local/envs/py").exists()
+        assert not in_place(home / ".local/envs/py")
         assert not list((home / ".local/envs").glob(STAGING_PREFIX + "*"))  # the room goes back to the user
         spec = json.loads((home / ".local/share/jupyter/kernels/osl-py/kernel.json").read_text())
         assert spec["argv"][0] == str(python_image / "envs/py/bin/python")
@@ -349,7 +334,9 @@ def test_a_copy_killed_at_any_of_its_steps_is_finished_by_the_next_start(image, 
         monkeypatch.setenv(FAULT_AT_ENV_VAR, spec)
         start_in(home, plan)
         wait_for_copy_processes_to_end(home)
-        assert not target.exists() or spec.startswith(("background:renamed", "write:background copy record"))
+        # A point a copy reaches a number of times that depends on its speed may not be reached again.
+        late = ("background:renamed", "background:progress-recorded", "write:background copy record")
+        assert not in_place(target) or spec.startswith(late), spec
         monkeypatch.delenv(FAULT_AT_ENV_VAR)
         after = start_in(home, plan)
         assert after.outcome == Outcome.OK, (spec, after.output)

@@ -18,9 +18,19 @@ What is kept per env (`CopyPlaces`):
 - `<state>/background/NAME.lock`: held (flock) by the process making the copy, so there is one copy per env;
   a start never waits for it (the copy process takes the start's lock only for its commit, a moment);
 - `<state>/background/NAME.log`: the copy process's own stdout and stderr; its sentences go to start.log;
-- `<state>/background/bin-NAME/`: `pip`, `conda`... that refuse with a sentence, first on the PATH of kernels
-  that run from the image meanwhile (which also run with user site-packages off: an install can never land
-  in ~/.local/lib, where it would shadow packages of every env);
+- `<state>/background/env-NAME/bin/`: `pip`, `conda`... that refuse with a sentence, first on the PATH of
+  kernels that run from the image meanwhile (which also run with user site-packages off: an install can never
+  land in ~/.local/lib, where it would shadow packages of every env);
+- the target itself (`~/.local/envs/NAME`): a symlink to `env-NAME` (the placeholder), so the command the docs
+  give, `~/.local/envs/NAME/bin/pip`, answers with the same sentence rather than "No such file or directory".
+  A link, made and removed in one step, never a directory: nothing half-made can stand where the copy goes,
+  and the copy's commit removes it just before its one rename into place. Starts and the copy process treat
+  it as no copy (`in_place`);
+- `<state>/background/pip-python`: what `%pip`, `python -m pip` and every other pip run meets (pip's own
+  `--python` option, set as `PIP_PYTHON` in such kernels and, with the `wrap` delivery, in the server's
+  environment, which terminals inherit): pip hands its command to this "interpreter", which refuses installs
+  into an env being copied with the same sentence, and runs anything else with the interpreter pip was
+  started with. Kept once written: servers started earlier may still name it;
 - `.osl-background-NAME` beside the target: the copy being made. It is kept when the copy is stopped, so
   the next copy resumes (rsync skips what is there), and made afresh when the image changed meanwhile.
 """
@@ -37,9 +47,10 @@ from pathlib import Path
 from typing import Any
 
 from ..plan import PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Environment, Plan
-from ..status import read_state_text
+from ..status import read_state_text, read_status
 from .faultpoints import point
 from .homepaths import Home
+from .kernels import KernelGuard
 from .lock import is_held
 from .manifest import Manifest
 from .sync import remove_tree
@@ -48,6 +59,8 @@ from .synced import EnvSync
 BACKGROUND_DIR = "background"
 STAGING_PREFIX = ".osl-background-"
 GUARDED_TOOLS = ("pip", "pip3", "conda", "mamba", "micromamba")
+PLACEHOLDER_NOTE = "OSL-HOOKS-COPY-IN-PROGRESS.txt"
+PIP_GUARD = "pip-python"
 NICENESS = 10
 
 
@@ -86,8 +99,12 @@ class CopyPlaces:
         return self.directory / f"{self.name}.log"
 
     @property
+    def placeholder(self) -> Path:
+        return self.directory / f"env-{self.name}"
+
+    @property
     def guard_bin(self) -> Path:
-        return self.directory / f"bin-{self.name}"
+        return self.placeholder / "bin"
 
     @property
     def staging(self) -> Path:
@@ -104,6 +121,31 @@ class CopyPlaces:
         return data if isinstance(data, dict) else None
 
 
+def is_placeholder(path: str | os.PathLike[str]) -> bool:
+    """True for the link a start puts where an env's copy will be while the copy is made (never a copy)."""
+    return os.path.islink(path) and os.path.isfile(os.path.join(path, PLACEHOLDER_NOTE))
+
+
+def in_place(target: str | os.PathLike[str]) -> bool:
+    """True if something other than osl-hooks' placeholder is at `target` (a copy, or what the user put)."""
+    return os.path.lexists(target) and not is_placeholder(target)
+
+
+def remove_placeholder(target: Path) -> None:
+    if is_placeholder(target):
+        os.unlink(target)
+        point("background:placeholder-removed")
+
+
+def server_environment(state_dir: Path) -> dict[str, str]:
+    """Variables for the server (and so its terminals and kernels) of a start that left copies to the
+    background: pip run with any interpreter meets the guard (see the module's docstring)."""
+    guard = state_dir / BACKGROUND_DIR / PIP_GUARD
+    status = read_status(state_dir) or {}
+    copying = any(e.get("state") == "background" for e in status.get("environments", {}).values())
+    return {"PIP_PYTHON": str(guard)} if copying and os.access(guard, os.X_OK) else {}
+
+
 def records(state_dir: Path) -> dict[str, dict[str, Any]]:
     """Every env's last background-copy record, by env name (for `osl-hooks status`)."""
     directory = state_dir / BACKGROUND_DIR
@@ -111,7 +153,7 @@ def records(state_dir: Path) -> dict[str, dict[str, Any]]:
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         record = CopyPlaces(directory, path.stem, Path("/")).record()
         if record is not None:
-            if record.get("state") in ("queued", "running") and not is_held(directory / f"{path.stem}.lock"):
+            if record.get("state") in ("queued", "waiting", "running") and not is_held(directory / f"{path.stem}.lock"):
                 record = dict(record, state="stopped")  # no process holds the copy: it resumes at the next start
             found[path.stem] = record
     return found
@@ -132,6 +174,10 @@ class BackgroundAwareSync(EnvSync):
         self.places = CopyPlaces.of(Path(self.state.directory).parent, self.env)
         self.allowed = allowed
 
+    def run(self) -> Path:
+        remove_placeholder(self.target)  # no copy: the start decides afresh, and puts it back if still copying
+        return super().run()
+
     def copies_later(self) -> bool:
         return self.places.running() or (self.allowed and self.env.first_copy == "background")
 
@@ -146,35 +192,85 @@ class BackgroundAwareSync(EnvSync):
             return
         self.check_first_copy(theirs)  # Fallback: the user reads why, as for a copy before ready
         record = self.places.record()
-        if record is not None and (record.get("source_id") != theirs.id or record.get("state") != "running"):
+        if record is not None and (
+            record.get("source_id") != theirs.id or record.get("state") not in ("running", "waiting")
+        ):
             record = None  # only a stopped copy of this image resumes; any other is made afresh
         raise CopyingLater(False, record)
 
 
-def guard_script(env_name: str, tool: str, record_file: Path) -> str:
-    """A `pip`/`conda` that refuses, with how far the copy is (read from its record without Python)."""
-    record = shlex.quote(str(record_file))
-    return f"""#!/bin/sh
-# osl-hooks: {env_name} runs read-only from the image while your own copy of it is made.
-percent=$(sed -n 's/^ *"percent": \\([0-9]*\\).*/\\1/p' {record} 2>/dev/null)
-if grep -q '"state": "done"' {record} 2>/dev/null; then
-    echo "osl-hooks: your own copy of {env_name} is complete: restart this kernel (or open a new terminal) \
-to install packages into it with {tool}" >&2
+_REFUSAL = """percent=$(sed -n 's/^ *"percent": \\([0-9]*\\).*/\\1/p' "$record" 2>/dev/null)
+if grep -q '"state": "done"' "$record" 2>/dev/null; then
+    echo "osl-hooks: your own copy of $name is complete: restart this kernel (or open a new terminal) \\
+to install packages into it with $tool" >&2
+elif grep -q '"state": "failed"' "$record" 2>/dev/null; then
+    echo "osl-hooks: $tool cannot change $name: your own copy of it could not be made (osl-hooks status \\
+says why), so $name runs read-only from the image until the next start makes it." >&2
 else
-    echo "osl-hooks: {tool} cannot change {env_name} yet: your own copy of it is being made in the \
-background (${{percent:-0}}% done), and until it is complete {env_name} runs read-only from the image. \
+    echo "osl-hooks: $tool cannot change $name yet: your own copy of it is being made in the \\
+background (${percent:-0}% done), and until it is complete $name runs read-only from the image. \\
 Install packages once the copy is complete (osl-hooks status shows how far it is), then restart the kernel." >&2
 fi
 exit 1
 """
 
 
-def write_guards(home: Home, places: CopyPlaces) -> Path:
-    """The guard directory for kernels that run from the image while the copy is made."""
+def guard_script(env_name: str, tool: str, record_file: Path) -> str:
+    """A `pip`/`conda` that refuses, with how far the copy is (read from its record without Python)."""
+    return f"""#!/bin/sh
+# osl-hooks: {env_name} runs read-only from the image while your own copy of it is made.
+name={shlex.quote(env_name)} tool={shlex.quote(tool)} record={shlex.quote(str(record_file))}
+{_REFUSAL}"""
+
+
+def pip_guard_script(copies: dict[str, tuple[str, Path]]) -> str:
+    """The interpreter pip's `--python` runs (`PIP_PYTHON`): for an install or uninstall by pip of an env in
+    `copies` (name -> (its image prefix, its record)), the guard's sentence; for anything else, the command pip
+    was given, run with the interpreter pip was started with (its parent's argv[0], found as it was)."""
+    cases = "".join(
+        f"    {shlex.quote(os.path.realpath(prefix))}) name={shlex.quote(name)} record={shlex.quote(str(record))} ;;\n"
+        for name, (prefix, record) in sorted(copies.items())
+    )
+    return f"""#!/bin/sh
+# osl-hooks: pip hands its command to this interpreter (PIP_PYTHON) while envs are copied in the background.
+caller=$(tr '\\0' '\\n' < /proc/$PPID/cmdline 2>/dev/null | head -n 1)
+caller=$(command -v "${{caller:-python3}}") || caller=$(readlink /proc/$PPID/exe)
+prefix=$(cd "$(dirname "$caller")/.." 2>/dev/null && pwd -P)
+name=
+case "$prefix" in
+{cases}esac
+if [ -z "$name" ]; then exec "$caller" "$@"; fi
+case " $* " in
+    *" install "*|*" uninstall "*) tool=pip ;;
+    *) exec "$caller" "$@" ;;
+esac
+{_REFUSAL}"""
+
+
+def write_guards(home: Home, places: CopyPlaces) -> KernelGuard:
+    """The guards of kernels that run from the image while the copy is made, and the placeholder link to
+    them where the copy will be. Such kernels run with user site-packages off, pip's `--python` set to the
+    pip guard (`%pip` runs `sys.executable -m pip`, which no PATH guard sees), and `%conda`'s executable
+    (IPython takes `CONDA_EXE`/`MAMBA_EXE` first) set to the guard."""
     home.makedirs(places.guard_bin, "state_dir")
     for tool in GUARDED_TOOLS:
         home.write_text(places.guard_bin / tool, guard_script(places.name, tool, places.record_file), "guard", 0o755)
-    return places.guard_bin
+    note = (
+        f"osl-hooks: your own copy of {places.name} is being made in the background (osl-hooks status shows how "
+        f"far it is); it takes this place once it is complete.\n"
+    )
+    home.write_text(places.placeholder / PLACEHOLDER_NOTE, note, "guard")
+    if not os.path.lexists(places.target):
+        os.symlink(os.path.relpath(places.placeholder, places.target.parent), places.target)
+        point("background:placeholder-made")
+    variables = {"PYTHONNOUSERSITE": "1", "PIP_PYTHON": str(places.directory / PIP_GUARD)}
+    variables.update(CONDA_EXE=str(places.guard_bin / "conda"), MAMBA_EXE=str(places.guard_bin / "mamba"))
+    return KernelGuard(places.guard_bin, variables)
+
+
+def write_pip_guard(home: Home, state_dir: Path, copies: dict[str, tuple[str, Path]]) -> Path:
+    """The interpreter `PIP_PYTHON` names for the envs this start copies later (see `pip_guard_script`)."""
+    return home.write_text(state_dir / BACKGROUND_DIR / PIP_GUARD, pip_guard_script(copies), "guard", 0o755)
 
 
 def describe_pending(name: str, later: CopyingLater) -> tuple[str, dict[str, Any]]:

@@ -23,7 +23,7 @@ from typing import Any
 from ..events import Event
 from ..plan import Environment, Plan
 from ..status import LOG_FILE, human_bytes
-from .background import NICENESS, CopyPlaces
+from .background import NICENESS, CopyPlaces, in_place, remove_placeholder
 from .faultpoints import point
 from .homepaths import Home
 from .kernels import KernelError, KernelRegistry, UsersOwnKernel, has_ipykernel
@@ -55,6 +55,7 @@ class CopyJournal:
         self._last_record = 0.0
         self._started = time.monotonic()
         self._first_done: int | None = None
+        self._estimated = False
 
     def event(self, kind: str, message: str, env: str | None = None, **numbers: Any) -> None:
         self.line(message)
@@ -81,23 +82,39 @@ class CopyJournal:
         done, total = numbers.get("bytes_done"), numbers.get("bytes_total")
         if total:
             data["percent"] = min(int(100 * (done or 0) / total), 100)
+        elif state == "waiting":
+            data["percent"] = 0  # a copy not begun yet
         data.update(source_id=self.source_id, pid=os.getpid())
         self.home.write_text(self.places.record_file, json.dumps(data, indent=1), "background copy record")
         self._last_record = time.monotonic()
 
+    def waiting(self) -> None:
+        """The record while the copy waits for the server to be up (how far a stopped copy got, if it resumes)."""
+        previous = self.places.record() or {}
+        numbers = {k: previous[k] for k in ("bytes_done", "bytes_total") if previous.get(k) is not None}
+        message = f"Your own copy of {self.places.name} begins once the server has started"
+        self.source_id = previous.get("source_id")  # what a resumed copy checks, kept as the copy left it
+        self.record("waiting", message, relocating=bool(previous.get("relocating")), **numbers)
+
     def progress(self, done: int, total: int) -> None:
+        """Record how far the copy is and how long it still takes: at the first step that allows an estimate
+        (the rate from the first step on, so bytes a resumed copy finds already there do not count), then
+        at most every `RECORD_INTERVAL`."""
         now = time.monotonic()
-        if now - self._last_record < RECORD_INTERVAL:
-            return
         if self._first_done is None:
             self._first_done, self._started = done, now
+            return
         rate = (done - self._first_done) / max(now - self._started, 1e-3)
         eta = round((total - done) / rate, 1) if rate > 0 and total > done else None
+        if now - self._last_record < RECORD_INTERVAL and (self._estimated or eta is None):
+            return
+        self._estimated = self._estimated or eta is not None
         share = min(done / total, 1.0) if total else 1.0
         message = (
             f"Copying {self.places.name} in the background: {human_bytes(done)} of {human_bytes(total)} ({share:.0%})"
         )
         self.record("running", message, bytes_done=done, bytes_total=total, eta_seconds=eta)
+        point("background:progress-recorded")
 
 
 def copy_in_background(plan: Plan, name: str, server_pid: int | None = None) -> int:
@@ -119,9 +136,11 @@ def copy_in_background(plan: Plan, name: str, server_pid: int | None = None) -> 
     with _copy_lock(places.lock_file) as mine:
         if not mine:
             return 0  # another process is making this copy
+        copy = BackgroundCopy(plan, env, home, state_dir, places)
         if server_pid is not None:
+            copy.journal.waiting()
             wait_for_server(server_pid, Path(plan.jupyter_data_dir))
-        return BackgroundCopy(plan, env, home, state_dir, places).run()
+        return copy.run()
 
 
 def wait_for_server(pid: int, jupyter_data_dir: Path, limit: float = SERVER_WAIT) -> None:
@@ -194,7 +213,7 @@ class BackgroundCopy:
         theirs = self.sync._image_manifest()
         self.sync.complete(theirs)
         self.journal.source_id = theirs.id
-        if os.path.lexists(target):
+        if in_place(target):
             self._drop_staging()
             self.journal.record("done", f"{name} is already in your home at {target}")
             return 0
@@ -236,13 +255,14 @@ class BackgroundCopy:
         name, target = self.env.name, self.sync.target
         try:
             with StartLock(self.state_dir / "start.lock", self.plan.lock_timeout):
-                if os.path.lexists(target):
+                if in_place(target):
                     self._drop_staging()
                     self.journal.record("done", f"{name} is already in your home at {target}")
                     return 0
                 message = f"Putting your own copy of {name} in place"
                 self.journal.record("running", message, bytes_done=total, bytes_total=total, relocating=True)
                 self.sync.relocate_and_record(self.places.staging, theirs)
+                remove_placeholder(target)
                 os.rename(self.places.staging, target)
                 point("background:renamed")
                 kernel_note = self._switch_kernel(target)
@@ -257,7 +277,7 @@ class BackgroundCopy:
             return self._failed(
                 f"your own copy of {name} could not be put in place ({e}); it resumes at the next start", theirs
             )
-        remove_tree(self.places.guard_bin, missing_ok=True)
+        remove_tree(self.places.placeholder, missing_ok=True)
         return 0
 
     def _switch_kernel(self, prefix: Path) -> str:

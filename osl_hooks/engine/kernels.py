@@ -54,6 +54,15 @@ class UsersOwnKernel(KernelError):
 
 
 @dataclass(frozen=True)
+class KernelGuard:
+    """What a kernel running read-only from the image gets while the user's copy is made
+    (see `osl_hooks.engine.background`): `bin` first on its PATH, and the variables `env`."""
+
+    bin: Path
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
 class RegisteredKernel:
     name: str
     display_name: str
@@ -149,18 +158,18 @@ class KernelRegistry:
         mode: str,
         prefix: str | os.PathLike[str],
         kernel: Kernel,
-        guard_bin: str | os.PathLike[str] | None = None,
+        guard: KernelGuard | None = None,
     ) -> RegisteredKernel:
         """Write (or leave unchanged) the kernelspec for the env at `prefix`.
 
-        `guard_bin`: a directory put first on the kernel's PATH, and user site-packages turned off: for an
-        env used read-only from the image while the user's copy is made (see `osl_hooks.engine.background`),
-        so that an install cannot land in ~/.local/lib, where it would shadow packages in every env.
+        `guard`: for an env used read-only from the image while the user's copy is made, so that `pip`,
+        `%pip`, `python -m pip` and `%conda` refuse with a sentence rather than fail on the image's files,
+        and an install can never land in ~/.local/lib, where it would shadow packages in every env.
         """
         prefix = os.fspath(prefix)
         existing_dir = self.kernels_dir / kernel.name
         existing = self._own_spec(existing_dir, env_name)
-        spec = _spec(env_name, mode, prefix, kernel, guard_bin)
+        spec = _spec(env_name, mode, prefix, kernel, guard)
         if existing == spec:
             return RegisteredKernel(kernel.name, kernel.display_name, os.fspath(existing_dir), changed=False)
         with tempfile.TemporaryDirectory() as tmp:
@@ -227,12 +236,12 @@ class KernelRegistry:
         point("kernel:removed")
 
 
-def _spec(env_name: str, mode: str, prefix: str, kernel: Kernel, guard_bin: str | os.PathLike[str] | None) -> dict:
+def _spec(env_name: str, mode: str, prefix: str, kernel: Kernel, guard: KernelGuard | None) -> dict:
     """The kernel.json of an env's kernel: its python, `conda activate`'s variables, osl-hooks' metadata."""
     env = activation_env(prefix, env_name)
-    if guard_bin is not None:
-        env["PATH"] = f"{os.fspath(guard_bin)}:{env.get('PATH', '${PATH}')}"
-        env["PYTHONNOUSERSITE"] = "1"
+    if guard is not None:
+        env["PATH"] = f"{os.fspath(guard.bin)}:{env.get('PATH', '${PATH}')}"
+        env.update(guard.env)
     env.update(kernel.env)
     return {
         "argv": [os.fspath(python_of(prefix)), "-m", "ipykernel_launcher", "-f", "{connection_file}"],

@@ -24,11 +24,20 @@ from typing import IO
 
 from ..plan import Environment, Kernel, Plan, Script
 from ..status import human_bytes
-from .background import BackgroundAwareSync, CopyingLater, CopyPlaces, describe_pending, launch, write_guards
+from .background import (
+    BackgroundAwareSync,
+    CopyingLater,
+    CopyPlaces,
+    describe_pending,
+    in_place,
+    launch,
+    write_guards,
+    write_pip_guard,
+)
 from .condarc import CondarcError, ensure_envs_dirs
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
-from .kernels import KernelError, KernelRegistry, UsersOwnKernel, has_ipykernel
+from .kernels import KernelError, KernelGuard, KernelRegistry, UsersOwnKernel, has_ipykernel
 from .linked import ImageLacksEnv
 from .linkmode import sync_for
 from .lock import LockTimeout, StartLock
@@ -162,7 +171,8 @@ class Start:
         self.background_allowed = False
         self.server_pid: int | None = None
         self.copy_later_queue: list[Environment] = []  # envs whose copy process starts when the start is done
-        self.guards: dict[str, Path] = {}  # kernel name -> the guard directory of an env copied later
+        self.guards: dict[str, KernelGuard] = {}  # kernel name -> the guards of an env copied later
+        self.copying: dict[str, tuple[str, Path]] = {}  # env copied later -> its image prefix, its copy's record
         self.notices = Notices(home, self.state_dir)
         for env in plan.environments:
             if env.kernel is not None:
@@ -197,7 +207,7 @@ class Start:
             self.report.finish("failed", f"Cannot reset {name!r}: it is not a synced env (synced envs: {synced})")
             return Outcome.FAILED
         target = self.home.check(env.target or "", f"environments[{name}].target")
-        if os.path.lexists(target):
+        if in_place(target):  # not the placeholder of a copy being made: the next step removes that
             if discard:
                 self.report.info(f"Deleting your copy of {name} in {target}", name)
                 remove_tree(target)
@@ -310,8 +320,12 @@ class Start:
         """The env runs from the image, with guards against installs, while its own copy is made later."""
         assert env.source is not None
         message, numbers = describe_pending(env.name, later)
+        places = CopyPlaces.of(self.state_dir, env)
+        guard = write_guards(self.home, places)
+        self.copying[env.name] = (env.source, places.record_file)
+        write_pip_guard(self.home, self.state_dir, self.copying)  # before a kernel names it
         if env.kernel is not None:
-            self.guards[env.kernel.name] = write_guards(self.home, CopyPlaces.of(self.state_dir, env))
+            self.guards[env.kernel.name] = guard
         self.report.envs[env.name].state = "background"
         self.report.event("background-copy", message, env.name, **numbers)
         if not later.running:
