@@ -27,6 +27,7 @@ from ..plan import Environment, Kernel, Plan, Script
 from ..status import human_bytes
 from .background import BackgroundAwareSync, CopyingLater, CopyPlaces, describe_pending, launch, write_guards
 from .condarc import CondarcError, ensure_envs_dirs
+from .envstatus import record_plan
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
 from .kernels import KernelError, KernelRegistry, UsersOwnKernel, has_ipykernel
@@ -171,6 +172,7 @@ class Start:
     def run(self, background: bool = False, server_pid: int | None = None) -> Outcome:
         self.background_allowed = background
         self.server_pid = server_pid
+        record_plan(self.plan, self.home.write_text, self.state_dir)
         started = time.monotonic()
         names = [e.name for e in self.plan.environments]
         self.report.event("start", f"Preparing your environments ({len(names)} configured)", envs=names)
@@ -204,7 +206,11 @@ class Start:
                 point("reset:deleted")
             else:
                 backups = self.home.makedirs(self.state_dir / "backups", "state_dir")
-                backup = backups / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                backup, n = backups / f"{name}-{stamp}", 1
+                while os.path.lexists(backup):  # two resets in one second (two clicks): never rename onto one
+                    n += 1
+                    backup = backups / f"{name}-{stamp}-{n}"
                 os.rename(target, backup)
                 point("reset:moved-aside")
                 self.report.info(f"Your copy of {name} was moved to {backup}", name)
