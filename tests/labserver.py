@@ -1,6 +1,6 @@
 """A real jupyter_server for one home, with osl-hooks' extension enabled the way the package enables it.
 
-The server finds the extension through the repository's `jupyter-config/jupyter_server_config.d/osl_hooks.json`
+The server finds the extension through `osl_hooks/lab/jupyter-config/jupyter_server_config.d/osl_hooks.json`
 (the file the package installs into `etc/jupyter/`), on $JUPYTER_CONFIG_PATH: if that file did not enable it, every
 API test would get 404s.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 from localhub import SOURCE_ROOT, free_port
 
-CONFIG_PATH = SOURCE_ROOT / "jupyter-config"
+CONFIG_PATH = SOURCE_ROOT / "osl_hooks/lab/jupyter-config"
 
 
 class LabServer:

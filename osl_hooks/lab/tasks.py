@@ -71,6 +71,7 @@ class Tasks:
         self.tasks: dict[str, Task] = {}
         self._counter = itertools.count(1)
         self._running: dict[str, Task] = {}
+        self._futures: set[asyncio.Future] = set()  # the event loop keeps only weak references to them
 
     def busy(self) -> dict[str, str]:
         """The id of the task running for each env that has one."""
@@ -88,7 +89,9 @@ class Tasks:
         command = [sys.executable, "-m", "osl_hooks.cli", action, env, *root, *args]
         environ = {k: v for k, v in os.environ.items() if k != PLAN_FILE_ENV_VAR}
         environ[PLAN_ENV_VAR] = plan.to_json(indent=None)
-        asyncio.ensure_future(self._run(task, command, environ, describe))
+        future = asyncio.ensure_future(self._run(task, command, environ, describe))
+        self._futures.add(future)
+        future.add_done_callback(self._futures.discard)
         return task
 
     async def _run(self, task: Task, command: list[str], environ: dict[str, str], describe: Any) -> None:
