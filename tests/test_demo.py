@@ -138,6 +138,8 @@ def user_token(hub: Hub, user: str) -> str:
         hub.url + "/hub/login", data={"username": user, "password": "x", "_xsrf": xsrf}, timeout=30
     )
     assert signed_in.status_code == 200, signed_in.text
+    # signing in binds a new XSRF token to the session: take it from a page, as the hub's own scripts do
+    xsrf = re.search(r'xsrf_token: "([^"]+)"', session.get(hub.url + "/hub/token", timeout=30).text).group(1)
     answer = session.post(
         hub.url + f"/hub/api/users/{user}/tokens", json={"note": "test"}, headers={"X-XSRFToken": xsrf}, timeout=30
     )
