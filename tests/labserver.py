@@ -21,7 +21,9 @@ CONFIG_PATH = SOURCE_ROOT / "osl_hooks/lab/jupyter-config"
 
 
 class LabServer:
-    def __init__(self, home: Path, workdir: Path, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self, home: Path, workdir: Path, extra_env: dict[str, str] | None = None, server_args: list[str] | None = None
+    ):
         self.token = secrets.token_hex(16)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -40,6 +42,7 @@ class LabServer:
         self.log = open(self.log_path, "w")
         command = [sys.executable, "-m", "jupyter_server", f"--port={self.port}", "--ip=127.0.0.1", "--no-browser"]
         command += [f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={home}"]
+        command += server_args or []
         if os.geteuid() == 0:
             command.append("--allow-root")  # CI runs as root; the extension passes it on to the CLI only then
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=home)
