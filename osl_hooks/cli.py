@@ -11,20 +11,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .engine.background import is_placeholder, server_environment
-from .engine.background import records as background_records
+from .engine.background import server_environment
 from .engine.background_copy import copy_in_background
-from .engine.envdiff import describe, export, package_changes
+from .engine.envdiff import describe, export
+from .engine.envstatus import EnvMissing, EnvNotFound, env_changes, gather
 from .engine.faultpoints import hold
 from .engine.imagecheck import parse_user, unreadable_paths, writable_paths
-from .engine.linked import add_link_details
-from .engine.lock import is_held
 from .engine.manifest import MANIFEST_FILE, bake
 from .engine.reporter import report_failure_without_home
 from .engine.runner import Outcome, materialize, reset, start
-from .engine.syncstate import sync_records
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Plan, PlanError, load_plan, plan_schema
-from .status import human_bytes, read_status
+from .status import human_bytes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,16 +255,11 @@ def _with_plan(args: argparse.Namespace, action: Callable[[Plan], Outcome]) -> i
 
 
 def _diff(plan: Plan, name: str, export_format: str | None) -> int:
-    plan = plan.resolve(plan.home or os.environ.get("HOME", ""))
-    env = next((e for e in plan.environments if e.name == name and e.mode in ("synced", "linked")), None)
-    if env is None or env.source is None or env.target is None:
-        print(f"osl-hooks diff: {name!r} is not a synced or linked env of the plan", file=sys.stderr)
+    try:
+        changes = env_changes(plan, name)
+    except (EnvNotFound, EnvMissing) as e:
+        print(f"osl-hooks diff: {e}", file=sys.stderr)
         return Outcome.FAILED
-    for path, what in ((env.source, "the image's env"), (env.target, "your copy")):
-        if not Path(path).is_dir() or is_placeholder(path):
-            print(f"osl-hooks diff: {what} {path} does not exist", file=sys.stderr)
-            return Outcome.FAILED
-    changes = package_changes(Path(env.source), Path(env.target))
     if export_format:
         print(export(changes, export_format, name), end="")
     else:
@@ -294,22 +286,14 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir or Path(os.environ.get("HOME", "~"), DEFAULT_STATE_DIR)).expanduser()
-    status = read_status(state_dir)
-    if status and status.get("state") == "running" and not is_held(state_dir / "start.lock"):
-        # No start holds the lock, so the one that wrote "running" died without ending its status (SIGKILL).
-        status.update(state="interrupted", message="the start was killed before it finished")
-    records = add_link_details(state_dir, sync_records(state_dir))
-    for record in records.values():
-        source, target = Path(record.get("source", "")), Path(record.get("target", ""))
-        both = source.is_dir() and target.is_dir()
-        record["packages_changed"] = package_changes(source, target).summary() if both else None
-    copies = background_records(state_dir)
-    if status is None and not records and not copies:
+    gathered = gather(state_dir)
+    if gathered is None:
         print(f"no start has been recorded in {state_dir}")
         return 1
     if args.json:
-        print(json.dumps({"last_start": status, "synced": records, "background_copies": copies}, indent=1))
+        print(json.dumps(gathered, indent=1))
         return 0
+    status, records, copies = gathered["last_start"], gathered["synced"], gathered["background_copies"]
     if status:
         print(f"last start: {status['state']} (started {status['started_at']}, finished {status['finished_at']})")
         for name, env in status["environments"].items():

@@ -91,3 +91,19 @@ def test_quick_background_benchmark_measures_both_ratios(tmp_path):
     for key in ("background ready", "background copy", "restart", "before ready"):
         assert len(result["samples"][key]) == 2, key
     assert not (tmp_path / "runs").exists(), "the run's copies are deleted"
+
+
+def test_quick_lab_benchmark_measures_the_api_and_the_server_start(tmp_path):
+    """bench_lab.py --quick: `GET .../envs` with and without walking the copies, and the server's start with the
+    extension and without it (the run checks that the flag really turns it on and off)."""
+    environ = dict(os.environ, PYTHONPATH=str(BENCH.parent.parent))
+    script = BENCH.with_name("bench_lab.py")
+    run = subprocess.run(
+        [sys.executable, str(script), "--quick", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=environ,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert result["envs"] == 2 and result["get_envs_ms"] > 0 and result["ready_ratio"] > 0

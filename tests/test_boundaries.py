@@ -3,6 +3,7 @@
 - `osl_hooks/engine/` runs as the user in any notebook image: it must not import JupyterHub, KubeSpawner,
   `osl_hooks.hub` or `osl_hooks.demo`;
 - `osl_hooks/hub/` runs in the JupyterHub process and never touches user files: it must not import the engine;
+- `osl_hooks/lab/` runs in the user's Jupyter server: it uses the engine and the contracts, never the hub side;
 - the contracts (`plan`, `events`, `status` and the generated plan validator) are imported by both sides and
   import neither;
 - no import cycle anywhere in the package.
@@ -54,12 +55,13 @@ def boundary_violations(graph: dict[str, set[str]]) -> list[str]:
         if module in CONTRACTS:
             return "contract"
         parts = module.split(".")
-        return parts[1] if len(parts) > 1 and parts[1] in ("engine", "hub", "demo") else "top"
+        return parts[1] if len(parts) > 1 and parts[1] in ("engine", "hub", "demo", "lab") else "top"
 
     forbidden = {
-        "engine": {"hub", "demo", "top"},
-        "hub": {"engine", "demo", "top"},
-        "contract": {"engine", "hub", "demo", "top"},
+        "engine": {"hub", "demo", "top", "lab"},
+        "hub": {"engine", "demo", "top", "lab"},
+        "lab": {"hub", "demo", "top"},  # the user's Jupyter server: the engine and the contracts only
+        "contract": {"engine", "hub", "demo", "top", "lab"},
     }
     return sorted(
         f"{importer} -> {imported}"
@@ -111,9 +113,12 @@ def test_the_checks_find_an_engine_module_that_imports_the_hub(tmp_path):
     runner.write_text(runner.read_text() + "\nfrom ..hub.config import OSLHooks\n")
     events = copy / "events.py"
     events.write_text(events.read_text() + "\nfrom .engine import reporter\n")
+    handlers = copy / "lab" / "handlers.py"
+    handlers.write_text(handlers.read_text() + "\nfrom ..hub.config import OSLHooks\n")
     graph = import_graph(copy)
     violations = boundary_violations(graph)
     assert "osl_hooks.engine.runner -> osl_hooks.hub.config" in violations
+    assert "osl_hooks.lab.handlers -> osl_hooks.hub.config" in violations
     assert "osl_hooks.events -> osl_hooks.engine.reporter" in violations
     assert "osl_hooks.events" in cycles(graph)  # reporter imports events
 

@@ -151,6 +151,50 @@ def test_failed_start_says_why(demo):
     assert "the demo setup script fails on purpose" in demo.log_text(), "the admin finds the details in the hub log"
 
 
+def user_token(hub: Hub, user: str) -> str:
+    """A token of `user` alone, made as the user makes one: sign in on the hub's page, then ask its API."""
+    import requests
+
+    session = requests.Session()
+    session.get(hub.url + "/hub/login", timeout=30)
+    xsrf = session.cookies["_xsrf"]
+    signed_in = session.post(
+        hub.url + "/hub/login", data={"username": user, "password": "x", "_xsrf": xsrf}, timeout=30
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    # signing in binds a new XSRF token to the session: take it from a page, as the hub's own scripts do
+    xsrf = re.search(r'xsrf_token: "([^"]+)"', session.get(hub.url + "/hub/token", timeout=30).text).group(1)
+    answer = session.post(
+        hub.url + f"/hub/api/users/{user}/tokens", json={"note": "test"}, headers={"X-XSRFToken": xsrf}, timeout=30
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()["token"]
+
+
+def test_the_envs_api_answers_the_user_through_the_hub_and_nobody_else(demo):
+    """The demo's servers have osl-hooks' server extension (docs/lab.md): the hub's proxy reaches it, with the
+    server's credentials only."""
+    import requests
+
+    assert demo.api("POST", "/hub/api/users/erin")[0] == 201
+    demo.start_server("erin", timeout=300)
+    status, data = demo.api("GET", "/user/erin/osl-hooks/api/envs")
+    assert status == 200, data
+    envs = {e["name"]: e for e in data["envs"]}
+    assert set(envs) == {"python", "geo"} and data["plan_found"] is True  # the plan the wrap start recorded
+    assert envs["python"]["start"]["state"] == "ready" and envs["python"]["sync"]["mode"] == "synced"
+    assert envs["geo"]["background_copy"]["state"] in ("queued", "running", "done")
+    status, diff = demo.api("GET", "/user/erin/osl-hooks/api/envs/python/diff")
+    assert status == 200 and diff["summary"] == {"added": 0, "upgraded": 0, "removed": 0}, diff
+
+    api = demo.url + "/user/erin/osl-hooks/api/envs"
+    assert requests.get(api, timeout=30, allow_redirects=False).status_code == 403
+    someone_else = {"Authorization": f"token {user_token(demo, 'frank')}"}
+    assert requests.get(api, headers=someone_else, timeout=30).status_code == 403
+    assert requests.post(api + "/python/reset", json={}, headers=someone_else, timeout=30).status_code == 403
+    assert not (demo.directory / "homes/erin/.local/state/osl-hooks/backups").exists()
+
+
 @pytest.fixture(scope="module")
 def browser():
     yield from chromium()

@@ -104,7 +104,7 @@ c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = {str(directory / "homes" / "{username}")!r}
 c.Spawner.cmd = [{str(bin_dir / "jupyterhub-singleuser")!r}]
 c.Spawner.default_url = "/lab"
-c.Spawner.args = {["--allow-root"] if as_root else []!r}
+c.Spawner.args = {["--ServerApp.jpserver_extensions=osl_hooks.lab=True"] + (["--allow-root"] if as_root else [])!r}
 c.Spawner.start_timeout = 600  # a first start copies the envs (docs/hub.md, "Timeouts")
 c.Spawner.http_timeout = 120  # then JupyterLab itself starts: give it more than 30 s on a busy machine
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}  # straight to the progress page

@@ -251,8 +251,9 @@ def served_bytes(target: Path, source: Path) -> int:
     return total
 
 
-def add_link_details(state_dir: Path, records: dict[str, dict]) -> dict[str, dict]:
-    """`osl-hooks status` per copied env: its mode, and for linked ones the bytes its links stand for."""
+def add_link_details(state_dir: Path, records: dict[str, dict], measure: bool = True) -> dict[str, dict]:
+    """`osl-hooks status` per copied env: its mode, and for linked ones the bytes its links stand for
+    (None with `measure=False`: counting them walks the copy)."""
     for name, record in records.items():
         links = recorded_links(state_dir / "envs", name, record)
         linked = links is not None
@@ -260,5 +261,8 @@ def add_link_details(state_dir: Path, records: dict[str, dict]) -> dict[str, dic
         record["linked_files"] = len(links or ())
         record["mode"] = "linked" if linked else "synced"
         target, source = Path(record.get("target", "")), Path(record.get("source", ""))
-        record["bytes_via_links"] = served_bytes(target, source) if linked and target.is_dir() else 0
+        if not measure:
+            record["bytes_via_links"] = None if linked else 0
+        else:
+            record["bytes_via_links"] = served_bytes(target, source) if linked and target.is_dir() else 0
     return records

@@ -35,6 +35,7 @@ from .background import (
     write_pip_guard,
 )
 from .condarc import CondarcError, ensure_envs_dirs
+from .envstatus import record_plan
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
 from .kernels import KernelError, KernelGuard, KernelRegistry, UsersOwnKernel, has_ipykernel
@@ -181,6 +182,7 @@ class Start:
     def run(self, background: bool = False, server_pid: int | None = None) -> Outcome:
         self.background_allowed = background
         self.server_pid = server_pid
+        record_plan(self.plan, self.home.write_text, self.state_dir)
         started = time.monotonic()
         names = [e.name for e in self.plan.environments]
         self.report.event("start", f"Preparing your environments ({len(names)} configured)", envs=names)
@@ -214,7 +216,11 @@ class Start:
                 point("reset:deleted")
             else:
                 backups = self.home.makedirs(self.state_dir / "backups", "state_dir")
-                backup = backups / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                backup, n = backups / f"{name}-{stamp}", 1
+                while os.path.lexists(backup):  # two resets in one second (two clicks): never rename onto one
+                    n += 1
+                    backup = backups / f"{name}-{stamp}-{n}"
                 os.rename(target, backup)
                 point("reset:moved-aside")
                 self.report.info(f"Your copy of {name} was moved to {backup}", name)

@@ -147,15 +147,18 @@ class SyncState:
                 point("state:stray-base-removed")
 
 
-def sync_records(state_dir: Path) -> dict[str, dict]:
-    """What `osl-hooks status` shows per synced env: the sync record, with the bytes the copy uses now."""
+def sync_records(state_dir: Path, measure: bool = True) -> dict[str, dict]:
+    """What `osl-hooks status` shows per synced env: the sync record, with the bytes the copy uses now.
+
+    `measure=False` leaves `bytes_on_volume` None without walking the copy (a reader that must answer in
+    milliseconds, such as the Jupyter server's REST API, for envs of tens of thousands of files)."""
     records = {}
     for path in sorted((state_dir / "envs").glob("*.json")):
         record = _read_json(path)
         if record is None or path.name.endswith(".pending.json"):
             continue
         target = Path(record.get("target", ""))
-        record["bytes_on_volume"] = _disk_usage(target) if target.is_dir() else None
+        record["bytes_on_volume"] = _disk_usage(target) if measure and target.is_dir() else None
         record["conflicts_dir"] = str(state_dir / "envs" / "conflicts" / path.stem)
         records[path.stem] = record
     return records

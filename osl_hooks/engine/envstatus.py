@@ -1,0 +1,98 @@
+"""What osl-hooks knows about one home's envs, read from the records the starts left in the state folder.
+
+One implementation with two faces: `osl-hooks status [--json]` (a terminal) and the Jupyter server extension's
+`GET <base_url>osl-hooks/api/envs` (`osl_hooks.lab`, the JupyterLab panel). Both must say the same thing about the
+same home, so neither assembles it on its own. It lives in the engine, not in the CLI or lab/: it reads the files
+the engine writes, and runs as the user, where the engine runs.
+
+It reads records (status.json, the sync records, the background-copy records, the envs' package records); it
+walks a copy only when asked to `measure` the bytes it uses, which costs a walk of every file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..plan import Plan, PlanError, parse_plan
+from ..status import read_state_text, read_status
+from .background import is_placeholder
+from .background import records as background_records
+from .envdiff import PackageChanges, package_changes
+from .linked import add_link_details
+from .lock import is_held
+from .syncstate import sync_records
+
+COPIED_MODES = ("synced", "linked")
+PLAN_RECORD = "plan.json"  # in the state folder: the plan of the last start, for the server's REST API
+
+
+class EnvNotFound(LookupError):
+    """The plan has no such env (or none that has a copy to compare); the message says which it has."""
+
+
+class EnvMissing(OSError):
+    """The env is in the plan, but the image's env or the user's copy is not on disk; the message says which."""
+
+
+def gather(state_dir: Path, measure: bool = True) -> dict[str, Any] | None:
+    """{"last_start", "synced", "background_copies"} for the home whose state folder is `state_dir`, or None
+    when no start has left anything there. This is what `osl-hooks status --json` prints."""
+    status = read_status(state_dir)
+    if status and status.get("state") == "running" and not is_held(state_dir / "start.lock"):
+        # No start holds the lock, so the one that wrote "running" died without ending its status (SIGKILL).
+        status.update(state="interrupted", message="the start was killed before it finished")
+    records = add_link_details(state_dir, sync_records(state_dir, measure), measure)
+    for record in records.values():
+        source, target = Path(record.get("source", "")), Path(record.get("target", ""))
+        both = source.is_dir() and target.is_dir()
+        record["packages_changed"] = package_changes(source, target).summary() if both else None
+    copies = background_records(state_dir)
+    if status is None and not records and not copies:
+        return None
+    return {"last_start": status, "synced": records, "background_copies": copies}
+
+
+def by_env(gathered: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The same data regrouped per env (what the JupyterLab panel shows one row of): for each env name, what the
+    last start said of it (`start`), its sync record (`sync`) and its background copy (`background_copy`)."""
+    if gathered is None:
+        return {}
+    last = gathered.get("last_start") or {}
+    started = last.get("environments") or {}
+    synced, copies = gathered.get("synced") or {}, gathered.get("background_copies") or {}
+    return {
+        name: {"start": started.get(name), "sync": synced.get(name), "background_copy": copies.get(name)}
+        for name in dict.fromkeys([*started, *synced, *copies])
+    }
+
+
+def env_changes(plan: Plan, name: str) -> PackageChanges:
+    """The packages the user added, upgraded or removed in a synced or linked env, against the image's env
+    (`osl-hooks diff NAME`). Raises EnvNotFound or EnvMissing with a sentence."""
+    plan = plan.resolve(plan.home or os.environ.get("HOME", ""))
+    env = next((e for e in plan.environments if e.name == name and e.mode in COPIED_MODES), None)
+    if env is None or env.source is None or env.target is None:
+        raise EnvNotFound(f"{name!r} is not a synced or linked env of the plan")
+    for path, what in ((env.source, "the image's env"), (env.target, "your copy")):
+        if not Path(path).is_dir() or is_placeholder(path):
+            raise EnvMissing(f"{what} {path} does not exist")
+    return package_changes(Path(env.source), Path(env.target))
+
+
+def record_plan(plan: Plan, write: Any, state_dir: Path) -> None:
+    """Keep the start's plan in the state folder (mode 0600, as kernel.json keeps the kernels' env).
+
+    Why: with the `wrap` delivery the server (and its kernels and terminals) never gets $OSL_HOOKS_PLAN, yet the
+    server's REST API (`osl_hooks.lab`) must reset or materialize an env as `osl-hooks reset` would, with the
+    plan of this home's start. `write` is `Home.write_text` (never through a link out of the home)."""
+    write(state_dir / PLAN_RECORD, plan.to_json(), "state file", mode=0o600)
+
+
+def recorded_plan(state_dir: Path) -> Plan | None:
+    """The plan the last start recorded in `state_dir`, or None (no start yet, or unreadable or invalid)."""
+    try:
+        return parse_plan(read_state_text(state_dir / PLAN_RECORD), str(state_dir / PLAN_RECORD))
+    except (OSError, UnicodeDecodeError, PlanError):
+        return None
