@@ -182,7 +182,12 @@ class Start:
     def run(self, background: bool = False, server_pid: int | None = None) -> Outcome:
         self.background_allowed = background
         self.server_pid = server_pid
-        record_plan(self.plan, self.home.write_text, self.state_dir)
+        try:
+            record_plan(self.plan, self.home.write_text, self.state_dir)
+        except OSError as e:
+            if not is_out_of_space(e):
+                raise
+            # A full home must not fail the start: only the server's envs API lacks the plan until one has room.
         started = time.monotonic()
         names = [e.name for e in self.plan.environments]
         self.report.event("start", f"Preparing your environments ({len(names)} configured)", envs=names)
