@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 PLAN_VERSION = 1
 PLAN_ENV_VAR = "OSL_HOOKS_PLAN"
@@ -33,6 +33,14 @@ Mode = Literal["baked", "synced", "linked", "user"]
 RunPolicy = Literal["always", "once", "on_change"]
 FailurePolicy = Literal["continue", "fail"]
 FirstCopy = Literal["background", "before_ready"]
+
+# The same names as values, for every module that checks or counts them (the hub's traits, metrics, the engine).
+MODES: tuple[Mode, ...] = get_args(Mode)
+COPIED_MODES: tuple[Mode, ...] = ("synced", "linked")
+"""The modes that keep a copy in the home (a sync record, drift, reset, diff)."""
+RUN_POLICIES: tuple[RunPolicy, ...] = get_args(RunPolicy)
+FAILURE_POLICIES: tuple[FailurePolicy, ...] = get_args(FailurePolicy)
+FIRST_COPIES: tuple[FirstCopy, ...] = get_args(FirstCopy)
 
 DEFAULT_ENVS_DIR = ".local/envs"
 DEFAULT_STATE_DIR = ".local/state/osl-hooks"

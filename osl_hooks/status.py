@@ -15,6 +15,7 @@ from typing import Any
 
 STATUS_FILE = "status.json"
 LOG_FILE = "start.log"
+LOCK_FILE = "start.lock"  # held by a start, a background copy's commit and the save hook (engine/lock.py)
 STATUS_VERSION = 1
 
 

@@ -195,3 +195,18 @@ def test_first_copy_is_a_synced_setting_defaulting_to_background():
             {"version": 1, "environments": [{"name": "a", "mode": "synced", "source": "/a", "first_copy": "x"}]}
         )
     assert failure.value.problems == ["environments[0].first_copy: 'x' is not one of ['background', 'before_ready']"]
+
+
+def test_the_plans_names_are_one_set_across_the_schema_the_engine_and_the_hub():
+    """A mode, first-copy policy or script policy the hub accepts is one the schema and the engine know: the
+    hub's traits take the plan module's tuples, and those match the published schema's enums."""
+    from osl_hooks import plan
+    from osl_hooks.hub import config
+
+    defs = plan.plan_schema()["definitions"]
+    environment, script = defs["environment"]["properties"], defs["script"]["properties"]
+    assert tuple(environment["mode"]["enum"]) == plan.MODES
+    assert tuple(environment["first_copy"]["enum"]) == plan.FIRST_COPIES
+    assert tuple(script["run"]["enum"]) == plan.RUN_POLICIES == config.SCRIPT_RUN
+    assert tuple(script["on_failure"]["enum"]) == plan.FAILURE_POLICIES == config.SCRIPT_ON_FAILURE
+    assert set(plan.COPIED_MODES) < set(plan.MODES)

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..events import Event
 from ..plan import Environment, Plan
-from ..status import LOG_FILE, human_bytes
+from ..status import LOCK_FILE, LOG_FILE, human_bytes
 from .background import NICENESS, CopyPlaces, in_place, remove_placeholder
 from .faultpoints import point
 from .homepaths import Home
@@ -254,7 +254,7 @@ class BackgroundCopy:
         a start then sees either no copy and this process running, or the complete copy and its kernel."""
         name, target = self.env.name, self.sync.target
         try:
-            with StartLock(self.state_dir / "start.lock", self.plan.lock_timeout):
+            with StartLock(self.state_dir / LOCK_FILE, self.plan.lock_timeout):
                 if in_place(target):
                     self._drop_staging()
                     self.journal.record("done", f"{name} is already in your home at {target}")

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..plan import Plan, PlanError, parse_plan
-from ..status import read_state_text, read_status
+from ..plan import COPIED_MODES, Plan, PlanError, parse_plan
+from ..status import LOCK_FILE, read_state_text, read_status
 from .background import is_placeholder
 from .background import records as background_records
 from .envdiff import PackageChanges, package_changes
@@ -24,7 +24,6 @@ from .linked import add_link_details
 from .lock import is_held
 from .syncstate import sync_records
 
-COPIED_MODES = ("synced", "linked")
 PLAN_RECORD = "plan.json"  # in the state folder: the plan of the last start, for the server's REST API
 
 
@@ -40,7 +39,7 @@ def gather(state_dir: Path, measure: bool = True) -> dict[str, Any] | None:
     """{"last_start", "synced", "background_copies"} for the home whose state folder is `state_dir`, or None
     when no start has left anything there. This is what `osl-hooks status --json` prints."""
     status = read_status(state_dir)
-    if status and status.get("state") == "running" and not is_held(state_dir / "start.lock"):
+    if status and status.get("state") == "running" and not is_held(state_dir / LOCK_FILE):
         # No start holds the lock, so the one that wrote "running" died without ending its status (SIGKILL).
         status.update(state="interrupted", message="the start was killed before it finished")
     records = add_link_details(state_dir, sync_records(state_dir, measure), measure)

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from ..plan import Environment, Kernel, Plan, Script
-from ..status import human_bytes
+from ..plan import COPIED_MODES, Environment, Kernel, Plan, Script
+from ..status import LOCK_FILE, human_bytes
 from .background import (
     BackgroundAwareSync,
     CopyingLater,
@@ -54,7 +54,6 @@ from .synced import EnvProblem, Fallback
 from .syncstate import SyncState
 
 USER_KERNEL_PREFIX = "osl-user-"
-COPIED_MODES = ("synced", "linked")
 
 
 class Outcome(enum.IntEnum):
@@ -114,7 +113,7 @@ def _in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start
     try:
         home = Home(plan.home)
         state_dir = home.makedirs(plan.state_dir, "state_dir")
-        with StartLock(state_dir / "start.lock", plan.lock_timeout):
+        with StartLock(state_dir / LOCK_FILE, plan.lock_timeout):
             remove_leftovers(home, state_dir)
             report = Reporter(home, state_dir, out)
             try:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..plan import DEFAULT_STATE_DIR
+from ..status import LOCK_FILE
 from .homepaths import Home, UnsafePath
 from .lock import LockTimeout, StartLock
 from .materialize import MaterializeError, is_own_link, make_real, recorded_links
@@ -49,7 +50,7 @@ def make_own_file(os_path: Path, home_dir: Path, state_dir: str = DEFAULT_STATE_
             continue
         if not is_own_link(target, source, rel):
             return False
-        with StartLock(state_root / "start.lock", LOCK_SECONDS):
+        with StartLock(state_root / LOCK_FILE, LOCK_SECONDS):
             state = SyncState(home, state_root / "envs", name)
             files, _ = make_real(state, home.check(target, f"environments[{name}].target"), source, rel.__eq__)
         return files == 1

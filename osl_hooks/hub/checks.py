@@ -25,12 +25,10 @@ from traitlets import TraitError
 from traitlets.config import Config
 from traitlets.config.loader import LazyConfigValue
 
-from ..plan import plan_schema
+from ..plan import FIRST_COPIES, MODES, plan_schema
 from .config import (
     ENV_KEYS,
-    FIRST_COPIES,
     KERNEL_KEYS,
-    MODES,
     SCRIPT_KEYS,
     SCRIPT_ON_FAILURE,
     SCRIPT_RUN,

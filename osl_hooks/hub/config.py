@@ -19,15 +19,17 @@ from ..plan import (
     DEFAULT_JUPYTER_DATA_DIR,
     DEFAULT_SCRIPT_TIMEOUT,
     DEFAULT_STATE_DIR,
+    FAILURE_POLICIES,
+    FIRST_COPIES,
+    RUN_POLICIES,
 )
 
 DELIVERIES = ("post_start", "init_container", "wrap")
 """How `osl-hooks start` is run for a spawn (see docs/hub.md for which to choose)."""
 AUTO = "auto"
-MODES = ("baked", "synced", "linked", "user")
-SCRIPT_RUN = ("always", "once", "on_change")
-SCRIPT_ON_FAILURE = ("continue", "fail")
-FIRST_COPIES = ("background", "before_ready")
+# The plan's own names (osl_hooks/plan.py), so a value the hub accepts is one the engine knows.
+SCRIPT_RUN = RUN_POLICIES
+SCRIPT_ON_FAILURE = FAILURE_POLICIES
 
 ENV_PLAN_KEYS = (
     "name",

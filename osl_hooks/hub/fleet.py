@@ -26,8 +26,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..plan import COPIED_MODES
+
 STATE_KEY = "osl_hooks_last_start"  # where a spawner's state keeps its last start (`start_record`)
-COPIED_MODES = ("synced", "linked")
 STATES = ("up to date", "behind", "conflicts", "fell back", "failed", "absent", "copying", "ready")
 
 

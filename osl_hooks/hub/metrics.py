@@ -29,6 +29,7 @@ from typing import Any
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from ..plan import COPIED_MODES
 from .fleet import LastStart, env_rows, last_starts
 
 log = logging.getLogger("JupyterHub")
@@ -36,7 +37,6 @@ OUTCOMES = ("ok", "degraded", "failed")
 PHASES = ("copy", "update", "kernels", "scripts")
 FALLBACK_REASONS = ("disk_full", "relocation", "unsafe_home", "copy_failed")
 SCRIPT_STATES = ("ok", "failed", "timeout", "skipped")
-MODES = ("synced", "linked")
 OTHER = "other"
 SECONDS_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, float("inf"))
 
@@ -58,7 +58,7 @@ for _outcome in OUTCOMES:  # every series exists from the hub's start: dashboard
     STARTS.labels(_outcome)
 for _reason in FALLBACK_REASONS:
     FALLBACKS.labels(_reason)
-for _mode in MODES:
+for _mode in COPIED_MODES:
     COPIED_BYTES.labels(_mode)
 for _state in SCRIPT_STATES:
     SCRIPTS.labels(_state)
@@ -84,7 +84,7 @@ def observe_start(record: dict[str, Any]) -> None:
         if isinstance(env.get("new_conflicts"), int) and env["new_conflicts"] > 0:
             CONFLICTS.inc(env["new_conflicts"])
         if isinstance(env.get("copied_bytes"), int) and env["copied_bytes"] > 0:
-            COPIED_BYTES.labels(_known(env.get("mode"), MODES)).inc(env["copied_bytes"])
+            COPIED_BYTES.labels(_known(env.get("mode"), COPIED_MODES)).inc(env["copied_bytes"])
     for state, count in (summary.get("scripts") or {}).items():
         if isinstance(count, int) and count > 0:
             SCRIPTS.labels(_known(state, SCRIPT_STATES)).inc(count)

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..plan import KERNEL_NAME_PREFIX, Environment, Kernel, Plan, PlanError, plan_schema
-from .config import MODES, SECTION
+from ..plan import COPIED_MODES, KERNEL_NAME_PREFIX, MODES, Environment, Kernel, Plan, PlanError, plan_schema
+from .config import SECTION
 
 Renumber = Callable[[str], str]
 
@@ -126,7 +126,7 @@ def _leaving_the_home(settings: dict[str, Any], environments: Iterable[Any]) -> 
     """With no home known at hub start, a path relative to the home can still be seen to leave it."""
     paths = [(k, settings.get(k)) for k in ("envs_dir", "state_dir", "jupyter_data_dir")]
     for i, env in enumerate(environments):
-        if isinstance(env, dict) and env.get("mode") in ("synced", "linked", "user"):
+        if isinstance(env, dict) and env.get("mode") in (*COPIED_MODES, "user"):
             paths.append((f"environments[{i}].target", env.get("target")))
     problems = []
     for where, value in paths:

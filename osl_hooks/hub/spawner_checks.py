@@ -8,6 +8,7 @@ from typing import Any
 
 from traitlets.config import Config
 
+from ..plan import COPIED_MODES
 from .config import AUTO, SECTION
 from .selection import CheckedConfig, Problems
 from .spawner_config import _profile_options, effective_config, is_kubespawner, static_profiles
@@ -160,7 +161,7 @@ def work_seconds(checked: CheckedConfig, background_copies: bool = False) -> tup
     synced = sum(
         1
         for r in checked.rules
-        if r.plan_entry["mode"] in ("synced", "linked")
+        if r.plan_entry["mode"] in COPIED_MODES
         and not (background_copies and r.plan_entry.get("first_copy") == "background")
     )
     return total, synced, total + FIRST_COPY_SECONDS * synced + SERVER_SECONDS

@@ -13,8 +13,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..engine.envstatus import COPIED_MODES, by_env, gather, recorded_plan
-from ..plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Environment, Plan, PlanError, load_plan
+from ..engine.envstatus import by_env, gather, recorded_plan
+from ..plan import (
+    COPIED_MODES,
+    DEFAULT_STATE_DIR,
+    PLAN_ENV_VAR,
+    PLAN_FILE_ENV_VAR,
+    Environment,
+    Plan,
+    PlanError,
+    load_plan,
+)
 
 # The plan schema's env name (osl_hooks/plan.schema.json): no '/', no '..', nothing a URL could smuggle.
 ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
