@@ -12,6 +12,7 @@ What is remembered between syncs is `osl_hooks.engine.syncstate`.
 
 from __future__ import annotations
 
+import filecmp
 import functools
 import os
 import time
@@ -278,12 +279,21 @@ class EnvSync:
         self._apply(changes, theirs, left, record.get("conflicts", []), candidates)
 
     def full_comparison(self, theirs: Manifest) -> None:
-        """No usable record of the last sync: add what is missing, keep everything that exists."""
-        self.report.warning(
-            f"There is no usable record of how {self.target} was synced: comparing it with the image "
-            "(files that exist are kept, missing ones are added, nothing is removed)",
-            self.env.name,
-        )
+        """No usable record of the last sync: add what is missing, keep everything that exists.
+
+        With no record at all, the copy is adopted: a hub that switches to osl-hooks from its own rsync or cp
+        hook left copies that still name the image's prefix. What is still exactly the image's file (whatever
+        its times and modes, which `cp -r` loses) is osl-hooks' own: a file that names the image's prefix is
+        copied again and relocated, and the rest is recorded as synced. What differs from the image is the
+        user's and is kept, counted as their change from then on.
+        """
+        adopting = not self.state.record_file.exists()
+        if not adopting:
+            self.report.warning(
+                f"There is no usable record of how {self.target} was synced: comparing it with the image "
+                "(files that exist are kept, missing ones are added, nothing is removed)",
+                self.env.name,
+            )
         ours = {p: entry_on_disk(self.target / p) for p in theirs.entries}
         # A package is the user's if the copy has records of it that differ from the image's; a package
         # the copy has no trace of is the image's to add (one the user removed comes back: no data is lost).
@@ -294,22 +304,26 @@ class EnvSync:
             name
             for name, records in ours_records.items()
             if records != set(theirs.packages.records.get(name, []))
-            or not all(theirs.entries[r].same_stat(ours.get(r)) for r in records)
+            or not all(self._as_image(r, theirs.entries[r], ours.get(r)) for r in records)
         }
         changes = update.Changes(user_packages=user_packages)
+        relocated = {f.path: f for f in theirs.prefix_files}
+        built_prefix = theirs.built_prefix
+        assert built_prefix is not None  # settled by _image_manifest
+        moved = built_prefix != str(self.target)
         for path in sorted(theirs.entries):
             if ours[path] is None:
                 owned_by_user = theirs.packages.owners.get(path) in user_packages
                 (changes.kept_for_packages if owned_by_user else changes.copy).append(path)
+            elif moved and path in relocated and self._as_image(path, theirs.entries[path], ours[path]):
+                changes.copy.append(path)  # the image's file, still naming the image's prefix: relocated anew
         update.withhold_package_dirs(changes, theirs)
-        relocated = {f.path: f for f in theirs.prefix_files}
-        built_prefix = theirs.built_prefix
-        assert built_prefix is not None  # settled by _image_manifest
+        unrelocated = sum(1 for p in changes.copy if ours[p] is not None)
 
         def left(path: str) -> Entry | None:
             """An existing file counts as osl-hooks' own only if it is exactly what a sync leaves there."""
             entry, now = theirs.entries[path], ours[path]
-            if now is None or entry.same_stat(now):
+            if now is None or self._as_image(path, entry, now):
                 return now
             if path in relocated:
                 expected = relocate.relocated_bytes(
@@ -319,7 +333,29 @@ class EnvSync:
                     return now
             return None
 
+        if adopting:
+            yours = sum(1 for p, now in ours.items() if now is not None and p not in changes.copy and left(p) is None)
+            self.report.info(
+                f"Adopting {self.target}, a copy osl-hooks did not make: {unrelocated} files that still named the "
+                f"image's env are relocated for your home, {yours} files that differ from the image are kept as "
+                "your changes, and from now on it is synced like a copy osl-hooks made",
+                self.env.name,
+            )
         self._apply(changes, theirs, left, [])
+
+    def _as_image(self, path: str, entry: Entry, now: Entry | None) -> bool:
+        """Whether the copy's `path` is the image's, by its stat or, when a copy tool changed only times or
+        modes, by its content."""
+        if now is None:
+            return False
+        if entry.same_stat(now):
+            return True
+        source, copy = self.source / path, self.target / path
+        if source.is_symlink() or copy.is_symlink():
+            return source.is_symlink() and copy.is_symlink() and os.readlink(source) == os.readlink(copy)
+        if not (source.is_file() and copy.is_file()) or source.stat().st_size != copy.stat().st_size:
+            return source.is_dir() and copy.is_dir()
+        return filecmp.cmp(source, copy, shallow=False)
 
     def _apply(
         self,
