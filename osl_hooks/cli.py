@@ -315,6 +315,8 @@ def _status(args: argparse.Namespace) -> int:
         if record["packages_changed"] and any(record["packages_changed"].values()):
             counts = ", ".join(f"{n} {what}" for what, n in record["packages_changed"].items())
             print(f"      your packages against the image: {counts} (osl-hooks diff {name})")
+        if record["update_waiting"]:
+            print(f"      the image's {name} has changed: the next start updates your copy (your changes are kept)")
         for path in record["conflicts"]:
             print(f"      conflict: {path} (yours kept; the image's version is in {record['conflicts_dir']})")
     for name, copy in copies.items():

@@ -313,3 +313,26 @@ def test_status_lists_envs_bytes_last_sync_and_conflicts(scenario):
         f"synced env py: {scenario.target}, " in result.stdout and " MB on the volume, last synced 20" in result.stdout
     )
     assert "conflict: share/geodemo/geodemo.ini (yours kept; the image's version is in " in result.stdout
+
+
+def test_status_says_an_image_update_waits_for_the_next_start(scenario):
+    """After a new image, before the next start, `osl-hooks status` (and the JupyterLab panel, from the same
+    data) says the copy will be updated; the start applies it and the notice goes."""
+
+    def status() -> tuple[dict, str]:
+        state = ["--state-dir", str(scenario.home / ".local/state/osl-hooks")]
+        command = [sys.executable, "-m", "osl_hooks.cli", "status"]
+        data = json.loads(subprocess.run([*command, *state, "--json"], capture_output=True, check=True).stdout)
+        text = subprocess.run([*command, *state], capture_output=True, text=True, check=True).stdout
+        return data["synced"]["py"], text
+
+    record, text = status()
+    assert record["update_waiting"] is False and record["image_id"] == record["source_id"]
+    assert "next start updates your copy" not in text
+    scenario.image_update("install", scenario.wheel("oslnew", "1.0"))
+    record, text = status()
+    assert record["update_waiting"] is True and record["image_id"] != record["source_id"]
+    assert "the image's py has changed: the next start updates your copy (your changes are kept)" in text, text
+    scenario.start()
+    record, text = status()
+    assert record["update_waiting"] is False and "next start updates your copy" not in text

@@ -22,6 +22,7 @@ from .background import records as background_records
 from .envdiff import PackageChanges, package_changes
 from .linked import add_link_details
 from .lock import is_held
+from .manifest import MANIFEST_FILE, read_id
 from .syncstate import sync_records
 
 PLAN_RECORD = "plan.json"  # in the state folder: the plan of the last start, for the server's REST API
@@ -47,6 +48,10 @@ def gather(state_dir: Path, measure: bool = True) -> dict[str, Any] | None:
         source, target = Path(record.get("source", "")), Path(record.get("target", ""))
         both = source.is_dir() and target.is_dir()
         record["packages_changed"] = package_changes(source, target).summary() if both else None
+        # The image's env now against the one the copy was synced from: an update the next start applies.
+        # Only a baked manifest tells without a walk of the image's env; unknown (None) otherwise.
+        record["image_id"] = read_id(source / MANIFEST_FILE) if source.is_dir() else None
+        record["update_waiting"] = None if record["image_id"] is None else record["image_id"] != record.get("source_id")
     copies = background_records(state_dir)
     if status is None and not records and not copies:
         return None
