@@ -363,3 +363,11 @@ def test_hook_cost_per_spawn(capsys):
             f"{medians['plan_uncached']:.3f} ms"
         )
     assert medians["modify_pod_hook"] < 5
+
+
+def test_each_delivery_is_one_function_of_the_table():
+    from osl_hooks.hub import DELIVERIES
+    from osl_hooks.hub.delivery import POD_DELIVERIES
+
+    assert tuple(POD_DELIVERIES) == DELIVERIES
+    assert len(set(POD_DELIVERIES.values())) == len(DELIVERIES)
