@@ -16,7 +16,6 @@ from test_hub_support import (
     hub_user,
     kube_config,
     make_spawner,
-    no_kubeconfig,
     plan_of,
     restricted_violations,
     run_spawn_hooks,
@@ -28,10 +27,7 @@ from test_hub_support import (
 import osl_hooks.hub
 from osl_hooks.plan import parse_plan
 
-
-@pytest.fixture(autouse=True)
-def kube(monkeypatch):
-    no_kubeconfig(monkeypatch)
+pytestmark = pytest.mark.usefixtures("kube")
 
 
 BASE_IMAGE = "registry.example/base-notebook:1.0"

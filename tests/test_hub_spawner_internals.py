@@ -12,9 +12,11 @@ import importlib
 import inspect
 
 import pytest
-from test_hub_support import PROFILES, hub_user, kube_config, make_spawner, no_kubeconfig
+from test_hub_support import PROFILES, hub_user, kube_config, make_spawner
 
 from osl_hooks.hub import spawner_internals as si
+
+pytestmark = pytest.mark.usefixtures("kube")
 
 TO_RECHECK = {
     "kubespawner": (
@@ -29,11 +31,6 @@ TO_RECHECK = {
         "spawner_internals.SPAWNER_ATTRS"
     ),
 }
-
-
-@pytest.fixture(autouse=True)
-def kube(monkeypatch):
-    no_kubeconfig(monkeypatch)
 
 
 @pytest.mark.parametrize("package", sorted(si.CHECKED))
