@@ -200,3 +200,26 @@ def hold(tmp_path, monkeypatch):
     h = Hold()
     yield h
     h.release()
+
+
+@pytest.fixture
+def kube(monkeypatch):
+    """KubeSpawners built without a cluster (no kubeconfig is read, the API is never called). The hub's test modules
+    use it for every test: `pytestmark = pytest.mark.usefixtures("kube")`."""
+    from test_hub_support import no_kubeconfig
+
+    no_kubeconfig(monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory) -> Path:
+    """Two pip packages with modules big enough to be linked (bigprobe, bigother), 1.0 and 2.0 of each, as wheels
+    in a directory the pod's user can read."""
+    from linkedenv import big_wheel
+
+    directory = tmp_path_factory.mktemp("wheels")
+    for name in ("bigprobe", "bigother"):
+        for version in ("1.0", "2.0"):
+            big_wheel(directory, name, version)
+    directory.chmod(0o755)
+    return directory

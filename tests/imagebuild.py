@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import podsandbox
 from dockerfile_parse import DockerfileParser
 
 
@@ -209,4 +210,4 @@ def _with_mount_point(path: str) -> list[str]:
 
 
 def available() -> bool:
-    return shutil.which("bwrap") is not None and os.geteuid() == 0
+    return podsandbox.available(("bwrap",))

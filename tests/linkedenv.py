@@ -54,6 +54,19 @@ PROGRAM = (
 )
 
 
+def pip(prefix: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The env's pip: `install` from the given files only (no index), `uninstall` without asking; output captured."""
+    extra = ["--no-index"] if args[0] == "install" else ["-y"]
+    command = [prefix / "bin/python", "-m", "pip", "--disable-pip-version-check", *args, *extra]
+    return subprocess.run(command, capture_output=True, text=True, check=True)
+
+
+def site(root: Path) -> Path:
+    """The site-packages directory of the env at `root`."""
+    [path] = root.glob("lib/python3*/site-packages")
+    return path
+
+
 def _site_packages() -> str:
     return f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
 

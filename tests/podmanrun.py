@@ -21,7 +21,6 @@ import json
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import podsandbox
 import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
@@ -78,7 +78,7 @@ def podman(*args: str, check: bool = True, timeout: float = 900, stdin: str | No
 
 
 def available() -> bool:
-    return shutil.which("podman") is not None and os.geteuid() == 0
+    return podsandbox.available(("podman",))
 
 
 def require() -> None:
@@ -227,12 +227,6 @@ def kube_network_gateway() -> str:
         podman("network", "create", KUBE_NETWORK, check=False)  # what the first `kube play` would do
     [network] = json.loads(podman("network", "inspect", KUBE_NETWORK).stdout)
     return network["subnets"][0]["gateway"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PlayedPod:

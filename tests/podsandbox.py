@@ -23,6 +23,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 import osl_hooks
 
 POD_HOME = "/home/jovyan"
@@ -31,8 +33,14 @@ LAUNCHER_MOUNT = "/opt/osl-hooks-bin"
 HIDDEN = ("/home", "/root", "/opt")
 
 
-def available() -> bool:
-    return shutil.which("bwrap") is not None and shutil.which("setpriv") is not None and os.geteuid() == 0
+def available(programs: tuple[str, ...] = ("bwrap", "setpriv")) -> bool:
+    """The tests run as root and `programs` are installed (by default what the pod sandbox needs; the image build
+    sandbox and podman ask for theirs)."""
+    return os.geteuid() == 0 and all(shutil.which(program) is not None for program in programs)
+
+
+needed = pytest.mark.skipif(not available(), reason="needs bubblewrap, setpriv and root")
+"""Skips a test (or, as `pytestmark`, a module) where the pod sandbox cannot run."""
 
 
 @dataclass

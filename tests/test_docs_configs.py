@@ -10,7 +10,9 @@ import re
 from pathlib import Path
 
 import pytest
-from test_hub_support import K8S_VERSIONS, hub_user, no_kubeconfig, spawn_pod, validate_pod
+from test_hub_support import K8S_VERSIONS, hub_user, spawn_pod, validate_pod
+
+pytestmark = pytest.mark.usefixtures("kube")
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -29,11 +31,6 @@ def config_blocks() -> list[tuple[str, str]]:
 
 BLOCKS = config_blocks()
 IMAGE_VOLUME_VERSIONS = ("1.33", "1.37")  # the `image` volume source is Kubernetes 1.33+
-
-
-@pytest.fixture(autouse=True)
-def kube(monkeypatch):
-    no_kubeconfig(monkeypatch)
 
 
 def test_the_docs_have_configuration_blocks():

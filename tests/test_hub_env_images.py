@@ -7,22 +7,19 @@ from __future__ import annotations
 import kubernetes_validate
 import pss
 import pytest
-from test_hub_support import container, hub_user, kube_config, no_kubeconfig, spawn_pod, validate_pod
+from test_hub_support import container, hub_user, kube_config, spawn_pod, validate_pod
 
 import osl_hooks.hub
 from osl_hooks.hub.checks import check_config
 from osl_hooks.hub.env_images import volume_name
+
+pytestmark = pytest.mark.usefixtures("kube")
 
 IMAGE_VOLUME_VERSIONS = ("1.33", "1.37")
 ENV_IMAGES = {
     "gis": "registry.example/envs/gis:2024.1",
     "radar": {"reference": "registry.example/envs/radar:3", "pull_policy": "IfNotPresent", "sub_path": "env"},
 }
-
-
-@pytest.fixture(autouse=True)
-def kube(monkeypatch):
-    no_kubeconfig(monkeypatch)
 
 
 def image_volumes(pod: dict) -> dict[str, dict]:

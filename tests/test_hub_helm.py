@@ -25,7 +25,7 @@ from pathlib import Path
 import pss
 import pytest
 import yaml
-from test_hub_support import container, hub_user, no_kubeconfig, restricted_violations, spawn_pod, validate_pod
+from test_hub_support import container, hub_user, restricted_violations, spawn_pod, validate_pod
 from traitlets.config import Config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,7 +40,10 @@ VALUE_SETS = {
 }
 Z2JH = Path(os.environ.get("OSL_HOOKS_Z2JH_DIR", REPO.parent / "shared" / "z2jh"))
 
-pytestmark = pytest.mark.skipif(not (Z2JH / "values.schema.yaml").exists(), reason=f"no z2jh chart data in {Z2JH}")
+pytestmark = [
+    pytest.mark.usefixtures("kube"),
+    pytest.mark.skipif(not (Z2JH / "values.schema.yaml").exists(), reason=f"no z2jh chart data in {Z2JH}"),
+]
 
 
 def helm_merge(base: dict, override: dict) -> dict:
@@ -73,11 +76,6 @@ def schema_errors(values: dict) -> list[str]:
     schema = yaml.safe_load((Z2JH / "values.schema.yaml").read_text())
     validator = jsonschema.Draft7Validator(schema)
     return sorted(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(values))
-
-
-@pytest.fixture(autouse=True)
-def kube(monkeypatch):
-    no_kubeconfig(monkeypatch)
 
 
 def test_every_values_file_is_in_a_value_set():

@@ -58,8 +58,8 @@ FAST = 0.02  # poll interval in these tests
 
 
 @pytest.fixture(autouse=True)
-def kube(monkeypatch):
-    no_kubeconfig(monkeypatch)
+def kube(kube, monkeypatch):
+    """conftest's `kube`, and no reflector of another test module's KubeSpawners."""
     from kubespawner import KubeSpawner
 
     monkeypatch.setattr(KubeSpawner, "reflectors", {})  # the reflectors these tests install stay here

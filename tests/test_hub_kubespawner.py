@@ -16,7 +16,6 @@ from test_hub_support import (
     hub_user,
     kube_config,
     make_spawner,
-    no_kubeconfig,
     plan_of,
     restricted_violations,
     run_spawn_hooks,
@@ -28,10 +27,7 @@ from test_hub_support import (
 import osl_hooks.hub
 from osl_hooks.plan import parse_plan
 
-
-@pytest.fixture(autouse=True)
-def kube(monkeypatch):
-    no_kubeconfig(monkeypatch)
+pytestmark = pytest.mark.usefixtures("kube")
 
 
 BASE_IMAGE = "registry.example/base-notebook:1.0"
@@ -363,3 +359,11 @@ def test_hook_cost_per_spawn(capsys):
             f"{medians['plan_uncached']:.3f} ms"
         )
     assert medians["modify_pod_hook"] < 5
+
+
+def test_each_delivery_is_one_function_of_the_table():
+    from osl_hooks.hub import DELIVERIES
+    from osl_hooks.hub.delivery import POD_DELIVERIES
+
+    assert tuple(POD_DELIVERIES) == DELIVERIES
+    assert len(set(POD_DELIVERIES.values())) == len(DELIVERIES)

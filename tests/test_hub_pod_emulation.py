@@ -11,24 +11,20 @@ from __future__ import annotations
 
 import json
 
+import podsandbox
 import pytest
-from podsandbox import PodSandbox, available, kernel_probe
-from test_hub_support import container, hub_user, kube_config, no_kubeconfig, spawn_pod, validate_pod
+from podsandbox import PodSandbox, kernel_probe
+from test_hub_support import container, hub_user, kube_config, spawn_pod, validate_pod
 
 import osl_hooks.hub
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not available(), reason="needs bubblewrap, setpriv and root")]
+pytestmark = [pytest.mark.usefixtures("kube"), pytest.mark.slow, podsandbox.needed]
 
 ENV_PATH = "/opt/conda/envs/py"
 SETUP_PATH = "/opt/osl-setup"
 # The 'server' of the wrap delivery: Jupyter's own view of the kernels, printed as JSON, then exit.
 SERVER = ["jupyter", "kernelspec", "list", "--json"]
 KERNEL_CHECK = kernel_probe("osl-py", "sys.prefix, os.getuid()")
-
-
-@pytest.fixture(autouse=True)
-def kube(monkeypatch):
-    no_kubeconfig(monkeypatch)
 
 
 @pytest.fixture

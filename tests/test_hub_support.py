@@ -23,6 +23,7 @@ import pss
 import pytest
 from traitlets.config import Config
 
+pytestmark = pytest.mark.usefixtures("kube")  # its own tests (tests/conftest.py)
 K8S_VERSIONS = ("1.25", "1.30", "1.37")
 HOME = "/home/jovyan"
 
@@ -115,11 +116,6 @@ def no_kubeconfig(monkeypatch) -> None:
     import kubespawner.spawner
 
     monkeypatch.setattr(kubespawner.spawner, "load_config", lambda **kwargs: None)
-
-
-@pytest.fixture(autouse=True)
-def kube(monkeypatch):
-    no_kubeconfig(monkeypatch)
 
 
 def make_spawner(config: Config, user: Any, user_options: dict | None = None) -> Any:

@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import imagebuild as ib
+import podsandbox
 import pytest
 from podsandbox import PodSandbox
 from podsandbox import available as pod_sandbox_available
@@ -144,7 +145,7 @@ def test_build_steps_make_baked_readable_envs(built):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not pod_sandbox_available(), reason="needs bubblewrap, setpriv and root")
+@podsandbox.needed
 def test_the_built_image_starts_a_pod_without_relocation_fallback(built, tmp_path):
     sandbox, _ = built
     envs = sandbox.host_path("/opt/osl/synced-environments")

@@ -13,7 +13,7 @@ from pathlib import Path
 import podsandbox
 import pytest
 from conftest import all_files, kill_during_first_copy, tree_snapshot
-from linkedenv import DEEP_DIRS, LONG_NAME, SERVER_CONFIG, big_wheel, native_package, odd_paths_package
+from linkedenv import DEEP_DIRS, LONG_NAME, SERVER_CONFIG, native_package, odd_paths_package, pip, site
 from test_kernels import run_in_kernel
 
 from osl_hooks.demo.envbuild import build_python_env, demo_packages
@@ -26,21 +26,6 @@ from osl_hooks.engine.runner import Outcome
 from osl_hooks.engine.sync import STAGING_PREFIX
 
 pytestmark = pytest.mark.slow
-
-
-def pip(prefix: Path, *args) -> None:
-    extra = ["--no-index"] if args[0] == "install" else ["-y"]
-    subprocess.run([prefix / "bin/python", "-m", "pip", "--disable-pip-version-check", "-q", *args, *extra], check=True)
-
-
-@pytest.fixture(scope="session")
-def wheels(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("wheels")
-    for name in ("bigprobe", "bigother"):
-        for version in ("1.0", "2.0"):
-            big_wheel(directory, name, version)
-    directory.chmod(0o755)  # readable by the pod's user
-    return directory
 
 
 @pytest.fixture(scope="session")
@@ -68,11 +53,6 @@ def file_links(root: Path) -> dict[str, str]:
 
 def blocks(root: Path) -> int:
     return sum(os.lstat(p).st_blocks * 512 for p in [root, *root.rglob("*")])
-
-
-def site(root: Path) -> Path:
-    [path] = root.glob("lib/python3*/site-packages")
-    return path
 
 
 def test_first_linked_copy_links_big_files_and_copies_what_must_be_real(linked_image, home, run_start):
@@ -343,7 +323,7 @@ def test_materialize_then_reset(linked_image, home, run_start, tmp_path):
     assert set(ours) <= set(own_links(target, linked_image))
 
 
-@pytest.mark.skipif(not podsandbox.available(), reason="needs bubblewrap, setpriv and root")
+@podsandbox.needed
 def test_pip_upgrade_and_uninstall_in_a_pod_leave_the_read_only_image_alone(linked_image, wheels, tmp_path):
     plan = {
         "version": 1,

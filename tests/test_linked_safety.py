@@ -17,7 +17,7 @@ from pathlib import Path
 
 import podsandbox
 import pytest
-from linkedenv import big_wheel
+from linkedenv import pip, site
 
 from osl_hooks.engine.linked import own_links
 from osl_hooks.engine.linkform import IMAGE_LINK
@@ -29,21 +29,6 @@ pytestmark = pytest.mark.slow
 SYSTEM_PYTHON = "/usr/bin/python3"
 STATE = ".local/state/osl-hooks"
 POD_ENV = "/opt/conda/envs/py"
-
-
-def pip(prefix: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    extra = ["--no-index"] if args[0] == "install" else ["-y"]
-    command = [prefix / "bin/python", "-m", "pip", "--disable-pip-version-check", *args, *extra]
-    return subprocess.run(command, capture_output=True, text=True, check=True)
-
-
-@pytest.fixture(scope="module")
-def wheels(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("wheels")
-    for name, version in (("bigprobe", "1.0"), ("bigprobe", "2.0"), ("bigother", "1.0")):
-        big_wheel(directory, name, version)
-    directory.chmod(0o755)
-    return directory
 
 
 def build_image(source: Path, wheels: Path, python: str = sys.executable) -> Path:
@@ -78,11 +63,6 @@ def run(action, data: dict, *args) -> tuple[Outcome, str]:
 
 def record(home: Path) -> dict:
     return json.loads((home / STATE / "envs/py.json").read_text())
-
-
-def site(root: Path) -> Path:
-    [path] = root.glob("lib/python3*/site-packages")
-    return path
 
 
 def in_site(root: Path, name: str) -> str:
@@ -173,7 +153,7 @@ def writable_image(image: Path, tmp_path: Path) -> Path:
     return copy
 
 
-@pytest.mark.skipif(not podsandbox.available(), reason="needs bubblewrap, setpriv and root")
+@podsandbox.needed
 def test_env_the_user_can_write_is_never_linked(image, tmp_path):
     source = writable_image(image, tmp_path)
     data = {"version": 1, "environments": [{"name": "py", "mode": "linked", "source": POD_ENV, "kernel": False}]}
@@ -244,7 +224,7 @@ def test_system_pip_uninstall_and_upgrade_leave_no_file_of_the_old_version(syste
 # -- 4. editing a linked file -----------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not podsandbox.available(), reason="needs bubblewrap, setpriv and root")
+@podsandbox.needed
 def test_jupyterlab_save_of_a_linked_file_makes_it_the_users(image, tmp_path):
     data = {"version": 1, "environments": [{"name": "py", "mode": "linked", "source": POD_ENV, "kernel": False}]}
     data["environments"][0]["built_prefix"] = str(image)

@@ -101,7 +101,7 @@ def kube_pod(image: str, hub: tuple[str, int], username: str, delivery: str, env
 
 
 def play(pod: dict, tmp_path) -> tuple[podmanrun.PlayedPod, int]:
-    port = podmanrun.free_port()
+    port = localhub.free_port()
     played = podmanrun.PlayedPod(podmanrun.for_podman(pod, port), tmp_path)
     return played, port
 

@@ -3,11 +3,12 @@
 import json
 import os
 
+import podsandbox
 import pytest
 from conftest import write_script
-from podsandbox import POD_HOME, PodSandbox, available, kernel_probe
+from podsandbox import POD_HOME, PodSandbox, kernel_probe
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not available(), reason="needs bubblewrap, setpriv and root")]
+pytestmark = [pytest.mark.slow, podsandbox.needed]
 
 KERNEL_CHECK = kernel_probe("osl-py", "sys.prefix, os.environ['GEODEMO_DATA'], os.getuid()")
 

@@ -16,6 +16,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..plan import (
     DEFAULT_ENVS_DIR,
+    DEFAULT_FIRST_COPY,
     DEFAULT_JUPYTER_DATA_DIR,
     DEFAULT_SCRIPT_TIMEOUT,
     DEFAULT_STATE_DIR,
@@ -24,7 +25,8 @@ from ..plan import (
     RUN_POLICIES,
 )
 
-DELIVERIES = ("post_start", "init_container", "wrap")
+POST_START, INIT_CONTAINER, WRAP = "post_start", "init_container", "wrap"
+DELIVERIES = (POST_START, INIT_CONTAINER, WRAP)
 """How `osl-hooks start` is run for a spawn (see docs/hub.md for which to choose)."""
 AUTO = "auto"
 # The plan's own names (osl_hooks/plan.py), so a value the hub accepts is one the engine knows.
@@ -194,7 +196,7 @@ class OSLHooks(LoggingConfigurable):
     ).tag(config=True)
 
     first_copy = Unicode(
-        "background",
+        DEFAULT_FIRST_COPY,
         help="""
         When a synced env's first copy into a home is made: 'background' (the server starts at once, the
         env's kernel runs from the image's copy, read-only, until the user's own copy is complete; then

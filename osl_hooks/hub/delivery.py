@@ -10,7 +10,9 @@ Three deliveries (docs/hub.md says which to choose):
 - ``wrap`` — the server command becomes ``osl-hooks start -- <command>``: the container's command or args
   (KubeSpawner), or ``Spawner.cmd`` (local spawners).
 
-The functions here change the V1Pod KubeSpawner built, in place. Its parts are a mix of
+`POD_DELIVERIES` maps each delivery's name to the one function that puts it into a pod (`deliver_init_container`,
+`deliver_post_start`, `deliver_wrap`), given the spawn's `PodDelivery`. The functions here change the V1Pod
+KubeSpawner built, in place. Its parts are a mix of
 kubernetes_asyncio models and plain dicts with camelCase keys (KubeSpawner passes some settings
 through as given), so they are read through `to_plain`, and new parts are written as models.
 Nothing here touches files or the network.
@@ -21,9 +23,13 @@ from __future__ import annotations
 import datetime
 import posixpath
 import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..plan import PLAN_ENV_VAR
+from .config import INIT_CONTAINER, POST_START, WRAP
+from .spawner_internals import WRAP_ATTR
 
 NOTEBOOK_CONTAINER = "notebook"
 DELIVERY_ANNOTATION = "osl-hooks/delivery"  # on the pod: which delivery it carries (read by kube_pod)
@@ -250,9 +256,71 @@ def apply_init_container(
     return init
 
 
-# -- local spawners -------------------------------------------------------------------------------------
+# -- the deliveries, one function each ---------------------------------------------------------------
 
-_WRAP_STATE = "_osl_hooks_wrap"
+
+@dataclass(frozen=True)
+class PodDelivery:
+    """One spawn's pod and what goes into it: what every delivery function is given."""
+
+    pod: Any
+    container: Any  # the notebook container (`notebook_container`)
+    plan_json: str
+    home: str  # as the notebook container sees it (`pod_home`)
+    hooks: Any  # the `OSLHooks` settings: command, allow_root, the init container's name, resources, security
+    user: str  # for the log
+    log: Any
+
+    def command(self, *, degraded_ok: bool) -> list[str]:
+        return start_command(self.hooks.command, allow_root=self.hooks.allow_root, degraded_ok=degraded_ok)
+
+
+def deliver_init_container(d: PodDelivery) -> None:
+    apply_init_container(
+        d.pod,
+        d.container,
+        name=d.hooks.init_container_name,
+        command=d.command(degraded_ok=True),
+        plan_json=d.plan_json,
+        home=d.home,
+        resources=d.hooks.init_container_resources,
+        restricted=d.hooks.restricted_security_context,
+    )
+
+
+def deliver_post_start(d: PodDelivery) -> None:
+    _plan_in_notebook_container(d)
+    apply_post_start(d.container, d.command(degraded_ok=True))
+    _warn_unless_home_on_volume(d)
+
+
+def deliver_wrap(d: PodDelivery) -> None:
+    _plan_in_notebook_container(d)
+    apply_wrap(d.container, d.command(degraded_ok=False))
+    _warn_unless_home_on_volume(d)
+
+
+def _plan_in_notebook_container(d: PodDelivery) -> None:
+    if set_env(d.container, PLAN_ENV_VAR, d.plan_json):
+        d.log.warning("osl-hooks: replacing the %s the notebook container already had", PLAN_ENV_VAR)
+
+
+def _warn_unless_home_on_volume(d: PodDelivery) -> None:
+    if mount_for(d.container, d.home) is None:
+        d.log.warning(
+            "osl-hooks: the home %s of %s is not on a volume: synced envs are lost when the pod stops", d.home, d.user
+        )
+
+
+POD_DELIVERIES: dict[str, Callable[[PodDelivery], None]] = {
+    POST_START: deliver_post_start,
+    INIT_CONTAINER: deliver_init_container,
+    WRAP: deliver_wrap,
+}
+"""Each delivery's name (`config.DELIVERIES`) -> the function that puts it into a pod; raises `DeliveryError`."""
+
+
+# -- local spawners -------------------------------------------------------------------------------------
 
 
 def wrap_spawner_cmd(spawner: Any, command: list[str]) -> list[str]:
@@ -262,11 +330,11 @@ def wrap_spawner_cmd(spawner: Any, command: list[str]) -> list[str]:
     last spawn is recognised and the original one is wrapped again, rather than wrapping the wrapper.
     """
     current = list(spawner.cmd or [])
-    previous = getattr(spawner, _WRAP_STATE, None)
+    previous = getattr(spawner, WRAP_ATTR, None)
     original = previous[0] if previous and previous[1] == current else current
     if not original:
         raise DeliveryError(f"the 'wrap' delivery needs the server command, but {type(spawner).__name__}.cmd is empty")
     wrapped = [*command, "--", *original]
     spawner.cmd = wrapped
-    setattr(spawner, _WRAP_STATE, (original, wrapped))
+    setattr(spawner, WRAP_ATTR, (original, wrapped))
     return wrapped

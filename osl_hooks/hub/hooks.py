@@ -30,8 +30,9 @@ from traitlets.config import Config
 from ..plan import PLAN_ENV_VAR
 from ..status import LOG_FILE
 from . import delivery as dv
+from . import spawner_internals as si
 from .checks import validate_config
-from .config import AUTO, OSLHooks
+from .config import AUTO, INIT_CONTAINER, OSLHooks
 from .env_images import mount_env_images
 from .metrics import register_fleet_metrics
 from .planner import Planner, SpawnContext, group_names
@@ -102,12 +103,10 @@ class OSLHooksRuntime:
         slug = options.get("profile")
         if slug and not self.planner.uses_profile_options:
             return SpawnContext(ctx.user, ctx.groups, slug, {})
-        profile_list = spawner._sorted_dict_values(spawner.profile_list)
-        if callable(profile_list):
-            profile_list = await _call(profile_list, spawner)
+        profile_list = await si.initialized_profile_list(spawner)
         if not profile_list:
             return ctx
-        profile = spawner._get_profile(slug, spawner._get_initialized_profile_list(profile_list))
+        profile = si.chosen_profile(spawner, slug, profile_list)
         chosen: dict[str, str] = {}
         for name, option in (profile.get("profile_options") or {}).items():
             value = options.get(f"{name}--unlisted-choice") or options.get(name)
@@ -120,7 +119,7 @@ class OSLHooksRuntime:
     def kube_delivery(self, ctx: SpawnContext) -> str:
         if ctx.profile and ctx.profile in self.hooks.profile_delivery:
             return self.hooks.profile_delivery[ctx.profile]
-        return "init_container" if self.hooks.delivery == AUTO else self.hooks.delivery
+        return INIT_CONTAINER if self.hooks.delivery == AUTO else self.hooks.delivery
 
     # -- KubeSpawner ----------------------------------------------------------------------------------
 
@@ -134,35 +133,9 @@ class OSLHooksRuntime:
         delivery = self.kube_delivery(ctx)
         hooks = self.hooks
         mount_env_images(pod, container, hooks.env_images, plan_json)  # before the init container copies mounts
+        change = dv.PodDelivery(pod, container, plan_json, home, hooks, spawner.user.name, self.log)
         try:
-            if delivery == "init_container":
-                dv.apply_init_container(
-                    pod,
-                    container,
-                    name=hooks.init_container_name,
-                    command=dv.start_command(hooks.command, allow_root=hooks.allow_root, degraded_ok=True),
-                    plan_json=plan_json,
-                    home=home,
-                    resources=hooks.init_container_resources,
-                    restricted=hooks.restricted_security_context,
-                )
-            else:
-                if dv.set_env(container, PLAN_ENV_VAR, plan_json):
-                    self.log.warning("osl-hooks: replacing the %s the notebook container already had", PLAN_ENV_VAR)
-                if delivery == "post_start":
-                    dv.apply_post_start(
-                        container, dv.start_command(hooks.command, allow_root=hooks.allow_root, degraded_ok=True)
-                    )
-                else:
-                    dv.apply_wrap(
-                        container, dv.start_command(hooks.command, allow_root=hooks.allow_root, degraded_ok=False)
-                    )
-                if dv.mount_for(container, home) is None:
-                    self.log.warning(
-                        "osl-hooks: the home %s of %s is not on a volume: synced envs are lost when the pod stops",
-                        home,
-                        spawner.user.name,
-                    )
+            dv.POD_DELIVERIES[delivery](change)
         except dv.DeliveryError as e:
             raise spawn_error(f"osl-hooks cannot prepare this server: {e}") from None
         pod.metadata.annotations = {**(pod.metadata.annotations or {}), dv.DELIVERY_ANNOTATION: delivery}
@@ -188,7 +161,7 @@ class OSLHooksRuntime:
         ctx = SpawnContext(spawner.user.name, group_names(spawner.user))
         home = self.hooks.home or getattr(spawner, "home_dir", None) or None
         plan_json = self.planner.plan_json(ctx, home)
-        spawner._osl_hooks_plan = self.planner.plan(ctx, home)  # for progress and failures (hub/progress.py)
+        si.set_local_plan(spawner, self.planner.plan(ctx, home))  # for progress and failures (hub/spawner.py)
         try:
             dv.wrap_spawner_cmd(
                 spawner, dv.start_command(self.hooks.command, allow_root=self.hooks.allow_root, degraded_ok=False)
@@ -207,7 +180,7 @@ class OSLHooksRuntime:
             if admin_hook is not None:
                 await _call(admin_hook, spawner)
             if is_kubespawner(type(spawner)):
-                if getattr(spawner.modify_pod_hook, "_osl_hooks_runtime", None) is not runtime:
+                if si.installed_runtime(spawner) is not runtime:
                     raise spawn_error(
                         "osl-hooks is not installed in KubeSpawner.modify_pod_hook (was it replaced after "
                         "osl_hooks.hub.install(c)? call install(c) at the end of jupyterhub_config.py)"
@@ -216,7 +189,7 @@ class OSLHooksRuntime:
             runtime.prepare_local(spawner)
 
         setattr(osl_hooks_pre_spawn_hook, _CHAINED_FROM, admin_hook)
-        osl_hooks_pre_spawn_hook._osl_hooks_runtime = runtime  # type: ignore[attr-defined]
+        si.mark_hook(osl_hooks_pre_spawn_hook, runtime)
         return osl_hooks_pre_spawn_hook
 
     def make_modify_pod_hook(self, admin_hook: Any) -> Callable[[Any, Any], Any]:
@@ -235,7 +208,7 @@ class OSLHooksRuntime:
             return await runtime.modify_pod(spawner, pod)
 
         setattr(osl_hooks_modify_pod_hook, _CHAINED_FROM, admin_hook)
-        osl_hooks_modify_pod_hook._osl_hooks_runtime = runtime  # type: ignore[attr-defined]
+        si.mark_hook(osl_hooks_modify_pod_hook, runtime)
         return osl_hooks_modify_pod_hook
 
 

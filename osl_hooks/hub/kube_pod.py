@@ -14,6 +14,7 @@ from typing import Any
 
 from ..events import parse_line
 from ..plan import PLAN_ENV_VAR
+from .config import INIT_CONTAINER
 from .delivery import DELIVERY_ANNOTATION
 from .kube_log import legacy_line, strip_timestamp, unique
 from .progress import FAILED_PREFIX, FIRST, LAST, EventProgress, event_message, raw_event
@@ -163,7 +164,7 @@ def phase(pod: dict[str, Any] | None, name: str) -> str:
     if pod is None or (pod.get("metadata") or {}).get("deletionTimestamp"):
         return "unknown"
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
-    if annotations.get(DELIVERY_ANNOTATION) != "init_container" or init_container(pod, name) is None:
+    if annotations.get(DELIVERY_ANNOTATION) != INIT_CONTAINER or init_container(pod, name) is None:
         return "other"
     status = init_status(pod, name)
     if status is None:

@@ -28,8 +28,7 @@ from typing import Any
 from .kube_log import LogUnreadable, PodLog
 from .kube_pod import DEFAULT_CONTAINER, deliberate_exit, events_from_pod, failure_message, phase, plan_env_names
 from .progress import FIRST, SERVER
-
-JOURNAL_ATTR = "_osl_hooks_kube_journal"
+from .spawner_internals import JOURNAL_ATTR, installed_runtime, kubespawner_progress, reflected_pod, start_future
 
 
 def deliberate_failure(spawner: Any) -> str | None:
@@ -40,7 +39,7 @@ def deliberate_failure(spawner: Any) -> str | None:
     end now rather than after `start_timeout`. Other exit codes (killed for memory, a runtime error) may
     be transient and are left to Kubernetes' retries.
     """
-    pod = _pod(spawner)
+    pod = reflected_pod(spawner)
     name = _container_name(spawner)
     if pod is None or phase(pod, name) != "failed" or not deliberate_exit(pod, name):
         return None
@@ -125,7 +124,7 @@ class _Journal:
         summary of them (the same messages are shown once).
         """
         async with self.lock:
-            pod = _pod(spawner)
+            pod = reflected_pod(spawner)
             now = phase(pod, name)
             if read_logs and pod is not None and now in ("running", "failed", "after") and not self.logs_denied:
                 self._adopt(pod, name)
@@ -159,16 +158,9 @@ class _Journal:
             return None
 
 
-def _pod(spawner: Any) -> dict[str, Any] | None:
-    reflector = spawner.pod_reflector
-    if reflector is None:
-        return None
-    return reflector.pods.get(f"{spawner.namespace}/{spawner.pod_name}")
-
-
 def _journal(spawner: Any) -> _Journal:
     """The journal of the spawner's current spawn (KubeSpawner's `_start_future` identifies a spawn)."""
-    key = getattr(spawner, "_start_future", None)
+    key = start_future(spawner)
     journal = getattr(spawner, JOURNAL_ATTR, None)
     if journal is not None and journal.key is None and key is not None:
         journal.key = key  # a generator that came before start() set the future: same spawn
@@ -180,8 +172,7 @@ def _journal(spawner: Any) -> _Journal:
 
 def _runtime_hooks(spawner: Any) -> Any:
     """The `OSLHooks` configuration of the hub that set up this spawner (None without install(c))."""
-    runtime = getattr(getattr(spawner, "modify_pod_hook", None), "_osl_hooks_runtime", None)
-    return getattr(runtime, "hooks", None)
+    return getattr(installed_runtime(spawner), "hooks", None)
 
 
 def read_logs_setting(spawner: Any) -> bool:
@@ -196,7 +187,7 @@ def _container_name(spawner: Any) -> str:
 async def _until_started(spawner: Any, interval: float) -> AsyncIterator[dict[str, Any]]:
     """Stands in for KubeSpawner's generator when its events are off: ends when the spawn is over."""
     while True:
-        future = spawner._start_future
+        future = start_future(spawner)
         if future is not None and future.done():
             return
         await asyncio.sleep(interval)
@@ -213,11 +204,9 @@ async def kube_progress(
     on pods/log); otherwise only what the pod status says. Pods without the init_container delivery get
     KubeSpawner's events as they are.
     """
-    from kubespawner import KubeSpawner
-
     name = _container_name(spawner)
     if spawner.events_enabled:
-        source = KubeSpawner.progress(spawner)
+        source = kubespawner_progress(spawner)
     else:
         source = _until_started(spawner, poll_interval)
     journal: _Journal | None = None

@@ -29,6 +29,7 @@ from .kube_progress import deliberate_failure, kube_progress, last_messages, rea
 from .local_progress import STATUS_POLL_SECONDS, StatusFeed, failure_sentence
 from .progress import timeout_sentence
 from .spawner_config import is_kubespawner
+from .spawner_internals import local_plan, spawn_future
 from .start_record import StartRecordMixin
 
 TIMEOUT_MARGIN = 2.0  # seconds before JupyterHub's own start_timeout that osl-hooks ends a start with its sentence
@@ -37,7 +38,6 @@ TIMEOUT_MARGIN = 2.0  # seconds before JupyterHub's own start_timeout that osl-h
 class OSLHooksSpawnerMixin:
     """Progress and readable failures for spawners osl-hooks delivers to (mixed in by `install(c)`)."""
 
-    _osl_hooks_plan: Plan | None = None  # set by the pre_spawn hook when it wraps a local server command
     _osl_hooks_feed: StatusFeed | None = None  # the current local start's progress, followed by spawn pages
 
     async def start(self) -> Any:
@@ -53,7 +53,7 @@ class OSLHooksSpawnerMixin:
         if not self._osl_hooks_local():
             return await super().start()  # type: ignore[misc]
         # The feed first, before anything is awaited: a spawn page may already be waiting for it.
-        feed = self._osl_hooks_feed = StatusFeed(getattr(self, "_spawn_future", None))
+        feed = self._osl_hooks_feed = StatusFeed(spawn_future(self))
         feed.state_dir = await self._osl_hooks_state()
         result = await super().start()  # type: ignore[misc]
         feed.pid = getattr(self, "pid", None)
@@ -113,17 +113,17 @@ class OSLHooksSpawnerMixin:
         """The feed of the spawn a page watches. A page may open before `start()` has made it (JupyterHub answers
         the spawn request at once), and must not replay the previous start's feed meanwhile; should the spawn
         end before `start()` runs, JupyterHub stops waiting for this page's next event."""
-        spawn = getattr(self, "_spawn_future", None)
+        spawn = spawn_future(self)
         while self._osl_hooks_feed is None or self._osl_hooks_feed.spawn is not spawn:
             await asyncio.sleep(STATUS_POLL_SECONDS)
         return self._osl_hooks_feed
 
     def _osl_hooks_local(self) -> bool:
-        return self._osl_hooks_plan is not None
+        return local_plan(self) is not None
 
     async def _osl_hooks_state(self) -> Path:
         """The engine's state dir in the user's home, as the engine will resolve it."""
-        plan = self._osl_hooks_plan
+        plan: Plan | None = local_plan(self)
         assert plan is not None
         home = plan.home
         if home is None:

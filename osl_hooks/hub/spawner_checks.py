@@ -9,9 +9,10 @@ from typing import Any
 from traitlets.config import Config
 
 from ..plan import COPIED_MODES
-from .config import AUTO, SECTION
+from .config import AUTO, INIT_CONTAINER, POST_START, SECTION, WRAP
 from .selection import CheckedConfig, Problems
-from .spawner_config import _profile_options, effective_config, is_kubespawner, static_profiles
+from .spawner_config import _profile_options, effective_config, is_kubespawner
+from .spawner_internals import static_profiles
 
 
 def check_spawner_config(config: Config, spawner_class: type, checked: CheckedConfig) -> None:
@@ -20,7 +21,7 @@ def check_spawner_config(config: Config, spawner_class: type, checked: CheckedCo
     hooks = checked.hooks
     name = spawner_class.__name__
     if not is_kubespawner(spawner_class):
-        if hooks.delivery in ("post_start", "init_container"):
+        if hooks.delivery in (POST_START, INIT_CONTAINER):
             problems.add(
                 "delivery",
                 f"{hooks.delivery!r} needs KubeSpawner, but the spawner is {name}; use 'wrap' (or 'auto')",
@@ -36,7 +37,7 @@ def check_spawner_config(config: Config, spawner_class: type, checked: CheckedCo
                     )
         if not effective_config(config, spawner_class, "cmd"):
             problems.add("delivery", f"'wrap' needs the server command, but {name}.cmd is empty")
-        _check_timeouts(config, spawner_class, checked, ["wrap"], local=True)
+        _check_timeouts(config, spawner_class, checked, [WRAP], local=True)
         return
 
     profile_list = effective_config(config, spawner_class, "profile_list", [])
@@ -77,7 +78,7 @@ def check_spawner_config(config: Config, spawner_class: type, checked: CheckedCo
                         f"{choice!r} is not a choice of this option (choices: {', '.join(sorted(possible))})",
                     )
 
-    default = "init_container" if hooks.delivery == AUTO else hooks.delivery
+    default = INIT_CONTAINER if hooks.delivery == AUTO else hooks.delivery
     uses: dict[str, list[dict[str, Any]]] = {}  # delivery -> the overrides of the profiles using it
     if profiles:
         for slug, profile in profiles.items():
@@ -90,18 +91,18 @@ def check_spawner_config(config: Config, spawner_class: type, checked: CheckedCo
             uses.setdefault(delivery, []).append({})
 
     _say_where_first_copies_wait(config, checked, uses)
-    if "wrap" in uses:
+    if WRAP in uses:
         cmd = effective_config(config, spawner_class, "cmd")
-        if not cmd and not all(override.get("cmd") for override in uses["wrap"]):
+        if not cmd and not all(override.get("cmd") for override in uses[WRAP]):
             problems.add(
                 "delivery",
                 f"'wrap' needs the server command, but {name}.cmd is not set (the image's default command "
                 "cannot be seen from the hub); set it, e.g. c.KubeSpawner.cmd = ['jupyterhub-singleuser'] "
                 "(z2jh: singleuser.cmd)",
             )
-    if "post_start" in uses:
+    if POST_START in uses:
         base = effective_config(config, spawner_class, "lifecycle_hooks", {}) or {}
-        for override in [{}] + uses["post_start"]:
+        for override in [{}] + uses[POST_START]:
             hooks_value = override.get("lifecycle_hooks", base)
             handler = (hooks_value or {}).get("postStart") if isinstance(hooks_value, dict) else None
             if handler and "exec" not in handler:
@@ -126,7 +127,7 @@ def _say_where_first_copies_wait(config: Config, checked: CheckedConfig, uses: I
         if rule.plan_entry.get("first_copy") == "background"
         and ("first_copy" in configured[rule.index] or "first_copy" in section)
     ]
-    waiting = sorted(set(uses) & {"init_container", "post_start"})
+    waiting = sorted(set(uses) & {INIT_CONTAINER, POST_START})
     if asked and waiting:
         checked.warnings.append(
             f"first_copy 'background' ({', '.join(asked)}) needs the 'wrap' delivery; with "
@@ -145,7 +146,7 @@ def timeout_trait(delivery: str, local: bool) -> tuple[str, float]:
     engine (`OSLHooksSpawnerMixin`): start_timeout. wrap on KubeSpawner runs once the container is running,
     after start() returned: http_timeout, JupyterHub's wait for the server to answer.
     """
-    if delivery == "wrap" and not local:
+    if delivery == WRAP and not local:
         return "http_timeout", 30
     return "start_timeout", 60
 
@@ -173,7 +174,7 @@ def _check_timeouts(
     """Warn when the configured work may outlast the timeout it runs under, naming the setting and a value."""
     name = spawner_class.__name__
     for delivery in sorted(set(deliveries)):
-        scripts, synced, needed = work_seconds(checked, background_copies=delivery == "wrap")
+        scripts, synced, needed = work_seconds(checked, background_copies=delivery == WRAP)
         trait, default = timeout_trait(delivery, local)
         timeout = effective_config(config, spawner_class, trait, default)
         suggestion = f"c.{'KubeSpawner' if not local else 'Spawner'}.{trait} = {math.ceil(needed / 60) * 60}"

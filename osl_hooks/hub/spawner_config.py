@@ -8,6 +8,8 @@ from typing import Any
 from traitlets.config import Config
 from traitlets.config.loader import LazyConfigValue
 
+from .spawner_internals import static_profiles
+
 
 def is_kubespawner(cls: type) -> bool:
     """True for KubeSpawner and its subclasses (checked by name: the hub side never needs to import it)."""
@@ -36,26 +38,6 @@ def effective_config(config: Config, cls: type, name: str, default: Any = _MISSI
 def _trait_default(cls: type, name: str) -> Any:
     traits = cls.class_traits() if hasattr(cls, "class_traits") else {}
     return traits[name].default() if name in traits else None
-
-
-def static_profiles(profile_list: Any) -> dict[str, dict[str, Any]] | None:
-    """{slug: profile} for a static `KubeSpawner.profile_list` (slugs as KubeSpawner makes them), else None."""
-    if callable(profile_list):
-        return None
-    if isinstance(profile_list, dict):  # KubeSpawner accepts a dict, sorted by key
-        profile_list = [profile_list[k] for k in sorted(profile_list)]
-    profiles: dict[str, dict[str, Any]] = {}
-    for profile in profile_list or []:
-        if not isinstance(profile, dict):
-            continue
-        slug = profile.get("slug")
-        if not slug and profile.get("display_name"):
-            from slugify import slugify  # what KubeSpawner._get_initialized_profile_list uses
-
-            slug = slugify(profile["display_name"])
-        if slug:
-            profiles[slug] = profile
-    return profiles
 
 
 def _profile_options(profile: dict[str, Any]) -> dict[str, set[str] | None]:

@@ -22,10 +22,11 @@ from ..events import parse_line
 from .fleet import STATE_KEY
 from .kube_log import strip_timestamp
 from .kube_pod import init_status
-from .kube_progress import _container_name, _pod
+from .kube_progress import _container_name
 from .local_progress import read_status_async
 from .metrics import observe_start
 from .spawner_config import is_kubespawner
+from .spawner_internals import local_plan, reflected_pod
 
 RECORD_VERSION = 1
 
@@ -90,8 +91,8 @@ class StartRecordMixin:
 
     async def _osl_hooks_read_record(self) -> dict[str, Any] | None:
         if is_kubespawner(type(self)):
-            return record_from_pod(_pod(self), _container_name(self))
-        if getattr(self, "_osl_hooks_plan", None) is None:
+            return record_from_pod(reflected_pod(self), _container_name(self))
+        if local_plan(self) is None:
             return None  # not a start osl-hooks delivered to
         status = await read_status_async(await self._osl_hooks_state())  # type: ignore[attr-defined]
         return record_from_status(status, getattr(self, "pid", None))
