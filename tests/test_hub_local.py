@@ -19,6 +19,8 @@ import pytest
 from conftest import wait_for_copy
 from localhub import Hub, execute
 
+from osl_hooks.engine.background import is_placeholder
+
 BIN = Path(sys.executable).parent
 
 pytestmark = [
@@ -129,7 +131,7 @@ def test_real_hub_ready_before_the_copy_then_new_kernels_use_it_without_a_restar
     status, during = hub.api("POST", "/user/alice/api/kernels", {"name": "osl-py"})
     assert status == 201, during
     assert execute(hub, "alice", during["id"], "import sys; print(sys.prefix)").strip() == str(image_env)
-    assert not target.exists()
+    assert is_placeholder(target), "no copy yet: the link to the guards stands where it will be"
 
     hub.hold.unlink()
     assert wait_for_copy(home, "py")["state"] == "done"
