@@ -95,16 +95,32 @@ def hub_config(
     return "\n".join(lines) + "\n"
 
 
+# The JupyterLab extension as `npm run build` in labextension/ leaves it in a source checkout (docs/lab.md).
+CHECKOUT_LABEXTENSIONS = Path(__file__).resolve().parent.parent / "labextensions"
+
+
+def labextension_args() -> list[str]:
+    """Server arguments that let JupyterLab load the extension built in this source checkout when it is not
+    installed (an editable install made before the build, or none): what `jupyter labextension develop` does
+    with a link, without writing into the Python's prefix."""
+    from jupyter_core.paths import jupyter_path
+
+    built = CHECKOUT_LABEXTENSIONS / "osl-hooks" / "package.json"
+    installed = any(Path(p, "osl-hooks", "package.json").is_file() for p in jupyter_path("labextensions"))
+    return [f"--LabApp.extra_labextensions_path={CHECKOUT_LABEXTENSIONS}"] if built.is_file() and not installed else []
+
+
 def demo_config(directory: Path, image: dict, *, proxy: str, ports: tuple[int, int, int], api_token: str | None) -> str:
     """The demo's whole jupyterhub_config.py."""
     bin_dir = Path(sys.executable).parent
     as_root = os.geteuid() == 0
+    args = ["--ServerApp.jpserver_extensions=osl_hooks.lab=True", *labextension_args()]
     spawner = f"""
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = {str(directory / "homes" / "{username}")!r}
 c.Spawner.cmd = [{str(bin_dir / "jupyterhub-singleuser")!r}]
 c.Spawner.default_url = "/lab"
-c.Spawner.args = {["--ServerApp.jpserver_extensions=osl_hooks.lab=True"] + (["--allow-root"] if as_root else [])!r}
+c.Spawner.args = {args + (["--allow-root"] if as_root else [])!r}
 c.Spawner.start_timeout = 600  # a first start copies the envs (docs/hub.md, "Timeouts")
 c.Spawner.http_timeout = 120  # then JupyterLab itself starts: give it more than 30 s on a busy machine
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}  # straight to the progress page
