@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from browser import ARTIFACTS, chromium, page_text, sign_in, spawn_page, wait_for_text
+from browser import ARTIFACTS, chromium, dismiss_news, page_text, sign_in, spawn_page, wait_for_text
 from conftest import tree_snapshot
 from localhub import Hub, execute, free_port
 
@@ -315,14 +315,6 @@ def wait_for_panel(browser, check: Callable[[dict], bool], what: str, timeout: f
             return shown
         time.sleep(0.2)
     raise AssertionError(f"the Environments panel never showed {what}: {environments_panel(browser)}")
-
-
-def dismiss_news(browser) -> None:
-    """JupyterLab asks whether to fetch Jupyter news in a toast (no network here): answer it, out of the way."""
-    browser.execute_script(
-        "document.querySelectorAll('.Toastify button').forEach(function (b) {"
-        "  if (b.innerText.trim() === 'No') { b.click(); } });"
-    )
 
 
 def status_item(browser) -> str:

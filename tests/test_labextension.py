@@ -3,7 +3,9 @@ tree that holds the build (`npm run build` in labextension/) carries it under sh
 and JupyterLab lists it enabled in a fresh venv where no Node is on the PATH; a tree without the build (an image
 recipe's copied tree made without Node) still builds a wheel, without the extension.
 
-The panel itself, in a real JupyterLab behind the demo hub: tests/test_demo.py.
+The panel in a real JupyterLab (headless Chromium) on a home whose last start brought an image update that met
+a file the user changed, and could not copy another env: what it shows and the notifications it gives. With the
+demo hub, a copy made in the background and a reset from the panel: tests/test_demo.py.
 """
 
 from __future__ import annotations
@@ -13,13 +15,22 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from browser import ARTIFACTS, chromium, dismiss_news, wait_for_text
+from labserver import LabServer
 from localhub import SOURCE_ROOT
 
-from osl_hooks.demo.hub import CHECKOUT_LABEXTENSIONS
+from osl_hooks.demo.envbuild import PLACEHOLDER, build_conda_env, demo_packages
+from osl_hooks.demo.hub import CHECKOUT_LABEXTENSIONS, labextension_args
+from osl_hooks.engine.manifest import bake
+from osl_hooks.engine.runner import start
+from osl_hooks.plan import Plan
 
 pytestmark = pytest.mark.slow
 DATA = "osl_hooks-0.2.0.data/data/share/jupyter/labextensions/osl-hooks/"
@@ -81,3 +92,65 @@ def test_a_source_tree_without_the_build_still_installs_without_the_extension(tm
     names = zipfile.ZipFile(wheel).namelist()
     assert not [n for n in names if "labextensions" in n], names
     assert "osl_hooks-0.2.0.data/data/etc/jupyter/jupyter_server_config.d/osl_hooks.json" in names
+
+
+@pytest.fixture
+def browser():
+    yield from chromium()
+
+
+def test_the_panel_shows_conflicts_after_an_image_update_and_an_env_that_fell_back(tmp_path, browser):
+    """geo: the user changed a file the image's update changes too (a conflict: theirs kept); tiny: its packages
+    cannot be relocated into this home's long path, so it runs from the image (a fallback). JupyterLab's panel
+    shows both, with the command that takes the image's version, and a notification says each once."""
+    from selenium.webdriver.common.by import By
+
+    assert (CHECKOUT_LABEXTENSIONS / "osl-hooks/package.json").is_file(), "cd labextension && npm ci && npm run build"
+    geo = tmp_path / "image/envs/geo"
+    build_conda_env(geo)
+    bake(geo)
+    tiny = Path(tempfile.mkdtemp(prefix="g", dir="/tmp"))  # a short path whose packages allow 105 characters
+    home = tmp_path / ("h" * 110)  # longer than that
+    try:
+        build_conda_env(tiny, [replace(p, placeholder=PLACEHOLDER[:105]) for p in demo_packages()])
+        envs = [
+            {"name": "geo", "mode": "synced", "source": str(geo)},
+            {"name": "tiny", "mode": "synced", "source": str(tiny)},
+        ]
+        plan = Plan.from_dict({"version": 1, "home": str(home), "environments": envs})
+        home.mkdir()
+        start(plan, allow_root=True, out=open(os.devnull, "w"))
+        (home / ".local/envs/geo/share/geodemo/geodemo.ini").write_text("data_dir = /my/own/data\n")
+        build_conda_env(geo, demo_packages("2.0"))  # the image's update changes geodemo.ini too
+        bake(geo)
+        start(plan, allow_root=True, out=open(os.devnull, "w"))
+
+        lab = LabServer(home, tmp_path / "server", server_args=labextension_args())
+        try:
+            browser.get(f"{lab.url}lab?token={lab.token}")
+            wait_for_text(browser, r"Launcher", timeout=120)
+            browser.find_element(By.CSS_SELECTOR, 'li[data-id="osl-hooks-environments"]').click()
+            dismiss_news(browser)
+            text = wait_for_text(browser, r"conflict\(s\) with the image's last update")
+            panel = browser.find_element(By.ID, "osl-hooks-environments").text
+            assert "1 conflict(s) with the image's last update: yours were kept." in panel, panel
+            command = "cp -a \"$HOME\"/'.local/state/osl-hooks/envs/conflicts/geo/share/geodemo/geodemo.ini' "
+            command += "\"$HOME\"/'.local/envs/geo/share/geodemo/geodemo.ini'"
+            assert command in panel, panel
+            assert "fell back to the image" in panel and "It runs from the image, not from your own copy" in panel
+            # the notifications: the update's conflict, naming the file and what was kept; the fallback and why
+            assert re.search(
+                r"An image update of geo changed files you had changed too: share/geodemo/geodemo\.ini", text
+            )
+            wait_for_text(browser, r"tiny runs from the image, not from your own copy: ")
+            time.sleep(1)  # the notifications slide in
+            browser.save_screenshot(str(ARTIFACTS / "lab-conflict-fallback.png"))
+            # said once per start: a reload shows the panel, not the same notifications again
+            browser.refresh()
+            wait_for_text(browser, r"Launcher", timeout=120)
+            time.sleep(2)
+            assert "changed files you had changed too" not in browser.find_element(By.TAG_NAME, "body").text
+        finally:
+            lab.close()
+    finally:
+        subprocess.run(["rm", "-rf", str(tiny)], check=True)

@@ -15,6 +15,20 @@ export function copying(env: IEnv): boolean {
   return state === 'queued' || state === 'waiting' || state === 'running';
 }
 
+/** Why an env runs from the image instead of the user's copy (the start's `fallback` code), and what to do. */
+export const FALLBACK_REASONS: { [code: string]: string } = {
+  disk_full:
+    'your home has no room for your own copy: free space in it (old backups in ~/.local/state/osl-hooks/backups ' +
+    'can go) and restart your server',
+  relocation: "its packages cannot be moved to your home's longer path; ask your admins",
+  unsafe_home: 'a link in your home leads out of it where your copy would be; remove it and restart your server',
+  copy_failed: 'your copy could not be made (~/.local/state/osl-hooks/start.log says why); restart your server to try again'
+};
+
+export function fallbackReason(code: string | null | undefined): string {
+  return (code && FALLBACK_REASONS[code]) || `the start fell back (${code ?? 'unknown'})`;
+}
+
 export function humanBytes(n: number | null | undefined): string {
   if (n === null || n === undefined) {
     return 'unknown';
@@ -115,7 +129,8 @@ export class EnvsModel {
       }
       if (env.start?.state === 'fallback') {
         this.once(`fallback:${env.name}:${start}`, () => {
-          const why = env.start?.warnings.join(' ') || `(${env.start?.fallback})`;
+          const said = env.start?.warnings.join(' ');
+          const why = said ? said : `${fallbackReason(env.start?.fallback)}.`;
           Notification.warning(`${env.name} runs from the image, not from your own copy: ${why}`, {
             autoClose: false
           });

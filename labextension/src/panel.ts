@@ -4,7 +4,7 @@ import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import { ApiError, getDiff, getTask, IEnv, ITask, startAction } from './api';
-import { copying, EnvsModel, humanBytes } from './model';
+import { copying, EnvsModel, fallbackReason, humanBytes } from './model';
 
 function el(tag: string, className: string, text?: string): HTMLElement {
   const node = document.createElement(tag);
@@ -131,13 +131,14 @@ export class EnvironmentsPanel extends Widget {
     }
     if (start?.state === 'fallback') {
       line(
-        `It runs from the image, not from your copy (${start.fallback ?? 'fallback'}): packages you install into ` +
-          'it are lost at the next restart.',
+        `It runs from the image, not from your own copy: ${fallbackReason(start.fallback)}. Packages you ` +
+          'install into it are lost at the next restart.',
         'osl-hooks-problem'
       );
     }
+    const home = this.model.data?.home;
     for (const problem of [...(start?.warnings ?? []), ...(start?.errors ?? [])]) {
-      line(problem, 'osl-hooks-problem');
+      line(home ? problem.split(home + '/').join('~/') : problem, 'osl-hooks-problem');
     }
     const fromImage = copying(env) || start?.effective_mode === 'baked' || env.mode === 'baked';
     const runsFrom = fromImage
