@@ -145,6 +145,11 @@ def test_the_panel_shows_conflicts_after_an_image_update_and_an_env_that_fell_ba
             wait_for_text(browser, r"tiny runs from the image, not from your own copy: ")
             time.sleep(1)  # the notifications slide in
             browser.save_screenshot(str(ARTIFACTS / "lab-conflict-fallback.png"))
+            # Diff: what `osl-hooks diff geo` says, in a dialog
+            browser.find_element(By.CSS_SELECTOR, '[data-env="geo"] button[data-action="Diff"]').click()
+            dialog = wait_for_text(browser, r"geo: your packages against the image")
+            assert "Your packages are the image's." in dialog, dialog  # the panel said: no drift
+            browser.find_element(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept").click()
             # said once per start: a reload shows the panel, not the same notifications again
             browser.refresh()
             wait_for_text(browser, r"Launcher", timeout=120)

@@ -100,14 +100,11 @@ CHECKOUT_LABEXTENSIONS = Path(__file__).resolve().parent.parent / "labextensions
 
 
 def labextension_args() -> list[str]:
-    """Server arguments that let JupyterLab load the extension built in this source checkout when it is not
-    installed (an editable install made before the build, or none): what `jupyter labextension develop` does
-    with a link, without writing into the Python's prefix."""
-    from jupyter_core.paths import jupyter_path
-
+    """Server arguments that make JupyterLab load the extension this package holds (built by `npm run build` in a
+    checkout's labextension/, or carried by the wheel) ahead of any other copy: an editable install gets no data
+    files, and a copy installed or linked into the Python's prefix may be another checkout's or stale."""
     built = CHECKOUT_LABEXTENSIONS / "osl-hooks" / "package.json"
-    installed = any(Path(p, "osl-hooks", "package.json").is_file() for p in jupyter_path("labextensions"))
-    return [f"--LabApp.extra_labextensions_path={CHECKOUT_LABEXTENSIONS}"] if built.is_file() and not installed else []
+    return [f"--LabApp.extra_labextensions_path={CHECKOUT_LABEXTENSIONS}"] if built.is_file() else []
 
 
 def demo_config(directory: Path, image: dict, *, proxy: str, ports: tuple[int, int, int], api_token: str | None) -> str:
