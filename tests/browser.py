@@ -106,3 +106,11 @@ def spawn_page(browser) -> dict:
         };
         """
     )
+
+
+def dismiss_news(browser) -> None:
+    """JupyterLab asks in a toast whether to fetch Jupyter news (no network here): answer no, out of the way."""
+    browser.execute_script(
+        "document.querySelectorAll('.Toastify button').forEach(function (b) {"
+        "  if (b.innerText.trim() === 'No') { b.click(); } });"
+    )

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from browser import ARTIFACTS, chromium, sign_in, spawn_page, wait_for_text
+from browser import ARTIFACTS, chromium, dismiss_news, page_text, sign_in, spawn_page, wait_for_text
+from conftest import tree_snapshot
 from localhub import Hub, execute, free_port
 
-from osl_hooks.demo.hub import FAILING_USER
+from osl_hooks.demo.hub import CHECKOUT_LABEXTENSIONS, FAILING_USER
 from osl_hooks.engine import manifest
 from osl_hooks.engine.faultpoints import HOLD_AT_ENV_VAR
 from osl_hooks.status import human_bytes
@@ -39,16 +40,19 @@ pytestmark = [
 
 
 HOLD_COPY, HOLD_SERVER = "hold-copy", "hold-server"  # files in the demo's directory that hold a start
+HOLD_BACKGROUND = "hold-background"  # holds a copy made in the background before it copies anything
 
 
 def start_demo(directory: Path) -> Hub:
     """Run the README's demo command in `directory` on free ports, with an API token for the test; a start
     waits at its copy's first progress tick while `HOLD_COPY` exists there, and before its server starts while
-    `HOLD_SERVER` does (`hold_start`)."""
+    `HOLD_SERVER` does (`hold_start`), and a copy made in the background before it begins while `HOLD_BACKGROUND`
+    does."""
     port, token = free_port(), secrets.token_hex(16)
     command = [sys.executable, "-m", "osl_hooks.demo", "--dir", str(directory), "--port", str(port)]
     command += ["--hub-port", str(free_port()), "--proxy-api-port", str(free_port())]
     holds = f"first-copy:progress={directory / HOLD_COPY};start:server-exec={directory / HOLD_SERVER}"
+    holds += f";background:staging-made={directory / HOLD_BACKGROUND}"
     env = {"OSL_HOOKS_DEMO_API_TOKEN": token, HOLD_AT_ENV_VAR: holds}
     return Hub(directory, command, port, token, env=env, start_timeout=300)
 
@@ -281,3 +285,109 @@ def test_ctrl_c_stops_hub_proxy_and_servers(demo, tmp_path):
         assert not alive, [p.cmdline() for p in alive]
     finally:
         own.close()
+
+
+def environments_panel(browser) -> dict[str, dict]:
+    """What the Environments panel (osl-hooks' JupyterLab extension) shows, per env card: its state's label,
+    its text, its buttons; read in one script call."""
+    return browser.execute_script(
+        """
+        var cards = document.querySelectorAll('#osl-hooks-environments .osl-hooks-env');
+        var shown = {};
+        cards.forEach(function (card) {
+          shown[card.dataset.env] = {
+            state: card.querySelector('.osl-hooks-state').innerText,
+            text: card.innerText,
+            buttons: Array.prototype.map.call(card.querySelectorAll('button'), function (b) {
+              return b.dataset.action + (b.disabled ? ' (disabled)' : ''); }),
+          };
+        });
+        return shown;
+        """
+    )
+
+
+def wait_for_panel(browser, check: Callable[[dict], bool], what: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shown = environments_panel(browser)
+        if check(shown):
+            return shown
+        time.sleep(0.2)
+    raise AssertionError(f"the Environments panel never showed {what}: {environments_panel(browser)}")
+
+
+def status_item(browser) -> str:
+    return browser.execute_script(
+        "var e = document.querySelector('.osl-hooks-status-item'); "
+        "return e && e.offsetParent !== null ? e.innerText : '';"
+    )
+
+
+def test_jupyterlab_shows_the_envs_the_copy_in_the_background_and_resets_as_the_cli_does(demo, browser):
+    """osl-hooks' JupyterLab extension (docs/lab.md) in the demo's JupyterLab: the Environments panel lists the
+    envs with their states while geo's own copy is made in the background (held there), the status bar says so
+    meanwhile and nothing afterwards, a notification says when the copy is complete; Reset from the panel, after
+    its confirmation, leaves the tree `osl-hooks reset` leaves."""
+    from selenium.webdriver.common.by import By
+
+    assert (CHECKOUT_LABEXTENSIONS / "osl-hooks/package.json").is_file(), (
+        "build it: cd labextension && npm ci && npm run build"
+    )
+    user, home = "dora", demo.directory / "homes/dora"
+    background = demo.directory / HOLD_BACKGROUND
+    background.touch()  # geo's own copy, made in the background once the server runs, waits before it begins
+    try:
+        sign_in(browser, demo, user)
+        wait_for_text(browser, r"Launcher", timeout=180)
+        browser.find_element(By.CSS_SELECTOR, 'li[data-id="osl-hooks-environments"]').click()
+        dismiss_news(browser)
+        shown = wait_for_panel(
+            browser, lambda s: s.get("geo", {}).get("state", "").startswith("copying"), "geo being copied"
+        )
+        assert shown["python"]["state"] == "ready", shown
+        assert "Kernels run from your copy" in shown["python"]["text"] and "on your volume" in shown["python"]["text"]
+        assert "runs read-only from the image" in shown["geo"]["text"], shown["geo"]
+        assert "Kernels run from the image" in shown["geo"]["text"], shown["geo"]
+        assert "Reset (disabled)" in shown["geo"]["buttons"], "no reset while the copy is being made"
+        assert re.fullmatch(r"Copying geo: \d+% \(read-only until done\)", status_item(browser)), status_item(browser)
+        browser.save_screenshot(str(ARTIFACTS / "lab-environments-copying.png"))
+        background.unlink()
+        wait_for_text(browser, r"Your own copy of geo is complete: kernels started from now on use your copy")
+        shown = wait_for_panel(browser, lambda s: s["geo"]["state"] == "ready", "geo ready")
+        assert "Kernels run from your copy (~/.local/envs/geo)" in shown["geo"]["text"], shown["geo"]
+        assert status_item(browser) == "", "nothing in the status bar once all is well"
+        time.sleep(1)  # the notification slides in: its screenshot shows it in place
+        browser.save_screenshot(str(ARTIFACTS / "lab-copy-complete.png"))
+    finally:
+        background.unlink(missing_ok=True)
+
+    # Reset from the panel: the confirmation says what happens to the user's files, then the task's outcome.
+    env = home / ".local/envs/geo"
+    ini = env / "share/geodemo/geodemo.ini"
+    ini.write_text(ini.read_text() + "\n# the user's own setting\n")
+    changed = tree_snapshot(env)
+    browser.find_element(By.CSS_SELECTOR, '[data-env="geo"] button[data-action="Reset"]').click()
+    dialog = wait_for_text(browser, r"Reset geo\?")
+    assert "is moved to ~/.local/state/osl-hooks/backups/ and replaced by a fresh copy" in dialog
+    assert "Your notebooks and other files are not touched" in dialog
+    browser.save_screenshot(str(ARTIFACTS / "lab-reset-confirm.png"))
+    browser.find_element(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept").click()
+    wait_for_text(browser, r"Reset geo: Reset geo to the image's version", timeout=120)
+    by_panel = tree_snapshot(env)
+    assert by_panel != changed
+    (backup,) = (home / ".local/state/osl-hooks/backups").iterdir()
+    assert tree_snapshot(backup) == changed, "the user's copy is kept aside, as the dialog said"
+
+    ini.write_text(ini.read_text() + "\n# the user's own setting\n")
+    cli_env = {k: v for k, v in os.environ.items() if not k.startswith("OSL_HOOKS_")} | {"HOME": str(home)}
+    plan = home / ".local/state/osl-hooks/plan.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "osl_hooks.cli", "reset", "geo", "--plan", str(plan), "--allow-root"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert tree_snapshot(env) == by_panel, "the panel's reset leaves what the CLI's leaves"
+    assert "Reset geo" in page_text(browser)

@@ -95,16 +95,29 @@ def hub_config(
     return "\n".join(lines) + "\n"
 
 
+# The JupyterLab extension as `npm run build` in labextension/ leaves it in a source checkout (docs/lab.md).
+CHECKOUT_LABEXTENSIONS = Path(__file__).resolve().parent.parent / "labextensions"
+
+
+def labextension_args() -> list[str]:
+    """Server arguments that make JupyterLab load the extension this package holds (built by `npm run build` in a
+    checkout's labextension/, or carried by the wheel) ahead of any other copy: an editable install gets no data
+    files, and a copy installed or linked into the Python's prefix may be another checkout's or stale."""
+    built = CHECKOUT_LABEXTENSIONS / "osl-hooks" / "package.json"
+    return [f"--LabApp.extra_labextensions_path={CHECKOUT_LABEXTENSIONS}"] if built.is_file() else []
+
+
 def demo_config(directory: Path, image: dict, *, proxy: str, ports: tuple[int, int, int], api_token: str | None) -> str:
     """The demo's whole jupyterhub_config.py."""
     bin_dir = Path(sys.executable).parent
     as_root = os.geteuid() == 0
+    args = ["--ServerApp.jpserver_extensions=osl_hooks.lab=True", *labextension_args()]
     spawner = f"""
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = {str(directory / "homes" / "{username}")!r}
 c.Spawner.cmd = [{str(bin_dir / "jupyterhub-singleuser")!r}]
 c.Spawner.default_url = "/lab"
-c.Spawner.args = {["--ServerApp.jpserver_extensions=osl_hooks.lab=True"] + (["--allow-root"] if as_root else [])!r}
+c.Spawner.args = {args + (["--allow-root"] if as_root else [])!r}
 c.Spawner.start_timeout = 600  # a first start copies the envs (docs/hub.md, "Timeouts")
 c.Spawner.http_timeout = 120  # then JupyterLab itself starts: give it more than 30 s on a busy machine
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}  # straight to the progress page
