@@ -202,6 +202,43 @@ def test_env_the_user_can_write_is_never_linked(image, tmp_path):
     assert again.returncode == Outcome.OK and "can write" in again.stdout, again.stdout + again.stderr
 
 
+# A server command for `osl-hooks start -- ...`: up at once (it writes what jupyter_server writes once it listens),
+# and, when the start left the env's copy to the background, running until that copy is done (the sandbox's
+# processes end with it).
+SERVER_UNTIL_COPIED = (
+    'runtime="$HOME/.local/share/jupyter/runtime"; mkdir -p "$runtime" && touch "$runtime/jpserver-$$.json"; '
+    '[ -L "$HOME/.local/envs/py" ] || exit 0; n=0; '
+    "while ! grep -Eqs '\"state\": \"(done|failed)\"' \"$HOME/.local/state/osl-hooks/background/py.json\" && [ $n -lt 1500 ]; "
+    "do sleep 0.2; n=$((n+1)); done"
+)
+
+
+@pytest.mark.skipif(not podsandbox.available(), reason="needs bubblewrap, setpriv and root")
+def test_env_the_user_can_write_follows_first_copy_as_a_synced_env(image, tmp_path):
+    """Such an env gets real files, a full copy: left to the background copy with the wrap delivery, as a synced
+    env's would be, not made before the server is ready."""
+    source = writable_image(image, tmp_path)
+    data = {"version": 1, "environments": [{"name": "py", "mode": "linked", "source": POD_ENV, "kernel": False}]}
+    data["environments"][0]["built_prefix"] = str(image)
+    home = tmp_path / "volume"
+    home.mkdir()
+    environ = {"OSL_HOOKS_PLAN": json.dumps(data), "TMPDIR": podsandbox.POD_HOME}  # the sandbox's /tmp is root's
+    pod = podsandbox.PodSandbox(home=home, mounts={POD_ENV: source}, writable={POD_ENV}, env=environ)
+    started = pod.run(["osl-hooks", "start", "--", "sh", "-c", SERVER_UNTIL_COPIED])
+    output = started.stdout + started.stderr
+    assert started.returncode == 0, output
+    status = json.loads((home / STATE / "status.json").read_text())
+    assert status["environments"]["py"]["state"] == "background", output
+    copying = next(e for e in status["events"] if e["kind"] == "background-copy")
+    assert copying["state"] == "queued" and "read-only" in copying["message"]
+    assert json.loads((home / STATE / "background/py.json").read_text())["state"] == "done"
+    target = home / ".local/envs/py"
+    assert not own_links(target, Path(POD_ENV)) and not list(target.rglob(IMAGE_LINK))
+    assert (site(target) / "bigprobe.py").is_file() and not (site(target) / "bigprobe.py").is_symlink()
+    again = pod.run(["osl-hooks", "start"])
+    assert again.returncode == Outcome.OK and "py is up to date" in again.stdout, again.stdout + again.stderr
+
+
 def test_bake_says_how_to_fix_an_env_the_notebook_user_can_write(image, tmp_path, capsys):
     from osl_hooks.cli import main
 

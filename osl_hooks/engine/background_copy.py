@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ..events import Event
-from ..plan import Environment, Plan
+from ..plan import COPIED_MODES, Environment, Plan
 from ..status import LOCK_FILE, LOG_FILE, human_bytes
 from .background import NICENESS, CopyPlaces, in_place, remove_placeholder
+from .copykind import decide
 from .faultpoints import point
 from .homepaths import Home
 from .kernels import KernelError, KernelRegistry, UsersOwnKernel, has_ipykernel
@@ -123,14 +124,15 @@ def copy_in_background(plan: Plan, name: str, server_pid: int | None = None) -> 
     With `server_pid`, the copy begins once that server is up (see `wait_for_server`).
     """
     plan = plan.resolve(plan.home or os.environ.get("HOME", ""))
-    env = next((e for e in plan.environments if e.name == name and e.mode == "synced"), None)
-    if env is None or plan.home is None:
-        print(f"osl-hooks background-copy: {name!r} is not a synced env of the plan", file=sys.stderr)
+    env = next((e for e in plan.environments if e.name == name and e.mode in COPIED_MODES), None)
+    home = None if env is None or plan.home is None else Home(plan.home)
+    state_dir = None if home is None else home.makedirs(plan.state_dir, "state_dir")
+    # Only a copy of real files is ever left to this process: the start's own decision says which those are.
+    if env is None or home is None or state_dir is None or decide(env, home, state_dir, True).mode != "synced":
+        print(f"osl-hooks background-copy: {name!r} is not an env of the plan copied as real files", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     lower_session_priority(NICENESS)
-    home = Home(plan.home)
-    state_dir = home.makedirs(plan.state_dir, "state_dir")
     places = CopyPlaces.of(state_dir, env)
     home.makedirs(places.directory, "state_dir")
     with _copy_lock(places.lock_file) as mine:
@@ -210,7 +212,7 @@ class BackgroundCopy:
     def run(self) -> int:
         name, target, staging = self.env.name, self.sync.target, self.places.staging
         started = time.monotonic()
-        theirs = self.sync._image_manifest()
+        theirs = self.sync.image_manifest()
         self.sync.complete(theirs)
         self.journal.source_id = theirs.id
         if in_place(target):
@@ -244,7 +246,7 @@ class BackgroundCopy:
         except (SyncError, OSError) as e:
             if is_out_of_space(e):
                 self._drop_staging()  # the user needs the room more than a copy that cannot finish
-                reason = self.sync._out_of_space(theirs.disk_bytes)
+                reason = self.sync.out_of_space(theirs.disk_bytes)
                 return self._failed(f"{name} stays on the image's copy: {reason}", theirs)
             return self._failed(f"copying {name} in the background failed: {e}; it resumes at the next start", theirs)
         return self._commit(theirs, total, started)

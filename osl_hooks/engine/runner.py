@@ -14,7 +14,6 @@ or a setup script with `on_failure: fail`.
 from __future__ import annotations
 
 import enum
-import functools
 import os
 import sys
 import time
@@ -25,22 +24,21 @@ from typing import IO
 from ..plan import COPIED_MODES, Environment, Kernel, Plan, Script
 from ..status import LOCK_FILE, human_bytes
 from .background import (
-    BackgroundAwareSync,
-    CopyingLater,
     CopyPlaces,
     describe_pending,
     in_place,
     launch,
+    pending_record,
     write_guards,
     write_pip_guard,
 )
 from .condarc import CondarcError, ensure_envs_dirs
+from .copykind import decide, sync_of, tell
 from .envstatus import record_plan
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
 from .kernels import KernelError, KernelGuard, KernelRegistry, UsersOwnKernel, has_ipykernel
 from .linked import ImageLacksEnv
-from .linkmode import sync_for
 from .lock import LockTimeout, StartLock
 from .materialize import MaterializeError, make_real, path_selector
 from .materialize import forget as forget_materialize
@@ -50,7 +48,7 @@ from .redact import secret_values
 from .reporter import Reporter, ScriptStatus, report_failure_without_home
 from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
 from .sync import remove_tree
-from .synced import EnvProblem, Fallback
+from .synced import CopyLater, EnvProblem, Fallback
 from .syncstate import SyncState
 
 USER_KERNEL_PREFIX = "osl-user-"
@@ -313,24 +311,24 @@ class Start:
     def sync(self, env: Environment) -> tuple[Path, str]:
         """Bring a synced or linked env into the home; returns its prefix and the mode the user gets."""
         margins = (self.plan.disk_margin_fraction, self.plan.disk_margin_bytes)
-        synced = functools.partial(BackgroundAwareSync, allowed=self.background_allowed)
         try:
-            sync, mode = sync_for(env, self.home, self.state_dir, self.report, margins, self.notices, synced)
-            prefix = sync.run()
-        except CopyingLater as later:
-            return self.copy_later(env, later)
+            kind = decide(env, self.home, self.state_dir, self.background_allowed)
+            tell(kind, env, self.report, self.notices)
+            prefix = sync_of(kind, env, self.home, self.state_dir, self.report, margins).run()
         except Fallback as e:
             return self.fall_back(env, str(e), e.fingerprint, e.code)
         except UnsafePath as e:
             return self.fall_back(env, f"its place in your home is not safe to write: {e}", code="unsafe_home")
+        if isinstance(prefix, CopyLater):
+            return self.copy_later(env, prefix)
         self.notices.resolved(f"fallback:{env.name}")
-        return prefix, mode
+        return prefix, kind.mode
 
-    def copy_later(self, env: Environment, later: CopyingLater) -> tuple[Path, str]:
+    def copy_later(self, env: Environment, later: CopyLater) -> tuple[Path, str]:
         """The env runs from the image, with guards against installs, while its own copy is made later."""
         assert env.source is not None
-        message, numbers = describe_pending(env.name, later)
         places = CopyPlaces.of(self.state_dir, env)
+        message, numbers = describe_pending(env.name, later, pending_record(places, later))
         guard = write_guards(self.home, places)
         self.copying[env.name] = (env.source, places.record_file)
         write_pip_guard(self.home, self.state_dir, self.copying)  # before a kernel names it
