@@ -31,16 +31,30 @@ from ..status import human_bytes
 from .background import CopyPlaces, drop_staging, remove_placeholder
 from .homepaths import Home
 from .linked import ImageLacksEnv, LinkedSync
-from .linkplan import user_can_write
+from .linkplan import DEBIAN_PIP, WRITABLE_IMAGE, user_can_write
 from .materialize import MaterializeError, is_linked_copy, make_real, recorded_links
 from .notices import Notices
-from .reporter import Reporter
+from .reporter import EnvStatus, Reporter
+from .summary import linked_share
 from .synced import EnvProblem, EnvSync, FirstCopyAt
 from .syncstate import SyncState
 
-# Why a `linked` env is not (all) linked, as data (the start's summary, `osl-hooks status`):
-WRITABLE_IMAGE = "writable_image"  # the notebook user can write the image's env
-DEBIAN_PIP = "debian_pip"  # the env's pip resolves links: every pip-managed file is real (found by LinkedSync)
+# Why a `linked` env is not (all) linked (`linkplan`'s causes): said in full once, then in a line; the fix.
+NOT_LINKED = {
+    WRITABLE_IMAGE: (
+        "{name} is a full copy in your home, not linked to the image: you can write the image's {source}, so your "
+        "writes through links would go into the image and be lost at a restart",
+        "{name} is a full copy: you can write the image's {source}",
+        "make it read-only for the notebook user in the image, see `osl-hooks bake`",
+    ),
+    DEBIAN_PIP: (
+        "{name} is linked only in part ({share} of its bytes through links): its pip, Debian's or Ubuntu's patched "
+        "pip, resolves links before it decides what an uninstall may remove, so every file of a package pip "
+        "manages is a real file in your home",
+        "{name} is linked only in part ({share} of its bytes through links): its pip resolves links",
+        "install pip from the package index in the image's env: `{source}/bin/python -m pip install -U pip`",
+    ),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,27 +95,46 @@ def decide(env: Environment, home: Home, state_dir: Path, background: bool) -> C
 
 
 def tell(kind: CopyKind, env: Environment, report: Reporter, notices: Notices) -> None:
-    """What the decision means for the user, said before the env is prepared: once in full, then in a line."""
-    key = f"writable-image:{env.name}"
-    if not kind.not_linked_because:
-        notices.resolved(key)
-    else:
-        message = (
-            f"{env.name} is a full copy in your home, not linked to the image: you can write the image's "
-            f"{env.source}, so your writes through links would go into the image and be lost at a restart "
-            f"(admins: make it read-only for the notebook user in the image, see `osl-hooks bake`)"
-        )
-        if notices.already_said(key, str(env.source)):
-            report.info(f"{env.name} is a full copy: you can write the image's {env.source}", env.name)
-        else:
-            report.warning(message, env.name)
-            notices.said(key, str(env.source))
+    """What the decision means for the user, said before the env is prepared (see `tell_not_linked`)."""
+    status = report.envs[env.name]
+    for cause in kind.not_linked_because:
+        status.not_linked(cause)
+    if env.mode == "linked":
+        tell_not_linked(env, {WRITABLE_IMAGE}, status, report, notices)
     if kind.stays_full:
         report.info(
             f"{env.name} stays a full copy in your home (it was synced before); `osl-hooks reset {env.name}` "
             "makes it a linked copy (your copy is moved aside first)",
             env.name,
         )
+
+
+def tell_not_linked(env: Environment, causes: set[str], status: EnvStatus, report: Reporter, notices: Notices) -> None:
+    """Why a linked env is not (all) linked, for each of `causes` that applies (the env's status says which):
+    once in full, with the fix, as a warning; then in a line at each start while the cause stays."""
+    for cause in sorted(causes):
+        key = f"not-linked:{cause}:{env.name}"
+        if cause not in (status.not_linked_because or ()):
+            notices.resolved(key)
+            continue
+        share = linked_share(status.linked_bytes, status.volume_bytes) or 0.0
+        sentence, line, fix = (
+            s.format(name=env.name, source=env.source, share=f"{share:.0%}") for s in NOT_LINKED[cause]
+        )
+        if notices.already_said(key, str(env.source)):
+            report.info(line, env.name)
+        else:
+            report.warning(f"{sentence} (admins: {fix})", env.name)
+            notices.said(key, str(env.source))
+
+
+def not_linked_reason(cause: str, source: str) -> str:
+    """A cause of `not_linked_because` for `osl-hooks status`: what it is (the sentence after its first colon),
+    and the fix."""
+    if cause not in NOT_LINKED:
+        return cause
+    sentence, _line, fix = (s.format(name="it", source=source, share="") for s in NOT_LINKED[cause])
+    return f"{sentence.split(': ', 1)[-1]} (admins: {fix})"
 
 
 def sync_of(

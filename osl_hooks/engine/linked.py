@@ -116,7 +116,15 @@ class LinkedSync(EnvSync):
         else:
             resolves = linkplan.pip_resolves_links(self.source)
         self.state.extra["pip_probe"] = {"key": key, "resolves": resolves}
+        if resolves:
+            self.status.not_linked(linkplan.DEBIAN_PIP)
         return resolves
+
+    def _up_to_date(self, record: dict) -> Path:
+        probe = record.get("pip_probe")
+        if isinstance(probe, dict) and probe.get("resolves"):
+            self.status.not_linked(linkplan.DEBIAN_PIP)
+        return super()._up_to_date(record)
 
     # -- updates -------------------------------------------------------------------------------------
 

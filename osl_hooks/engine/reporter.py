@@ -63,6 +63,10 @@ class EnvStatus:
     copied_bytes: int | None = None
     conflicts: int | None = None
     new_conflicts: int | None = None
+    not_linked_because: list[str] | None = None  # linked asked: why (some) files are real (linkplan's causes)
+
+    def not_linked(self, cause: str) -> None:
+        self.not_linked_because = sorted({*(self.not_linked_because or ()), cause})
 
 
 @dataclass

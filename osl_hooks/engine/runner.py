@@ -33,12 +33,13 @@ from .background import (
     write_pip_guard,
 )
 from .condarc import CondarcError, ensure_envs_dirs
-from .copykind import decide, sync_of, tell
+from .copykind import decide, sync_of, tell, tell_not_linked
 from .envstatus import record_plan
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
 from .kernels import KernelError, KernelGuard, KernelRegistry, UsersOwnKernel, has_ipykernel
 from .linked import ImageLacksEnv
+from .linkplan import DEBIAN_PIP
 from .lock import LockTimeout, StartLock
 from .materialize import MaterializeError, make_real, path_selector
 from .materialize import forget as forget_materialize
@@ -321,6 +322,8 @@ class Start:
             return self.fall_back(env, f"its place in your home is not safe to write: {e}", code="unsafe_home")
         if isinstance(prefix, CopyLater):
             return self.copy_later(env, prefix)
+        if kind.mode == "linked":
+            tell_not_linked(env, {DEBIAN_PIP}, self.report.envs[env.name], self.report, self.notices)
         self.notices.resolved(f"fallback:{env.name}")
         return prefix, kind.mode
 
