@@ -170,28 +170,48 @@ def pending_record(places: CopyPlaces, later: CopyLater) -> dict[str, Any] | Non
     return record
 
 
-_REFUSAL = """percent=$(sed -n 's/^ *"percent": \\([0-9]*\\).*/\\1/p' "$record" 2>/dev/null)
-if grep -q '"state": "done"' "$record" 2>/dev/null; then
-    echo "osl-hooks: your own copy of $name is complete: restart this kernel (or open a new terminal) \\
-to install packages into it with $tool" >&2
-elif grep -q '"state": "failed"' "$record" 2>/dev/null; then
-    echo "osl-hooks: $tool cannot change $name: your own copy of it could not be made (osl-hooks status \\
-says why), so $name runs read-only from the image until the next start makes it." >&2
-else
-    echo "osl-hooks: $tool cannot change $name yet: your own copy of it is being made in the \\
-background (${percent:-0}% done), and until it is complete $name runs read-only from the image. \\
-Install packages once the copy is complete (osl-hooks status shows how far it is), then restart the kernel." >&2
-fi
-exit 1
+# The guards' sentence, run by the interpreter that runs osl-hooks (`-I`: nothing of the user's is imported), from
+# how far the copy's record says it is (read without following a FIFO or a device where the record should be).
+REFUSAL = r"""
+import json, os, stat, sys
+name, tool, path = sys.argv[1:4]
+record = {}
+try:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            record = json.loads(f.read())
+except (OSError, ValueError):
+    pass
+state = record.get("state") if isinstance(record, dict) else None
+if state == "done":
+    said = (f"your own copy of {name} is complete: restart this kernel (or open a new terminal) to install "
+            f"packages into it with {tool}")
+elif state == "failed":
+    said = (f"{tool} cannot change {name}: your own copy of it could not be made (osl-hooks status says why), "
+            f"so {name} runs read-only from the image until the next start makes it.")
+else:
+    percent = record.get("percent") if isinstance(record, dict) else None
+    percent = percent if isinstance(percent, int) else 0
+    said = (f"{tool} cannot change {name} yet: your own copy of it is being made in the background ({percent}% "
+            f"done), and until it is complete {name} runs read-only from the image. Install packages once the copy "
+            "is complete (osl-hooks status shows how far it is), then restart the kernel.")
+print("osl-hooks: " + said, file=sys.stderr)
+sys.exit(1)
 """
 
 
+def _refusal() -> str:
+    """The shell line that says the guard's sentence for `$name`, `$tool` and `$record`, and exits 1."""
+    return f'exec {shlex.quote(sys.executable)} -I -c {shlex.quote(REFUSAL)} "$name" "$tool" "$record"\n'
+
+
 def guard_script(env_name: str, tool: str, record_file: Path) -> str:
-    """A `pip`/`conda` that refuses, with how far the copy is (read from its record without Python)."""
+    """A `pip`/`conda` that refuses, with how far the copy is (read from its record by `REFUSAL`)."""
     return f"""#!/bin/sh
 # osl-hooks: {env_name} runs read-only from the image while your own copy of it is made.
 name={shlex.quote(env_name)} tool={shlex.quote(tool)} record={shlex.quote(str(record_file))}
-{_REFUSAL}"""
+{_refusal()}"""
 
 
 def pip_guard_script(copies: dict[str, tuple[str, Path]]) -> str:
@@ -215,7 +235,7 @@ case " $* " in
     *" install "*|*" uninstall "*) tool=pip ;;
     *) exec "$caller" "$@" ;;
 esac
-{_REFUSAL}"""
+{_refusal()}"""
 
 
 def write_guards(home: Home, places: CopyPlaces) -> KernelGuard:

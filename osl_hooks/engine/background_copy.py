@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +43,8 @@ SERVER_POLL = 0.2
 class CopyJournal:
     """What the copy process tells: its record (`NAME.json`, a `background-copy` event) and start.log lines.
 
-    It also stands in for the start's reporter where `EnvSync`'s shared steps report (a manifest described
-    instead of read).
+    It is what `EnvSync`'s shared steps report to here (`reporter.SyncReport`, as the start's reporter is): a
+    manifest described instead of read, the copy's progress.
     """
 
     def __init__(self, home: Home, state_dir: Path, places: CopyPlaces, env: Environment):
@@ -61,10 +61,11 @@ class CopyJournal:
     def event(self, kind: str, message: str, env: str | None = None, **numbers: Any) -> None:
         self.line(message)
 
+    def info(self, message: str, env: str | None = None) -> None:
+        self.line(message)
+
     def warning(self, message: str, env: str | None = None, **numbers: Any) -> None:
         self.line(f"WARNING: {message}")
-
-    info = event
 
     def line(self, message: str) -> None:
         """A line of start.log (opened for each line: a start may have rotated the log meanwhile)."""
@@ -97,10 +98,10 @@ class CopyJournal:
         self.source_id = previous.get("source_id")  # what a resumed copy checks, kept as the copy left it
         self.record("waiting", message, relocating=bool(previous.get("relocating")), **numbers)
 
-    def progress(self, done: int, total: int) -> None:
+    def progress(self, env: str, done: int, total: int, describe: Callable[[int, int], str]) -> None:
         """Record how far the copy is and how long it still takes: at the first step that allows an estimate
         (the rate from the first step on, so bytes a resumed copy finds already there do not count), then
-        at most every `RECORD_INTERVAL`."""
+        at most every `RECORD_INTERVAL`. `describe(done, total)` words it."""
         now = time.monotonic()
         if self._first_done is None:
             self._first_done, self._started = done, now
@@ -110,11 +111,7 @@ class CopyJournal:
         if now - self._last_record < RECORD_INTERVAL and (self._estimated or eta is None):
             return
         self._estimated = self._estimated or eta is not None
-        share = min(done / total, 1.0) if total else 1.0
-        message = (
-            f"Copying {self.places.name} in the background: {human_bytes(done)} of {human_bytes(total)} ({share:.0%})"
-        )
-        self.record("running", message, bytes_done=done, bytes_total=total, eta_seconds=eta)
+        self.record("running", describe(done, total), bytes_done=done, bytes_total=total, eta_seconds=eta)
         point("background:progress-recorded")
 
 
@@ -207,7 +204,7 @@ class BackgroundCopy:
         self.places = places
         self.journal = CopyJournal(home, state_dir, places, env)
         margins = (plan.disk_margin_fraction, plan.disk_margin_bytes)
-        self.sync = EnvSync(env, home, state_dir, self.journal, margins)  # type: ignore[arg-type]
+        self.sync = EnvSync(env, home, state_dir, self.journal, margins)
 
     def run(self) -> int:
         name, target, staging = self.env.name, self.sync.target, self.places.staging
@@ -236,7 +233,7 @@ class BackgroundCopy:
         self.journal.line(f"{how} your own copy of {name} in the background ({human_bytes(total)})")
         try:
             for step in copy_tree(self.sync.source, staging, resume=resuming):
-                self.journal.progress(step.bytes_done, total)
+                self.journal.progress(name, step.bytes_done, total, self._describe_progress)
             point("background:copied")
             if resuming and previous and previous.get("relocating"):
                 # Relocation rewrites files in place, keeping some sizes and times: what a stopped commit
@@ -296,6 +293,10 @@ class BackgroundCopy:
         point("background:kernel-switched")
         return f" (kernel {kernel.display_name})"
 
+    def _describe_progress(self, done: int, total: int) -> str:
+        share = min(done / total, 1.0) if total else 1.0
+        return f"Copying {self.env.name} in the background: {human_bytes(done)} of {human_bytes(total)} ({share:.0%})"
+
     def _failed(self, message: str, theirs: Manifest) -> int:
         self.journal.line(f"WARNING: {message}")
         with contextlib.suppress(OSError):
@@ -307,4 +308,3 @@ class BackgroundCopy:
         if staging.is_dir() and not staging.is_symlink():
             remove_tree(staging)
             point("background:staging-removed")
-

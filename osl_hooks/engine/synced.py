@@ -39,7 +39,7 @@ from .manifest import (
 )
 from .outofspace import is_out_of_space
 from .packages import record_name, record_paths
-from .reporter import Reporter
+from .reporter import SyncReport
 from .sync import SyncError, copy_tree, new_staging_dir, remove_partial_files, remove_tree, stale_staging_dirs
 from .syncstate import SyncState
 
@@ -87,7 +87,7 @@ class EnvSync:
         env: Environment,
         home: Home,
         state_dir: Path,
-        report: Reporter,
+        report: SyncReport,
         margins: tuple[float, int],
         first_copy: FirstCopyAt = FirstCopyAt.NOW,
     ):
