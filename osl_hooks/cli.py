@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .engine.background import server_environment
 from .engine.background_copy import copy_in_background
+from .engine.commands import materialize, reset
 from .engine.copykind import not_linked_reason
 from .engine.envdiff import describe, export
 from .engine.envstatus import EnvMissing, EnvNotFound, env_changes, gather
@@ -20,7 +21,7 @@ from .engine.faultpoints import hold
 from .engine.imagecheck import parse_user, unreadable_paths, writable_paths
 from .engine.manifest import MANIFEST_FILE, bake
 from .engine.reporter import report_failure_without_home
-from .engine.runner import Outcome, materialize, reset, start
+from .engine.runner import Outcome, start
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Plan, PlanError, load_plan, plan_schema
 from .status import human_bytes
 

@@ -19,10 +19,11 @@ import podsandbox
 import pytest
 from linkedenv import big_wheel
 
+from osl_hooks.engine.commands import materialize
 from osl_hooks.engine.linked import own_links
 from osl_hooks.engine.linkform import IMAGE_LINK
 from osl_hooks.engine.manifest import MANIFEST_FILE, bake, load
-from osl_hooks.engine.runner import Outcome, materialize, start
+from osl_hooks.engine.runner import Outcome, start
 from osl_hooks.plan import DEFAULT_LINK_THRESHOLD, Plan
 
 pytestmark = pytest.mark.slow
