@@ -13,13 +13,15 @@ from pathlib import Path
 
 from .engine.background import server_environment
 from .engine.background_copy import copy_in_background
+from .engine.commands import materialize, reset
+from .engine.copykind import not_linked_reason
 from .engine.envdiff import describe, export
 from .engine.envstatus import EnvMissing, EnvNotFound, env_changes, gather
 from .engine.faultpoints import hold
 from .engine.imagecheck import parse_user, unreadable_paths, writable_paths
 from .engine.manifest import MANIFEST_FILE, bake
 from .engine.reporter import report_failure_without_home
-from .engine.runner import Outcome, materialize, reset, start
+from .engine.runner import Outcome, start
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Plan, PlanError, load_plan, plan_schema
 from .status import human_bytes
 
@@ -312,6 +314,11 @@ def _status(args: argparse.Namespace) -> int:
             f"{record['mode']} env {name}: {record['target']}, {on_volume} on the volume{served}, "
             f"last synced {record['synced_at']}"
         )
+        if record["mode"] == "linked" or record["not_linked_because"]:
+            share = "not known" if record["linked_share"] is None else f"{record['linked_share']:.0%}"
+            print(f"      linked share: {share} of its bytes through links into the image")
+        for cause in record["not_linked_because"]:
+            print(f"      not linked because {not_linked_reason(cause, record['source'])}")
         if record["packages_changed"] and any(record["packages_changed"].values()):
             counts = ", ".join(f"{n} {what}" for what, n in record["packages_changed"].items())
             print(f"      your packages against the image: {counts} (osl-hooks diff {name})")

@@ -295,7 +295,7 @@ def test_image_without_the_env_gets_no_kernel_and_says_why(linked_image, home, r
 
 
 def test_materialize_then_reset(linked_image, home, run_start, tmp_path):
-    from osl_hooks.engine.runner import materialize, reset
+    from osl_hooks.engine.commands import materialize, reset
     from osl_hooks.plan import Plan
 
     data = {"version": 1, "home": str(home), **linked_plan(linked_image, kernel=False)}

@@ -19,10 +19,11 @@ import podsandbox
 import pytest
 from linkedenv import pip, site
 
+from osl_hooks.engine.commands import materialize
 from osl_hooks.engine.linked import own_links
 from osl_hooks.engine.linkform import IMAGE_LINK
 from osl_hooks.engine.manifest import MANIFEST_FILE, bake, load
-from osl_hooks.engine.runner import Outcome, materialize, start
+from osl_hooks.engine.runner import Outcome, start
 from osl_hooks.plan import DEFAULT_LINK_THRESHOLD, Plan
 
 pytestmark = pytest.mark.slow
@@ -182,6 +183,47 @@ def test_env_the_user_can_write_is_never_linked(image, tmp_path):
     assert again.returncode == Outcome.OK and "can write" in again.stdout, again.stdout + again.stderr
 
 
+# A server command for `osl-hooks start -- ...`: up at once (it writes what jupyter_server writes once it listens),
+# and, when the start left the env's copy to the background, running until that copy is done (the sandbox's
+# processes end with it).
+SERVER_UNTIL_COPIED = (
+    'runtime="$HOME/.local/share/jupyter/runtime"; mkdir -p "$runtime" && touch "$runtime/jpserver-$$.json"; '
+    '[ -L "$HOME/.local/envs/py" ] || exit 0; n=0; '
+    'while ! grep -Eqs \'"state": "(done|failed)"\' "$HOME/.local/state/osl-hooks/background/py.json" && [ $n -lt 1500 ]; '
+    "do sleep 0.2; n=$((n+1)); done"
+)
+
+
+@pytest.mark.skipif(not podsandbox.available(), reason="needs bubblewrap, setpriv and root")
+def test_env_the_user_can_write_follows_first_copy_as_a_synced_env(image, tmp_path):
+    """Such an env gets real files, a full copy: left to the background copy with the wrap delivery, as a synced
+    env's would be, not made before the server is ready."""
+    source = writable_image(image, tmp_path)
+    data = {"version": 1, "environments": [{"name": "py", "mode": "linked", "source": POD_ENV, "kernel": False}]}
+    data["environments"][0]["built_prefix"] = str(image)
+    home = tmp_path / "volume"
+    home.mkdir()
+    environ = {"OSL_HOOKS_PLAN": json.dumps(data), "TMPDIR": podsandbox.POD_HOME}  # the sandbox's /tmp is root's
+    pod = podsandbox.PodSandbox(home=home, mounts={POD_ENV: source}, writable={POD_ENV}, env=environ)
+    started = pod.run(["osl-hooks", "start", "--", "sh", "-c", SERVER_UNTIL_COPIED])
+    output = started.stdout + started.stderr
+    assert started.returncode == 0, output
+    status = json.loads((home / STATE / "status.json").read_text())
+    assert status["environments"]["py"]["state"] == "background", output
+    assert status["environments"]["py"]["not_linked_because"] == ["writable_image"]
+    copying = next(e for e in status["events"] if e["kind"] == "background-copy")
+    assert copying["state"] == "queued" and "read-only" in copying["message"]
+    assert json.loads((home / STATE / "background/py.json").read_text())["state"] == "done"
+    target = home / ".local/envs/py"
+    assert not own_links(target, Path(POD_ENV)) and not list(target.rglob(IMAGE_LINK))
+    assert (site(target) / "bigprobe.py").is_file() and not (site(target) / "bigprobe.py").is_symlink()
+    again = pod.run(["osl-hooks", "start"])
+    assert again.returncode == Outcome.OK and "py is up to date" in again.stdout, again.stdout + again.stderr
+    shown = pod.run(["osl-hooks", "status", "--json"])
+    synced = json.loads(shown.stdout)["synced"]["py"]
+    assert synced["not_linked_because"] == ["writable_image"] and synced["linked_share"] == 0.0, synced
+
+
 def test_bake_says_how_to_fix_an_env_the_notebook_user_can_write(image, tmp_path, capsys):
     from osl_hooks.cli import main
 
@@ -204,7 +246,31 @@ def record_files(prefix: Path, dist: str) -> set[str]:
 
 def test_system_pip_uninstall_and_upgrade_leave_no_file_of_the_old_version(system_python_image, home, wheels):
     image = system_python_image
-    assert run(start, plan_for(home, image))[0] == Outcome.OK
+    outcome, output = run(start, plan_for(home, image))
+    # Nearly a full copy, as it must be: the start, `osl-hooks status` and the start's summary say why, once in
+    # full with the fix, then in a line.
+    assert outcome == Outcome.DEGRADED, output
+    status = json.loads((home / STATE / "status.json").read_text())
+    [warning] = status["environments"]["py"]["warnings"]
+    assert "resolves links" in warning and "install pip from the package index in the image's env" in warning
+    [row] = status["events"][-1]["summary"]["envs"]
+    assert row["not_linked_because"] == ["debian_pip"] and 0 <= row["linked_share"] < 0.5, row
+    again, output = run(start, plan_for(home, image))
+    assert again == Outcome.OK and "its pip resolves links" in output, output
+    shown = subprocess.run(
+        [sys.executable, "-m", "osl_hooks.cli", "status", "--state-dir", str(home / STATE)],
+        capture_output=True,
+        text=True,
+    )
+    assert "not linked because its pip, Debian's or Ubuntu's patched pip" in shown.stdout, shown.stdout
+    assert "install pip from the package index" in shown.stdout and "linked share: " in shown.stdout
+    as_json = subprocess.run(
+        [sys.executable, "-m", "osl_hooks.cli", "status", "--state-dir", str(home / STATE), "--json"],
+        capture_output=True,
+        text=True,
+    )
+    synced = json.loads(as_json.stdout)["synced"]["py"]
+    assert synced["not_linked_because"] == ["debian_pip"] and 0 <= synced["linked_share"] < 0.5, synced
     target = home / ".local/envs/py"
     old_files = {name: record_files(target, f"{name}-1.0") for name in ("bigprobe", "bigother")}
     removal = pip(target, "uninstall", "bigother")

@@ -1,15 +1,15 @@
 """First copies made after the server started: the env runs read-only from the image meanwhile.
 
 Why: a first copy of a large env takes minutes, and the user would watch the spawn page all along. The
-image's env is on the node already and works as it is (what `baked` mode uses). So a first start of a
-synced env with `first_copy: background`, with a delivery that runs the server command (`wrap`), registers
+image's env is on the node already and works as it is (what `baked` mode uses). So a first start of an
+env copied as real files (`synced`, or `linked` over an image the user can write) with `first_copy: background`, with a delivery that runs the server command (`wrap`), registers
 the env's kernel on the image's copy, lets the server start, and makes the user's own copy in a detached,
 low-priority process. When that copy is complete it is renamed into place (one rename, as a first copy
 before ready) and the kernelspec is switched to it (one rename of kernel.json): kernels started from then
 on run from the user's copy, without a server restart; kernels already running keep running.
 
-This module is the start's side: `BackgroundAwareSync` decides, `launch` starts the copy process, and the
-places and records both sides share. The copy process is `osl_hooks.engine.background_copy`
+This module is the start's side (`osl_hooks.engine.copykind` decides when a first copy is made, the runner
+reports it): `launch` starts the copy process; the guards, and the places and records both sides share. The copy process is `osl_hooks.engine.background_copy`
 (`osl-hooks background-copy NAME`, with the plan in $OSL_HOOKS_PLAN).
 
 What is kept per env (`CopyPlaces`):
@@ -52,9 +52,8 @@ from .faultpoints import point
 from .homepaths import Home
 from .kernels import KernelGuard
 from .lock import is_held
-from .manifest import Manifest
 from .sync import remove_tree
-from .synced import EnvSync
+from .synced import CopyLater
 
 BACKGROUND_DIR = "background"
 STAGING_PREFIX = ".osl-background-"
@@ -62,15 +61,6 @@ GUARDED_TOOLS = ("pip", "pip3", "conda", "mamba", "micromamba")
 PLACEHOLDER_NOTE = "OSL-HOOKS-COPY-IN-PROGRESS.txt"
 PIP_GUARD = "pip-python"
 NICENESS = 10
-
-
-class CopyingLater(Exception):
-    """The env's own copy is (being) made in the background; the start uses the image's copy meanwhile."""
-
-    def __init__(self, running: bool, record: dict[str, Any] | None):
-        super().__init__("copying in the background")
-        self.running = running
-        self.record = record
 
 
 @dataclass(frozen=True)
@@ -162,65 +152,66 @@ def records(state_dir: Path) -> dict[str, dict[str, Any]]:
 # -- the start's side ------------------------------------------------------------------------------------
 
 
-class BackgroundAwareSync(EnvSync):
-    """`EnvSync` whose first copy is made in the background when the plan and the delivery allow it.
-
-    A copy already running in the background (a restart during the copy) is never doubled: whatever the
-    setting, the start then uses the image's copy too, and does not wait.
-    """
-
-    def __init__(self, *args: Any, allowed: bool, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.places = CopyPlaces.of(Path(self.state.directory).parent, self.env)
-        self.allowed = allowed
-
-    def run(self) -> Path:
-        remove_placeholder(self.target)  # no copy: the start decides afresh, and puts it back if still copying
-        return super().run()
-
-    def copies_later(self) -> bool:
-        return self.places.running() or (self.allowed and self.env.first_copy == "background")
-
-    def first_copy(self, theirs: Manifest) -> None:
-        if self.places.running():
-            raise CopyingLater(True, self.places.record())
-        if not self.copies_later():
-            if os.path.isdir(self.places.staging) and not os.path.islink(self.places.staging):
-                remove_tree(self.places.staging)  # a background copy this start will not finish
-                point("background:staging-dropped")
-            super().first_copy(theirs)
-            return
-        self.check_first_copy(theirs)  # Fallback: the user reads why, as for a copy before ready
-        record = self.places.record()
-        if record is not None and (
-            record.get("source_id") != theirs.id or record.get("state") not in ("running", "waiting")
-        ):
-            record = None  # only a stopped copy of this image resumes; any other is made afresh
-        raise CopyingLater(False, record)
+def drop_staging(places: CopyPlaces) -> None:
+    """Remove a background copy's staging directory (a copy that will not be finished, or not be needed)."""
+    if os.path.isdir(places.staging) and not os.path.islink(places.staging):
+        remove_tree(places.staging)
+        point("background:staging-dropped")
 
 
-_REFUSAL = """percent=$(sed -n 's/^ *"percent": \\([0-9]*\\).*/\\1/p' "$record" 2>/dev/null)
-if grep -q '"state": "done"' "$record" 2>/dev/null; then
-    echo "osl-hooks: your own copy of $name is complete: restart this kernel (or open a new terminal) \\
-to install packages into it with $tool" >&2
-elif grep -q '"state": "failed"' "$record" 2>/dev/null; then
-    echo "osl-hooks: $tool cannot change $name: your own copy of it could not be made (osl-hooks status \\
-says why), so $name runs read-only from the image until the next start makes it." >&2
-else
-    echo "osl-hooks: $tool cannot change $name yet: your own copy of it is being made in the \\
-background (${percent:-0}% done), and until it is complete $name runs read-only from the image. \\
-Install packages once the copy is complete (osl-hooks status shows how far it is), then restart the kernel." >&2
-fi
-exit 1
+def pending_record(places: CopyPlaces, later: CopyLater) -> dict[str, Any] | None:
+    """The record a start reports for an env copied later: a running copy's, or a stopped copy's of the same
+    image (which resumes); any other copy is made afresh."""
+    record = places.record()
+    if later.running or record is None:
+        return record
+    if record.get("source_id") != later.image_id or record.get("state") not in ("running", "waiting"):
+        return None
+    return record
+
+
+# The guards' sentence, run by the interpreter that runs osl-hooks (`-I`: nothing of the user's is imported), from
+# how far the copy's record says it is (read without following a FIFO or a device where the record should be).
+REFUSAL = r"""
+import json, os, stat, sys
+name, tool, path = sys.argv[1:4]
+record = {}
+try:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            record = json.loads(f.read())
+except (OSError, ValueError):
+    pass
+state = record.get("state") if isinstance(record, dict) else None
+if state == "done":
+    said = (f"your own copy of {name} is complete: restart this kernel (or open a new terminal) to install "
+            f"packages into it with {tool}")
+elif state == "failed":
+    said = (f"{tool} cannot change {name}: your own copy of it could not be made (osl-hooks status says why), "
+            f"so {name} runs read-only from the image until the next start makes it.")
+else:
+    percent = record.get("percent") if isinstance(record, dict) else None
+    percent = percent if isinstance(percent, int) else 0
+    said = (f"{tool} cannot change {name} yet: your own copy of it is being made in the background ({percent}% "
+            f"done), and until it is complete {name} runs read-only from the image. Install packages once the copy "
+            "is complete (osl-hooks status shows how far it is), then restart the kernel.")
+print("osl-hooks: " + said, file=sys.stderr)
+sys.exit(1)
 """
 
 
+def _refusal() -> str:
+    """The shell line that says the guard's sentence for `$name`, `$tool` and `$record`, and exits 1."""
+    return f'exec {shlex.quote(sys.executable)} -I -c {shlex.quote(REFUSAL)} "$name" "$tool" "$record"\n'
+
+
 def guard_script(env_name: str, tool: str, record_file: Path) -> str:
-    """A `pip`/`conda` that refuses, with how far the copy is (read from its record without Python)."""
+    """A `pip`/`conda` that refuses, with how far the copy is (read from its record by `REFUSAL`)."""
     return f"""#!/bin/sh
 # osl-hooks: {env_name} runs read-only from the image while your own copy of it is made.
 name={shlex.quote(env_name)} tool={shlex.quote(tool)} record={shlex.quote(str(record_file))}
-{_REFUSAL}"""
+{_refusal()}"""
 
 
 def pip_guard_script(copies: dict[str, tuple[str, Path]]) -> str:
@@ -244,7 +235,7 @@ case " $* " in
     *" install "*|*" uninstall "*) tool=pip ;;
     *) exec "$caller" "$@" ;;
 esac
-{_REFUSAL}"""
+{_refusal()}"""
 
 
 def write_guards(home: Home, places: CopyPlaces) -> KernelGuard:
@@ -273,9 +264,10 @@ def write_pip_guard(home: Home, state_dir: Path, copies: dict[str, tuple[str, Pa
     return home.write_text(state_dir / BACKGROUND_DIR / PIP_GUARD, pip_guard_script(copies), "guard", 0o755)
 
 
-def describe_pending(name: str, later: CopyingLater) -> tuple[str, dict[str, Any]]:
-    """The sentence and numbers of the start's `background-copy` event for an env copied later."""
-    record = later.record or {}
+def describe_pending(name: str, later: CopyLater, record: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """The sentence and numbers of the start's `background-copy` event for an env copied later (`record`: see
+    `pending_record`)."""
+    record = record or {}
     numbers: dict[str, Any] = {"state": "running" if later.running else "queued"}
     for key in ("bytes_done", "bytes_total", "eta_seconds"):
         if record.get(key) is not None:

@@ -16,14 +16,15 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..events import Event
-from ..plan import Environment, Plan
+from ..plan import COPIED_MODES, Environment, Plan
 from ..status import LOCK_FILE, LOG_FILE, human_bytes
 from .background import NICENESS, CopyPlaces, in_place, remove_placeholder
+from .copykind import decide
 from .faultpoints import point
 from .homepaths import Home
 from .kernels import KernelError, KernelRegistry, UsersOwnKernel, has_ipykernel
@@ -42,8 +43,8 @@ SERVER_POLL = 0.2
 class CopyJournal:
     """What the copy process tells: its record (`NAME.json`, a `background-copy` event) and start.log lines.
 
-    It also stands in for the start's reporter where `EnvSync`'s shared steps report (a manifest described
-    instead of read).
+    It is what `EnvSync`'s shared steps report to here (`reporter.SyncReport`, as the start's reporter is): a
+    manifest described instead of read, the copy's progress.
     """
 
     def __init__(self, home: Home, state_dir: Path, places: CopyPlaces, env: Environment):
@@ -60,10 +61,11 @@ class CopyJournal:
     def event(self, kind: str, message: str, env: str | None = None, **numbers: Any) -> None:
         self.line(message)
 
+    def info(self, message: str, env: str | None = None) -> None:
+        self.line(message)
+
     def warning(self, message: str, env: str | None = None, **numbers: Any) -> None:
         self.line(f"WARNING: {message}")
-
-    info = event
 
     def line(self, message: str) -> None:
         """A line of start.log (opened for each line: a start may have rotated the log meanwhile)."""
@@ -96,10 +98,10 @@ class CopyJournal:
         self.source_id = previous.get("source_id")  # what a resumed copy checks, kept as the copy left it
         self.record("waiting", message, relocating=bool(previous.get("relocating")), **numbers)
 
-    def progress(self, done: int, total: int) -> None:
+    def progress(self, env: str, done: int, total: int, describe: Callable[[int, int], str]) -> None:
         """Record how far the copy is and how long it still takes: at the first step that allows an estimate
         (the rate from the first step on, so bytes a resumed copy finds already there do not count), then
-        at most every `RECORD_INTERVAL`."""
+        at most every `RECORD_INTERVAL`. `describe(done, total)` words it."""
         now = time.monotonic()
         if self._first_done is None:
             self._first_done, self._started = done, now
@@ -109,11 +111,7 @@ class CopyJournal:
         if now - self._last_record < RECORD_INTERVAL and (self._estimated or eta is None):
             return
         self._estimated = self._estimated or eta is not None
-        share = min(done / total, 1.0) if total else 1.0
-        message = (
-            f"Copying {self.places.name} in the background: {human_bytes(done)} of {human_bytes(total)} ({share:.0%})"
-        )
-        self.record("running", message, bytes_done=done, bytes_total=total, eta_seconds=eta)
+        self.record("running", describe(done, total), bytes_done=done, bytes_total=total, eta_seconds=eta)
         point("background:progress-recorded")
 
 
@@ -123,14 +121,15 @@ def copy_in_background(plan: Plan, name: str, server_pid: int | None = None) -> 
     With `server_pid`, the copy begins once that server is up (see `wait_for_server`).
     """
     plan = plan.resolve(plan.home or os.environ.get("HOME", ""))
-    env = next((e for e in plan.environments if e.name == name and e.mode == "synced"), None)
-    if env is None or plan.home is None:
-        print(f"osl-hooks background-copy: {name!r} is not a synced env of the plan", file=sys.stderr)
+    env = next((e for e in plan.environments if e.name == name and e.mode in COPIED_MODES), None)
+    home = None if env is None or plan.home is None else Home(plan.home)
+    state_dir = None if home is None else home.makedirs(plan.state_dir, "state_dir")
+    # Only a copy of real files is ever left to this process: the start's own decision says which those are.
+    if env is None or home is None or state_dir is None or decide(env, home, state_dir, True).mode != "synced":
+        print(f"osl-hooks background-copy: {name!r} is not an env of the plan copied as real files", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     lower_session_priority(NICENESS)
-    home = Home(plan.home)
-    state_dir = home.makedirs(plan.state_dir, "state_dir")
     places = CopyPlaces.of(state_dir, env)
     home.makedirs(places.directory, "state_dir")
     with _copy_lock(places.lock_file) as mine:
@@ -205,12 +204,12 @@ class BackgroundCopy:
         self.places = places
         self.journal = CopyJournal(home, state_dir, places, env)
         margins = (plan.disk_margin_fraction, plan.disk_margin_bytes)
-        self.sync = EnvSync(env, home, state_dir, self.journal, margins)  # type: ignore[arg-type]
+        self.sync = EnvSync(env, home, state_dir, self.journal, margins)
 
     def run(self) -> int:
         name, target, staging = self.env.name, self.sync.target, self.places.staging
         started = time.monotonic()
-        theirs = self.sync._image_manifest()
+        theirs = self.sync.image_manifest()
         self.sync.complete(theirs)
         self.journal.source_id = theirs.id
         if in_place(target):
@@ -234,7 +233,7 @@ class BackgroundCopy:
         self.journal.line(f"{how} your own copy of {name} in the background ({human_bytes(total)})")
         try:
             for step in copy_tree(self.sync.source, staging, resume=resuming):
-                self.journal.progress(step.bytes_done, total)
+                self.journal.progress(name, step.bytes_done, total, self._describe_progress)
             point("background:copied")
             if resuming and previous and previous.get("relocating"):
                 # Relocation rewrites files in place, keeping some sizes and times: what a stopped commit
@@ -244,7 +243,7 @@ class BackgroundCopy:
         except (SyncError, OSError) as e:
             if is_out_of_space(e):
                 self._drop_staging()  # the user needs the room more than a copy that cannot finish
-                reason = self.sync._out_of_space(theirs.disk_bytes)
+                reason = self.sync.out_of_space(theirs.disk_bytes)
                 return self._failed(f"{name} stays on the image's copy: {reason}", theirs)
             return self._failed(f"copying {name} in the background failed: {e}; it resumes at the next start", theirs)
         return self._commit(theirs, total, started)
@@ -294,6 +293,10 @@ class BackgroundCopy:
         point("background:kernel-switched")
         return f" (kernel {kernel.display_name})"
 
+    def _describe_progress(self, done: int, total: int) -> str:
+        share = min(done / total, 1.0) if total else 1.0
+        return f"Copying {self.env.name} in the background: {human_bytes(done)} of {human_bytes(total)} ({share:.0%})"
+
     def _failed(self, message: str, theirs: Manifest) -> int:
         self.journal.line(f"WARNING: {message}")
         with contextlib.suppress(OSError):
@@ -305,4 +308,3 @@ class BackgroundCopy:
         if staging.is_dir() and not staging.is_symlink():
             remove_tree(staging)
             point("background:staging-removed")
-

@@ -23,6 +23,7 @@ from .envdiff import PackageChanges, package_changes
 from .linked import add_link_details
 from .lock import is_held
 from .manifest import MANIFEST_FILE, read_id
+from .summary import linked_share
 from .syncstate import sync_records
 
 PLAN_RECORD = "plan.json"  # in the state folder: the plan of the last start, for the server's REST API
@@ -44,7 +45,8 @@ def gather(state_dir: Path, measure: bool = True) -> dict[str, Any] | None:
         # No start holds the lock, so the one that wrote "running" died without ending its status (SIGKILL).
         status.update(state="interrupted", message="the start was killed before it finished")
     records = add_link_details(state_dir, sync_records(state_dir, measure), measure)
-    for record in records.values():
+    started = (status or {}).get("environments") or {}
+    for name, record in records.items():
         source, target = Path(record.get("source", "")), Path(record.get("target", ""))
         both = source.is_dir() and target.is_dir()
         record["packages_changed"] = package_changes(source, target).summary() if both else None
@@ -52,6 +54,14 @@ def gather(state_dir: Path, measure: bool = True) -> dict[str, Any] | None:
         # Only a baked manifest tells without a walk of the image's env; unknown (None) otherwise.
         record["image_id"] = read_id(source / MANIFEST_FILE) if source.is_dir() else None
         record["update_waiting"] = None if record["image_id"] is None else record["image_id"] != record.get("source_id")
+        # Why the last start did not link it (linked asked), and how much of it the image serves through links.
+        record["not_linked_because"] = (started.get(name) or {}).get("not_linked_because") or []
+        on_volume = record.get("bytes_on_volume")
+        via_links = record.get("bytes_via_links")
+        record["linked_share"] = linked_share(
+            record.get("linked_bytes") if via_links is None else via_links,
+            record.get("volume_bytes") if on_volume is None else on_volume,
+        )
     copies = background_records(state_dir)
     if status is None and not records and not copies:
         return None

@@ -19,14 +19,18 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..plan import Kernel
+from ..plan import Kernel, Plan
 from .faultpoints import point
-from .homepaths import Home
+from .homepaths import Home, UnsafePath
+from .notices import Notices
+from .reporter import Reporter
 
 METADATA_KEY = "osl_hooks"
+USER_KERNEL_PREFIX = "osl-user-"  # the kernels of envs the user built
 STAGING_PREFIX = ".osl-hooks-staging-"  # a valid kernel name jupyter_client installs; hidden from users
 ACTIVATION_TIMEOUT = 60.0
 _SHELL_NOISE = {"_", "SHLVL", "PWD", "OLDPWD"}
@@ -259,3 +263,86 @@ def _read_spec(spec_dir: Path) -> dict | None:
         return json.loads(Home.read_text(spec_dir / "kernel.json"))
     except (OSError, ValueError):
         return None
+
+
+class KernelSteps:
+    """A start's kernel steps: each env's kernel, the kernels of the envs the user built, and the removal of
+    osl-hooks' kernels whose env is no longer configured (those not registered by this start)."""
+
+    def __init__(self, plan: Plan, home: Home, report: Reporter, notices: Notices):
+        self.plan = plan
+        self.home = home
+        self.report = report
+        self.notices = notices
+        self.registry = KernelRegistry(plan.jupyter_data_dir)  # checked where it is written (a link out: a warning)
+        self.registered: set[str] = set()  # kernel names this start keeps
+        self.guards: dict[str, KernelGuard] = {}  # kernel name -> the guards of an env copied later
+
+    def register(self, env_name: str, mode: str, prefix: Path, kernel: Kernel) -> None:
+        started = time.monotonic()
+        try:
+            self._register(env_name, mode, prefix, kernel)
+        finally:
+            self.report.phase_seconds["kernels"] += time.monotonic() - started
+
+    def _register(self, env_name: str, mode: str, prefix: Path, kernel: Kernel) -> None:
+        self.registered.add(kernel.name)
+        if not has_ipykernel(prefix):
+            self.report.info(f"{env_name} has no ipykernel, so no kernel is registered for it", env_name)
+            return
+        key = f"user-kernel:{kernel.name}"
+        try:
+            self.home.check(self.registry.kernels_dir / kernel.name, "kernel directory")
+            registered = self.registry.register(env_name, mode, prefix, kernel, self.guards.get(kernel.name))
+        except UsersOwnKernel as e:
+            # The user's choice, not a problem: said once, and the start is not degraded for it.
+            if not self.notices.already_said(key, str(e.path)):
+                self.report.info(str(e), env_name)
+                self.notices.said(key, str(e.path))
+            return
+        except (KernelError, UnsafePath, OSError) as e:
+            self.report.warning(f"Kernel for {env_name}: {e}", env_name)
+            return
+        self.notices.resolved(key)
+        if env_name in self.report.envs:
+            self.report.envs[env_name].kernel = kernel.name
+        if registered.changed:
+            self.report.event("kernel", f"Registered kernel {kernel.display_name}", env_name)
+        else:
+            self.report.event("kernel", f"Kernel {kernel.display_name} is registered", env_name)
+
+    def register_user_envs(self) -> None:
+        """Kernels for the envs the user built in envs_dir themselves."""
+        managed = {e.target for e in self.plan.environments if e.target}
+        try:
+            envs_dir = self.home.check(self.plan.envs_dir, "envs_dir")
+            prefixes = sorted(envs_dir.iterdir()) if envs_dir.is_dir() else []
+        except (UnsafePath, OSError) as e:
+            self.report.warning(f"Your own envs are not looked for: {e}")
+            return
+        for prefix in prefixes:
+            if str(prefix) in managed or prefix.name.startswith(".") or not prefix.is_dir():
+                continue
+            if not has_ipykernel(prefix):
+                continue
+            name = USER_KERNEL_PREFIX + "".join(c if c.isalnum() or c in "._-" else "-" for c in prefix.name.lower())
+            self.register(prefix.name, "user", prefix, Kernel(name, f"{prefix.name} (your env)"))
+
+    def remove_stale(self) -> None:
+        try:
+            self.home.check(self.registry.kernels_dir, "kernels directory")
+            self.registry.remove_leftovers()
+            owned = self.registry.owned()
+        except (UnsafePath, OSError) as e:
+            self.report.warning(str(e))
+            return
+        for name, meta in sorted(owned.items()):
+            if name in self.registered:
+                continue
+            try:
+                self.home.check(self.registry.kernels_dir / name, "kernel directory")
+                self.registry.remove(name)
+            except (KernelError, UnsafePath, OSError) as e:
+                self.report.warning(str(e))
+                continue
+            self.report.info(f"Removed kernel {name}: its env {meta.get('env')} is no longer configured")

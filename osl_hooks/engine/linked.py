@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from ..plan import Environment
 from . import linkplan, update
-from .homepaths import Home
 from .linkform import LinkForm, drop_dir_links, parent_dirs, replace_link
 from .manifest import Entry, Manifest, changed_paths, differing_paths, entry_on_disk
 from .materialize import recorded_links, settle_interrupted
-from .reporter import Reporter
 from .sync import copy_tree
-from .synced import EnvProblem, EnvSync
+from .synced import CopyLater, EnvProblem, EnvSync
 
 
 class ImageLacksEnv(EnvProblem):
@@ -38,15 +36,15 @@ class ImageLacksEnv(EnvProblem):
 class LinkedSync(EnvSync):
     """Prepares one linked env (first copy, update, full comparison) on top of `EnvSync`'s decisions."""
 
-    def __init__(self, env: Environment, home: Home, state_dir: Path, report: Reporter, margins: tuple[float, int]):
-        super().__init__(env, home, state_dir, report, margins)
-        self.threshold = env.link_threshold
+    def __init__(self, *args: Any, **kwargs: Any):  # EnvSync's
+        super().__init__(*args, **kwargs)
+        self.threshold = self.env.link_threshold
         self.form = LinkForm(self.source)
         self._links: set[str] = set()
         self._planned: tuple[int, int] | None = None  # see _footprint
         self._update: tuple[dict, Manifest, set[str], list[str]] | None = None
 
-    def run(self) -> Path:
+    def run(self) -> Path | CopyLater:
         if self.target.is_dir():
             settle_interrupted(self.state, self.target, self.source)
         if not self.source.is_dir():
@@ -118,7 +116,15 @@ class LinkedSync(EnvSync):
         else:
             resolves = linkplan.pip_resolves_links(self.source)
         self.state.extra["pip_probe"] = {"key": key, "resolves": resolves}
+        if resolves:
+            self.status.not_linked(linkplan.DEBIAN_PIP)
         return resolves
+
+    def _up_to_date(self, record: dict) -> Path:
+        probe = record.get("pip_probe")
+        if isinstance(probe, dict) and probe.get("resolves"):
+            self.status.not_linked(linkplan.DEBIAN_PIP)
+        return super()._up_to_date(record)
 
     # -- updates -------------------------------------------------------------------------------------
 

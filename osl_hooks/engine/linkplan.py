@@ -42,6 +42,10 @@ from .linkform import LinkForm
 from .manifest import Entry, Manifest
 from .packages import record_name
 
+# Why a `linked` env is not (all) linked, as data (the start's summary, `osl-hooks status`):
+WRITABLE_IMAGE = "writable_image"  # the notebook user can write the image's env: no link at all
+DEBIAN_PIP = "debian_pip"  # the env's pip resolves links: every file of a package pip manages is real
+
 ELF_MAGIC = b"\x7fELF"
 _PT_INTERP = 3
 _ET_EXEC = 2

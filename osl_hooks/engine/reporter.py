@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from ..events import EVENTS_VERSION, OUTPUT_LINE_CHARS, OUTPUT_LINES, Event, termination_text
 from ..status import LOG_FILE, STATUS_FILE, STATUS_VERSION
@@ -63,6 +63,25 @@ class EnvStatus:
     copied_bytes: int | None = None
     conflicts: int | None = None
     new_conflicts: int | None = None
+    not_linked_because: list[str] | None = None  # linked asked: why (some) files are real (linkplan's causes)
+
+    def not_linked(self, cause: str) -> None:
+        self.not_linked_because = sorted({*(self.not_linked_because or ()), cause})
+
+
+class SyncReport(Protocol):
+    """What a sync (`osl_hooks.engine.synced.EnvSync`) reports to: the start's `Reporter`, or the background copy
+    process's `CopyJournal` (`osl_hooks.engine.background_copy`)."""
+
+    envs: dict[str, EnvStatus]
+
+    def event(self, kind: str, message: str, env: str | None = None, **numbers: Any) -> None: ...
+
+    def info(self, message: str, env: str | None = None) -> None: ...
+
+    def warning(self, message: str, env: str | None = None, **numbers: Any) -> None: ...
+
+    def progress(self, env: str, done: int, total: int, describe: Callable[[int, int], str]) -> None: ...
 
 
 @dataclass

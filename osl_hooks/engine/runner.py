@@ -22,38 +22,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from ..plan import COPIED_MODES, Environment, Kernel, Plan, Script
-from ..status import LOCK_FILE, human_bytes
-from .background import (
-    BackgroundAwareSync,
-    CopyingLater,
-    CopyPlaces,
-    describe_pending,
-    in_place,
-    launch,
-    write_guards,
-    write_pip_guard,
-)
+from ..plan import COPIED_MODES, Environment, Plan
+from ..status import LOCK_FILE
+from .background import CopyPlaces, describe_pending, launch, pending_record, write_guards, write_pip_guard
 from .condarc import CondarcError, ensure_envs_dirs
+from .copykind import decide, sync_of, tell, tell_not_linked
 from .envstatus import record_plan
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
-from .kernels import KernelError, KernelGuard, KernelRegistry, UsersOwnKernel, has_ipykernel
+from .kernels import KernelSteps
 from .linked import ImageLacksEnv
-from .linkmode import sync_for
+from .linkplan import DEBIAN_PIP
 from .lock import LockTimeout, StartLock
-from .materialize import MaterializeError, make_real, path_selector
-from .materialize import forget as forget_materialize
 from .notices import Notices
 from .outofspace import is_out_of_space
 from .redact import secret_values
-from .reporter import Reporter, ScriptStatus, report_failure_without_home
-from .scripts import MarkerStore, ScriptRun, expand, run_script, script_digest
+from .reporter import Reporter, report_failure_without_home
+from .scripts import ScriptSteps
 from .sync import remove_tree
-from .synced import EnvProblem, Fallback
-from .syncstate import SyncState
+from .synced import CopyLater, EnvProblem, Fallback
 
-USER_KERNEL_PREFIX = "osl-user-"
+Step = Callable[[], "str | None"]  # one step of a start: None, or the failure that stops the start
 
 
 class Outcome(enum.IntEnum):
@@ -63,10 +52,6 @@ class Outcome(enum.IntEnum):
     FAILED = 1
     INVALID = 2  # the plan or the command line
     DEGRADED = 3  # the server can start, but not everything is as planned
-
-
-class StartFailed(Exception):
-    """Something that must stop the whole start."""
 
 
 def start(
@@ -82,25 +67,12 @@ def start(
     `background`: the server starts right after this start (the `wrap` delivery), so first copies planned
     for the background are made after it (`osl_hooks.engine.background`), once the server `server_pid` is up.
     """
-    return _in_home(plan, allow_root, out, lambda run: run.run(background, server_pid))
+    return in_home(plan, allow_root, out, lambda run: run.run(background, server_pid))
 
 
-def reset(
-    plan: Plan, name: str, *, discard: bool = False, allow_root: bool = False, out: IO[str] = sys.stdout
-) -> Outcome:
-    """Bring one synced env back to exactly the image's state (the user's copy moved aside unless `discard`)."""
-    return _in_home(plan, allow_root, out, lambda run: run.reset(name, discard))
-
-
-def materialize(
-    plan: Plan, name: str, paths: tuple[str, ...] = (), *, allow_root: bool = False, out: IO[str] = sys.stdout
-) -> Outcome:
-    """Turn a linked env's links into the image into real files: all, or those at or under `paths`."""
-    return _in_home(plan, allow_root, out, lambda run: run.materialize(name, paths))
-
-
-def _in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start], Outcome]) -> Outcome:
-    """Run `action` for the plan's home, as the user, holding the home's lock."""
+def in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start], Outcome]) -> Outcome:
+    """Run `action` for the plan's home, as the user, holding the home's lock (a start, or a command of
+    `osl_hooks.engine.commands`)."""
     if os.geteuid() == 0 and not allow_root:
         report_failure_without_home(
             "refusing to run as root: the start works in the user's home and runs setup "
@@ -133,7 +105,7 @@ def _in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start
 def _describe(error: BaseException) -> str:
     if is_out_of_space(error):
         return f"your home is full ({error.filename or 'writing the state'}); free some space in it and restart"
-    if isinstance(error, (UnsafePath, OSError, StartFailed)):
+    if isinstance(error, (UnsafePath, OSError)):
         return str(error)
     if isinstance(error, (KeyboardInterrupt, SystemExit)):
         return "it was interrupted"
@@ -158,25 +130,37 @@ def remove_leftovers(home: Home, state_dir: Path) -> None:
 
 
 class Start:
+    """One start: an ordered list of steps (`steps`), run until one fails; the runs of `osl-hooks reset` and
+    `materialize` (`osl_hooks.engine.commands`) use its env step."""
+
     def __init__(self, plan: Plan, home: Home, reporter: Reporter):
         self.plan = plan
         self.home = home
         self.report = reporter
         self.state_dir = Path(plan.state_dir)
-        self.kernels = KernelRegistry(plan.jupyter_data_dir)  # checked where it is written (a link out: a warning)
-        self.markers = MarkerStore(
-            self.state_dir / "scripts", lambda path, text: home.write_text(path, text, "state file")
-        )
-        self.registered: set[str] = set()
+        self.notices = Notices(home, self.state_dir)
+        self.kernels = KernelSteps(plan, home, reporter, self.notices)
+        self.scripts = ScriptSteps(home, self.state_dir, reporter)
         self.background_allowed = False
         self.server_pid: int | None = None
         self.copy_later_queue: list[Environment] = []  # envs whose copy process starts when the start is done
-        self.guards: dict[str, KernelGuard] = {}  # kernel name -> the guards of an env copied later
         self.copying: dict[str, tuple[str, Path]] = {}  # env copied later -> its image prefix, its copy's record
-        self.notices = Notices(home, self.state_dir)
         for env in plan.environments:
             if env.kernel is not None:
                 reporter.redact.add(secret_values(env.kernel.env))
+
+    def steps(self) -> list[Step]:
+        """In order: each env (ready, its kernel, its scripts); conda for user envs; the kernels of the user's
+        own envs; the removal of kernels whose env is gone; the global scripts, which can rely on every env."""
+        plan = self.plan
+        steps: list[Step] = [functools.partial(self.prepare, env) for env in plan.environments]
+        if plan.discover_user_envs or any(e.mode == "user" for e in plan.environments):
+            steps.append(self.configure_conda)
+        if plan.discover_user_envs:
+            steps.append(self.kernels.register_user_envs)
+        steps.append(self.kernels.remove_stale)
+        steps.append(functools.partial(self.scripts.run, plan.setup_scripts))
+        return steps
 
     def run(self, background: bool = False, server_pid: int | None = None) -> Outcome:
         self.background_allowed = background
@@ -190,74 +174,16 @@ class Start:
         started = time.monotonic()
         names = [e.name for e in self.plan.environments]
         self.report.event("start", f"Preparing your environments ({len(names)} configured)", envs=names)
-        try:
-            for env in self.plan.environments:
-                self.prepare(env)
-            if self.plan.discover_user_envs or any(e.mode == "user" for e in self.plan.environments):
-                self.configure_conda()
-            if self.plan.discover_user_envs:
-                self.register_user_envs()
-            self.remove_stale_kernels()
-            self.run_scripts(self.plan.setup_scripts, None)
-        except StartFailed as e:
-            self.report.finish("failed", f"Start failed: {e}")
-            return Outcome.FAILED
+        for step in self.steps():
+            failure = step()
+            if failure is not None:
+                self.report.finish("failed", f"Start failed: {failure}")
+                return Outcome.FAILED
         self.launch_copies()
         seconds = time.monotonic() - started
-        return self._conclude(f"Ready in {seconds:.1f} s", f"Ready, with warnings (see above), in {seconds:.1f} s")
+        return self.conclude(f"Ready in {seconds:.1f} s", f"Ready, with warnings (see above), in {seconds:.1f} s")
 
-    def reset(self, name: str, discard: bool) -> Outcome:
-        env = next((e for e in self.plan.environments if e.name == name), None)
-        if env is None or env.mode not in COPIED_MODES:
-            synced = ", ".join(e.name for e in self.plan.environments if e.mode in COPIED_MODES) or "none"
-            self.report.finish("failed", f"Cannot reset {name!r}: it is not a synced env (synced envs: {synced})")
-            return Outcome.FAILED
-        target = self.home.check(env.target or "", f"environments[{name}].target")
-        if in_place(target):  # not the placeholder of a copy being made: the next step removes that
-            if discard:
-                self.report.info(f"Deleting your copy of {name} in {target}", name)
-                remove_tree(target)
-                point("reset:deleted")
-            else:
-                backups = self.home.makedirs(self.state_dir / "backups", "state_dir")
-                stamp = time.strftime("%Y%m%d-%H%M%S")
-                backup, n = backups / f"{name}-{stamp}", 1
-                while os.path.lexists(backup):  # two resets in one second (two clicks): never rename onto one
-                    n += 1
-                    backup = backups / f"{name}-{stamp}-{n}"
-                os.rename(target, backup)
-                point("reset:moved-aside")
-                self.report.info(f"Your copy of {name} was moved to {backup}", name)
-        state = SyncState(self.home, self.state_dir / "envs", name)
-        state.forget()
-        forget_materialize(state)
-        point("reset:forgotten")
-        self.prepare(env)
-        return self._conclude(f"Reset {name} to the image's version", f"Reset {name}, with warnings (see above)")
-
-    def materialize(self, name: str, paths: tuple[str, ...]) -> Outcome:
-        env = next((e for e in self.plan.environments if e.name == name), None)
-        if env is None or env.mode != "linked" or env.source is None:
-            linked = ", ".join(e.name for e in self.plan.environments if e.mode == "linked") or "none"
-            self.report.finish("failed", f"Cannot materialize {name!r}: it is not a linked env (linked envs: {linked})")
-            return Outcome.FAILED
-        target = self.home.check(env.target or "", f"environments[{name}].target")
-        if not target.is_dir() or not Path(env.source).is_dir():
-            missing = target if not target.is_dir() else env.source
-            self.report.finish("failed", f"Cannot materialize {name}: {missing} does not exist")
-            return Outcome.FAILED
-        self.report.env(name, env.mode)
-        state = SyncState(self.home, self.state_dir / "envs", name)
-        try:
-            wanted = path_selector(target, paths)
-            files, size = make_real(state, target, Path(env.source), wanted, self.plan.disk_margin_bytes)
-        except MaterializeError as e:
-            self.report.finish("failed", f"Cannot materialize {name}: {e}")
-            return Outcome.FAILED
-        self.report.info(f"{name}: {files} links replaced by copies of the image's files ({human_bytes(size)})", name)
-        return self._conclude(f"Materialized {name}", f"Materialized {name}, with warnings (see above)")
-
-    def _conclude(self, ok_message: str, degraded_message: str) -> Outcome:
+    def conclude(self, ok_message: str, degraded_message: str) -> Outcome:
         if self.report.problems:
             self.report.finish("degraded", degraded_message)
             return Outcome.DEGRADED
@@ -266,7 +192,9 @@ class Start:
 
     # -- one env --------------------------------------------------------------------------------------
 
-    def prepare(self, env: Environment) -> None:
+    def prepare(self, env: Environment) -> str | None:
+        """The env step: the env ready (or its fallback), its kernel, its setup scripts; the failure of a
+        script that stops the start, if any."""
         status = self.report.env(env.name, env.mode)
         status.state = "working"
         started = time.monotonic()
@@ -281,19 +209,19 @@ class Start:
             status.state = "failed"
             self.report.error(f"{env.name}: {e}", env.name)
             if env.kernel is not None and not isinstance(e, ImageLacksEnv):
-                self.registered.add(env.kernel.name)  # keep its previous kernel rather than break notebooks
-            return
+                self.kernels.registered.add(env.kernel.name)  # keep its previous kernel rather than break notebooks
+            return None
         status.seconds = round(time.monotonic() - started, 3)
         status.effective_mode = mode
         status.prefix = prefix and str(prefix)
         if prefix is None:
             status.state = "absent"
-            return
+            return None
         if status.state == "working":
             status.state = "ready"
         if env.kernel is not None:
-            self.register_kernel(env.name, mode, prefix, env.kernel)
-        self.run_scripts(env.setup_scripts, env, prefix=prefix, mode=mode)
+            self.kernels.register(env.name, mode, prefix, env.kernel)
+        return self.scripts.run(env.setup_scripts, env.name, prefix, mode)
 
     def check_baked(self, env: Environment) -> Path:
         source = Path(env.source or "")
@@ -313,29 +241,31 @@ class Start:
     def sync(self, env: Environment) -> tuple[Path, str]:
         """Bring a synced or linked env into the home; returns its prefix and the mode the user gets."""
         margins = (self.plan.disk_margin_fraction, self.plan.disk_margin_bytes)
-        synced = functools.partial(BackgroundAwareSync, allowed=self.background_allowed)
         try:
-            sync, mode = sync_for(env, self.home, self.state_dir, self.report, margins, self.notices, synced)
-            prefix = sync.run()
-        except CopyingLater as later:
-            return self.copy_later(env, later)
+            kind = decide(env, self.home, self.state_dir, self.background_allowed)
+            tell(kind, env, self.report, self.notices)
+            prefix = sync_of(kind, env, self.home, self.state_dir, self.report, margins).run()
         except Fallback as e:
             return self.fall_back(env, str(e), e.fingerprint, e.code)
         except UnsafePath as e:
             return self.fall_back(env, f"its place in your home is not safe to write: {e}", code="unsafe_home")
+        if isinstance(prefix, CopyLater):
+            return self.copy_later(env, prefix)
+        if kind.mode == "linked":
+            tell_not_linked(env, {DEBIAN_PIP}, self.report.envs[env.name], self.report, self.notices)
         self.notices.resolved(f"fallback:{env.name}")
-        return prefix, mode
+        return prefix, kind.mode
 
-    def copy_later(self, env: Environment, later: CopyingLater) -> tuple[Path, str]:
+    def copy_later(self, env: Environment, later: CopyLater) -> tuple[Path, str]:
         """The env runs from the image, with guards against installs, while its own copy is made later."""
         assert env.source is not None
-        message, numbers = describe_pending(env.name, later)
         places = CopyPlaces.of(self.state_dir, env)
+        message, numbers = describe_pending(env.name, later, pending_record(places, later))
         guard = write_guards(self.home, places)
         self.copying[env.name] = (env.source, places.record_file)
         write_pip_guard(self.home, self.state_dir, self.copying)  # before a kernel names it
         if env.kernel is not None:
-            self.guards[env.kernel.name] = guard
+            self.kernels.guards[env.kernel.name] = guard
         self.report.envs[env.name].state = "background"
         self.report.event("background-copy", message, env.name, **numbers)
         if not later.running:
@@ -380,42 +310,10 @@ class Start:
             self.notices.said(key, fingerprint)
         return Path(env.source), "baked"
 
-    # -- kernels -------------------------------------------------------------------------------------
-
-    def register_kernel(self, env_name: str, mode: str, prefix: Path, kernel: Kernel) -> None:
-        started = time.monotonic()
-        try:
-            self._register_kernel(env_name, mode, prefix, kernel)
-        finally:
-            self.report.phase_seconds["kernels"] += time.monotonic() - started
-
-    def _register_kernel(self, env_name: str, mode: str, prefix: Path, kernel: Kernel) -> None:
-        self.registered.add(kernel.name)
-        if not has_ipykernel(prefix):
-            self.report.info(f"{env_name} has no ipykernel, so no kernel is registered for it", env_name)
-            return
-        key = f"user-kernel:{kernel.name}"
-        try:
-            self.home.check(self.kernels.kernels_dir / kernel.name, "kernel directory")
-            registered = self.kernels.register(env_name, mode, prefix, kernel, self.guards.get(kernel.name))
-        except UsersOwnKernel as e:
-            # The user's choice, not a problem: said once, and the start is not degraded for it.
-            if not self.notices.already_said(key, str(e.path)):
-                self.report.info(str(e), env_name)
-                self.notices.said(key, str(e.path))
-            return
-        except (KernelError, UnsafePath, OSError) as e:
-            self.report.warning(f"Kernel for {env_name}: {e}", env_name)
-            return
-        self.notices.resolved(key)
-        if env_name in self.report.envs:
-            self.report.envs[env_name].kernel = kernel.name
-        if registered.changed:
-            self.report.event("kernel", f"Registered kernel {kernel.display_name}", env_name)
-        else:
-            self.report.event("kernel", f"Kernel {kernel.display_name} is registered", env_name)
+    # -- conda ---------------------------------------------------------------------------------------
 
     def configure_conda(self) -> None:
+        """`envs_dirs` in `~/.condarc`: the user's envs first (a warning, never a failure, if it cannot be)."""
         envs_dirs = [self.plan.envs_dir]
         envs_dirs += sorted(
             {str(Path(e.source).parent) for e in self.plan.environments if e.mode == "baked" and e.source}
@@ -425,89 +323,6 @@ class Start:
             message = ensure_envs_dirs(self.home, Path(self.plan.home or "", ".condarc"), envs_dirs)
         except (CondarcError, UnsafePath, OSError) as e:
             self.report.warning(str(e))
-            return
+            return None
         self.report.info(message)
-
-    def register_user_envs(self) -> None:
-        """Kernels for the envs the user built in envs_dir themselves."""
-        managed = {e.target for e in self.plan.environments if e.target}
-        try:
-            envs_dir = self.home.check(self.plan.envs_dir, "envs_dir")
-            prefixes = sorted(envs_dir.iterdir()) if envs_dir.is_dir() else []
-        except (UnsafePath, OSError) as e:
-            self.report.warning(f"Your own envs are not looked for: {e}")
-            return
-        for prefix in prefixes:
-            if str(prefix) in managed or prefix.name.startswith(".") or not prefix.is_dir():
-                continue
-            if not has_ipykernel(prefix):
-                continue
-            name = USER_KERNEL_PREFIX + "".join(c if c.isalnum() or c in "._-" else "-" for c in prefix.name.lower())
-            self.register_kernel(prefix.name, "user", prefix, Kernel(name, f"{prefix.name} (your env)"))
-
-    def remove_stale_kernels(self) -> None:
-        try:
-            self.home.check(self.kernels.kernels_dir, "kernels directory")
-            self.kernels.remove_leftovers()
-            owned = self.kernels.owned()
-        except (UnsafePath, OSError) as e:
-            self.report.warning(str(e))
-            return
-        for name, meta in sorted(owned.items()):
-            if name in self.registered:
-                continue
-            try:
-                self.home.check(self.kernels.kernels_dir / name, "kernel directory")
-                self.kernels.remove(name)
-            except (KernelError, UnsafePath, OSError) as e:
-                self.report.warning(str(e))
-                continue
-            self.report.info(f"Removed kernel {name}: its env {meta.get('env')} is no longer configured")
-
-    # -- setup scripts -------------------------------------------------------------------------------
-
-    def run_scripts(
-        self, entries: tuple[Script, ...], env: Environment | None, prefix: Path | None = None, mode: str = ""
-    ) -> None:
-        environ = dict(os.environ, HOME=str(self.home.path), OSL_HOOKS_STATE_DIR=str(self.state_dir))
-        if env is not None and prefix is not None:
-            environ.update(
-                OSL_ENV_NAME=env.name,
-                OSL_ENV_PREFIX=str(prefix),
-                OSL_ENV_MODE=mode,
-                CONDA_PREFIX=str(prefix),
-                PATH=f"{prefix}/bin:{environ.get('PATH', '')}",
-            )
-        for entry in entries:
-            for run in expand(entry, env.name if env else None):
-                self.run_script(run, environ)
-
-    def run_script(self, run: ScriptRun, environ: dict[str, str]) -> None:
-        digest = script_digest(run.path)
-        skip = self.markers.skip_reason(run, digest)
-        if skip:
-            skipped = ScriptStatus(str(run.path), run.env_name, "skipped", None, 0.0, skip)
-            self.report.script_result(skipped, run.label, f"Skipping setup script {run.label}: {skip}")
-            return
-        self.report.script_begin(run.label, f"Running setup script {run.label}", run.env_name)
-        result = run_script(run, environ, self.report.log, cwd=str(self.home.path))
-        status = ScriptStatus(
-            str(run.path), run.env_name, result.state, result.exit_code, round(result.seconds, 3), result.reason
-        )
-        if result.state == "ok":
-            try:
-                self.markers.record_success(run, digest)
-            except OSError as e:
-                self.report.warning(
-                    f"Setup script {run.label} ran, but that could not be remembered ({e.strerror}); "
-                    "it runs again at the next start",
-                    run.env_name,
-                )
-            self.report.script_result(status, run.label, f"Setup script {run.label} finished in {result.seconds:.1f} s")
-            return
-        message = f"Setup script {run.label} {result.reason}"
-        if run.entry.on_failure == "fail":
-            self.report.script_result(status, run.label, message, level="error")
-            raise StartFailed(message)
-        continuing = f"{message}; continuing (see {self.state_dir / 'start.log'})"
-        self.report.script_result(status, run.label, continuing, level="warning")
+        return None

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..plan import Script
+from ..status import LOG_FILE
 from .homepaths import Home
+from .reporter import Reporter, ScriptStatus
 
 KILL_GRACE_SECONDS = 5.0
 _IGNORED_SUFFIXES = ("~", ".bak", ".dpkg-old", ".dpkg-new", ".dpkg-dist", ".rpmnew", ".rpmsave", ".swp")
@@ -165,3 +167,65 @@ def _signal_group(group: int, sig: signal.Signals) -> None:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class ScriptSteps:
+    """A start's setup-script steps: an env's scripts right after it is ready, the global ones at the end."""
+
+    def __init__(self, home: Home, state_dir: Path, report: Reporter):
+        self.home = home
+        self.state_dir = state_dir
+        self.report = report
+        self.markers = MarkerStore(state_dir / "scripts", lambda path, text: home.write_text(path, text, "state file"))
+
+    def run(
+        self, entries: tuple[Script, ...], env_name: str | None = None, prefix: Path | None = None, mode: str = ""
+    ) -> str | None:
+        """Run `entries` (an env's, with its prefix and the mode it got); the failure that stops the start, if
+        an `on_failure: fail` script failed (then the scripts after it do not run)."""
+        environ = dict(os.environ, HOME=str(self.home.path), OSL_HOOKS_STATE_DIR=str(self.state_dir))
+        if env_name is not None and prefix is not None:
+            environ.update(
+                OSL_ENV_NAME=env_name,
+                OSL_ENV_PREFIX=str(prefix),
+                OSL_ENV_MODE=mode,
+                CONDA_PREFIX=str(prefix),
+                PATH=f"{prefix}/bin:{environ.get('PATH', '')}",
+            )
+        for entry in entries:
+            for run in expand(entry, env_name):
+                failure = self._run_one(run, environ)
+                if failure is not None:
+                    return failure
+        return None
+
+    def _run_one(self, run: ScriptRun, environ: dict[str, str]) -> str | None:
+        digest = script_digest(run.path)
+        skip = self.markers.skip_reason(run, digest)
+        if skip:
+            skipped = ScriptStatus(str(run.path), run.env_name, "skipped", None, 0.0, skip)
+            self.report.script_result(skipped, run.label, f"Skipping setup script {run.label}: {skip}")
+            return None
+        self.report.script_begin(run.label, f"Running setup script {run.label}", run.env_name)
+        result = run_script(run, environ, self.report.log, cwd=str(self.home.path))
+        status = ScriptStatus(
+            str(run.path), run.env_name, result.state, result.exit_code, round(result.seconds, 3), result.reason
+        )
+        if result.state == "ok":
+            try:
+                self.markers.record_success(run, digest)
+            except OSError as e:
+                self.report.warning(
+                    f"Setup script {run.label} ran, but that could not be remembered ({e.strerror}); "
+                    "it runs again at the next start",
+                    run.env_name,
+                )
+            self.report.script_result(status, run.label, f"Setup script {run.label} finished in {result.seconds:.1f} s")
+            return None
+        message = f"Setup script {run.label} {result.reason}"
+        if run.entry.on_failure == "fail":
+            self.report.script_result(status, run.label, message, level="error")
+            return message
+        continuing = f"{message}; continuing (see {self.state_dir / LOG_FILE})"
+        self.report.script_result(status, run.label, continuing, level="warning")
+        return None

@@ -15,8 +15,16 @@ SUMMARY_ID_CHARS = 12  # of a manifest id in the summary: enough to tell image v
 PHASES = ("copy", "update", "kernels", "scripts")
 _ENV_FIELDS = (
     "action", "fallback", "image_id", "copy_id", "volume_bytes", "linked_bytes", "copied_bytes", "conflicts",
-    "new_conflicts", "seconds",
+    "new_conflicts", "seconds", "not_linked_because",
 )  # fmt: skip
+
+
+def linked_share(linked_bytes: int | None, volume_bytes: int | None) -> float | None:
+    """The share of a copy's bytes served through links into the image: links / (links + on the volume)."""
+    if linked_bytes is None or volume_bytes is None:
+        return None
+    total = linked_bytes + volume_bytes
+    return round(linked_bytes / total, 3) if total else 0.0
 
 
 def start_summary(envs: dict[str, Any], scripts: list[dict[str, Any]], phases: dict[str, float]) -> dict:
@@ -31,6 +39,8 @@ def start_summary(envs: dict[str, Any], scripts: list[dict[str, Any]], phases: d
             value = getattr(status, name)
             if value is not None:
                 row[name] = value[:SUMMARY_ID_CHARS] if name.endswith("_id") else value
+        if status.mode == "linked" and status.state == "ready":
+            row["linked_share"] = linked_share(status.linked_bytes, status.volume_bytes)
         rows.append(row)
     states = collections.Counter(s["state"] for s in scripts)
     return {"phases": {p: round(phases.get(p, 0.0), 3) for p in PHASES}, "scripts": dict(states), "envs": rows}

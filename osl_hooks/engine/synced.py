@@ -12,11 +12,13 @@ What is remembered between syncs is `osl_hooks.engine.syncstate`.
 
 from __future__ import annotations
 
+import enum
 import filecmp
 import functools
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..plan import Environment
@@ -38,7 +40,7 @@ from .manifest import (
 )
 from .outofspace import is_out_of_space
 from .packages import record_name, record_paths
-from .reporter import Reporter
+from .reporter import SyncReport
 from .sync import SyncError, copy_tree, new_staging_dir, remove_partial_files, remove_tree, stale_staging_dirs
 from .syncstate import SyncState
 
@@ -60,12 +62,39 @@ class EnvProblem(Exception):
     """Something about one env that stops it from being prepared as planned."""
 
 
-class EnvSync:
-    """Prepares one synced env; returns its prefix and the mode the user gets."""
+class FirstCopyAt(enum.Enum):
+    """When a first copy is made, if the env has none (decided by `osl_hooks.engine.copykind`)."""
 
-    def __init__(self, env: Environment, home: Home, state_dir: Path, report: Reporter, margins: tuple[float, int]):
+    NOW = "now"  # by this start, before the server is ready
+    LATER = "later"  # by the background copy process, once the server is up (`osl_hooks.engine.background`)
+    RUNNING = "running"  # by the background copy process running already: never doubled
+
+
+@dataclass(frozen=True)
+class CopyLater:
+    """What a sync gives when the env's first copy is left to the background copy process: the env runs from
+    the image meanwhile. `image_id`: the image's env id (a stopped copy of the same image resumes)."""
+
+    image_id: str | None
+    running: bool
+
+
+class EnvSync:
+    """Prepares one synced env: `run` gives its prefix, or `CopyLater` when its first copy is left to the
+    background copy process (`first_copy`)."""
+
+    def __init__(
+        self,
+        env: Environment,
+        home: Home,
+        state_dir: Path,
+        report: SyncReport,
+        margins: tuple[float, int],
+        first_copy: FirstCopyAt = FirstCopyAt.NOW,
+    ):
         assert env.source is not None and env.target is not None
         self.env = env
+        self.first_copy_at = first_copy
         self.home = home
         self.report = report
         self.margin_fraction, self.margin_bytes = margins
@@ -74,7 +103,7 @@ class EnvSync:
         self.state = SyncState(home, state_dir / "envs", env.name)
         self.status = report.envs[env.name]
 
-    def run(self) -> Path:
+    def run(self) -> Path | CopyLater:
         if not self.source.is_dir():
             raise EnvProblem(f"{self.source} does not exist in the image")
         self.home.makedirs(self.target.parent, f"environments[{self.env.name}].target")
@@ -88,7 +117,8 @@ class EnvSync:
         self.status.image_id = read_id(self.source / MANIFEST_FILE)
         if exists and self._unchanged(record, self.status.image_id):
             return self._up_to_date(record)
-        theirs = self._image_manifest(defer_entries=not exists and self.copies_later())
+        later = not exists and self.first_copy_at is not FirstCopyAt.NOW
+        theirs = self.image_manifest(defer_entries=later)
         self.status.files, self.status.bytes, self.status.image_id = theirs.files, theirs.bytes, theirs.id
         if exists and self._unchanged(record, theirs.id):
             return self._up_to_date(record)
@@ -97,6 +127,11 @@ class EnvSync:
             if record:
                 self.report.info(f"{self.target} is missing: making a fresh copy of {self.env.name}", self.env.name)
             self.status.action = "copy"
+            if self.first_copy_at is FirstCopyAt.RUNNING:
+                return CopyLater(theirs.id, running=True)
+            if self.first_copy_at is FirstCopyAt.LATER:
+                self.check_first_copy(theirs)  # Fallback: the user reads why, as for a copy before ready
+                return CopyLater(theirs.id, running=False)
             self.first_copy(theirs)
             return self.target
         base = self.state.base(record) if record else None
@@ -126,12 +161,7 @@ class EnvSync:
         )
         return self.target
 
-    def copies_later(self) -> bool:
-        """Whether a first copy of this env is left to another process (then this start needs only the image
-        manifest's header: its totals and prefix files)."""
-        return False
-
-    def _image_manifest(self, defer_entries: bool = False) -> Manifest:
+    def image_manifest(self, defer_entries: bool = False) -> Manifest:
         """The baked manifest if there is one, else a stat-only scan (completed later only if needed).
 
         Its `built_prefix` is settled here, once: the plan's, else the one baked in, else the source path.
@@ -185,7 +215,7 @@ class EnvSync:
             remove_tree(staging)
             self.state.forget()
             if is_out_of_space(e):
-                raise Fallback(self._out_of_space(needed), code="disk_full") from None
+                raise Fallback(self.out_of_space(needed), code="disk_full") from None
             if isinstance(e, (SyncError, relocate.RelocationError, OSError, ManifestError)):
                 raise Fallback(f"copying it failed: {e}") from None
             raise
@@ -199,7 +229,7 @@ class EnvSync:
 
     def check_first_copy(self, theirs: Manifest) -> tuple[int, int]:
         """Raise `Fallback` if a first copy cannot work (relocation, room); else its bytes and bytes on the volume."""
-        assert theirs.built_prefix is not None  # settled by _image_manifest
+        assert theirs.built_prefix is not None  # settled by image_manifest
         try:
             relocate.check(self.source, theirs.prefix_files, theirs.built_prefix, str(self.target))
         except relocate.RelocationError as e:
@@ -246,7 +276,7 @@ class EnvSync:
         volume = os.statvfs(_existing_ancestor(self.target))
         return volume.f_bavail * volume.f_frsize
 
-    def _out_of_space(self, needed_bytes: int) -> str:
+    def out_of_space(self, needed_bytes: int) -> str:
         """Why a copy ran out of room, and what to free, in one sentence (the half-made copy is gone)."""
         needed = int(needed_bytes * (1 + self.margin_fraction)) + self.margin_bytes
         short = needed - self._free_bytes()
@@ -309,7 +339,7 @@ class EnvSync:
         changes = update.Changes(user_packages=user_packages)
         relocated = {f.path: f for f in theirs.prefix_files}
         built_prefix = theirs.built_prefix
-        assert built_prefix is not None  # settled by _image_manifest
+        assert built_prefix is not None  # settled by image_manifest
         moved = built_prefix != str(self.target)
         for path in sorted(theirs.entries):
             if ours[path] is None:
