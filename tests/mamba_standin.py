@@ -57,4 +57,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # py-rattler's native (tokio) threads may still be releasing the GIL while the interpreter finalizes, which
+    # aborts the process (CPython before 3.14: "PyGILState_Release: thread state ... must be current when
+    # releasing", SIGABRT; seen here in about 1 run in 6, after the env was complete). The work is done and
+    # written: leave without finalizing, as a short-lived installer may.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
