@@ -170,7 +170,7 @@ def stand_in_jupyter_base(sandbox: BuildSandbox, repo: Path) -> None:
     mamba.write_text(
         "#!/opt/conda/bin/python\nimport sys\n"
         f"sys.path[:0] = [{str(repo)!r}, {str(repo / 'tests')!r}]\n"
-        "from mamba_standin import main\nsys.exit(main())\n"
+        "from mamba_standin import run\nrun()\n"
     )
     mamba.chmod(0o755)
 

@@ -56,12 +56,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """`mamba` itself: main, then leave without finalizing the interpreter.
+
+    py-rattler's native (tokio) threads may still be releasing the GIL while the interpreter finalizes, which
+    kills the process (CPython before 3.14: "PyGILState_Release: thread state ... must be current when
+    releasing", SIGABRT or SIGSEGV; seen here in about 1 run in 10, after the env was complete). The work is
+    done and written when main returns: leave as a short-lived installer may. Every `mamba` the stand-in images
+    and build sandboxes install calls this.
+    """
     code = main()
-    # py-rattler's native (tokio) threads may still be releasing the GIL while the interpreter finalizes, which
-    # aborts the process (CPython before 3.14: "PyGILState_Release: thread state ... must be current when
-    # releasing", SIGABRT; seen here in about 1 run in 6, after the env was complete). The work is done and
-    # written: leave without finalizing, as a short-lived installer may.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+if __name__ == "__main__":
+    run()
