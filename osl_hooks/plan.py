@@ -24,6 +24,10 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 PLAN_VERSION = 1
+"""The version of a plan without `retirement`: every osl-hooks engine reads it."""
+RETIREMENT_PLAN_VERSION = 2
+"""A plan with `retirement` (the hub's whole offer). Engines before it reject it, so the hub writes it only when the
+admin opts in (`c.OSLHooks.retired_env_days`)."""
 PLAN_ENV_VAR = "OSL_HOOKS_PLAN"
 """Environment variable holding the plan as JSON (how the hub side hands it to the container)."""
 PLAN_FILE_ENV_VAR = "OSL_HOOKS_PLAN_FILE"
@@ -115,6 +119,24 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class Retirement:
+    """The hub's whole offer (plan version 2), so the engine can tell a retired env from one merely not selected.
+
+    `offered` names every env the hub configures for anyone, under any user, group, profile or option: an env that
+    this spawn's profile leaves out is still offered, and its copy is never touched. A copy osl-hooks made of an env
+    outside `offered` is retired; if the user has not changed it, it is removed once it has been retired for
+    `remove_after_days` (0: at the next start).
+    """
+
+    offered: tuple[str, ...]
+    remove_after_days: float
+
+    def offers(self, name: str) -> bool:
+        """Env names are compared without case, as the plan's own names are."""
+        return name.lower() in {o.lower() for o in self.offered}
+
+
+@dataclass(frozen=True)
 class Plan:
     """A validated plan. Build it with `Plan.from_dict`, `load_plan` or the hub side."""
 
@@ -128,7 +150,11 @@ class Plan:
     disk_margin_fraction: float = 0.05
     disk_margin_bytes: int = 200 * 1024 * 1024
     lock_timeout: float = 900.0
-    version: int = PLAN_VERSION
+    retirement: Retirement | None = None
+
+    @property
+    def version(self) -> int:
+        return PLAN_VERSION if self.retirement is None else RETIREMENT_PLAN_VERSION
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "plan") -> Plan:
@@ -147,6 +173,7 @@ class Plan:
             disk_margin_fraction=data.get("disk_margin_fraction", cls.disk_margin_fraction),
             disk_margin_bytes=data.get("disk_margin_bytes", cls.disk_margin_bytes),
             lock_timeout=data.get("lock_timeout", cls.lock_timeout),
+            retirement=_retirement(data["retirement"]) if "retirement" in data else None,
         )
         problems = plan.semantic_problems()
         if problems:
@@ -169,6 +196,11 @@ class Plan:
             disk_margin_bytes=self.disk_margin_bytes,
             lock_timeout=self.lock_timeout,
         )
+        if self.retirement is not None:
+            data["retirement"] = {
+                "offered": list(self.retirement.offered),
+                "remove_after_days": self.retirement.remove_after_days,
+            }
         return data
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -378,8 +410,11 @@ def _describe(error: Any) -> str:
     elif error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         message = f"{error.message.split('(')[-1].rstrip(')')}; known fields: {', '.join(allowed)}"
-    elif error.validator == "const" and error.absolute_path and error.absolute_path[-1] == "version":
-        message = f"unsupported plan version {error.instance!r}; this osl-hooks reads version {PLAN_VERSION}"
+    elif error.validator in ("const", "enum") and error.absolute_path and error.absolute_path[-1] == "version":
+        message = (
+            f"unsupported plan version {error.instance!r}; this osl-hooks reads versions {PLAN_VERSION} and "
+            f"{RETIREMENT_PLAN_VERSION} (version {RETIREMENT_PLAN_VERSION} when the plan has retirement)"
+        )
     elif error.validator == "required":
         missing = error.message.split(" is ")[0].strip("'")
         where = f"{where}.{missing}" if where != "plan" else missing
@@ -407,6 +442,10 @@ def _home_path(value: str, home: str) -> str:
 def _overlaps(a: str, b: str) -> bool:
     a, b = posixpath.normpath(a), posixpath.normpath(b)
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _retirement(data: dict[str, Any]) -> Retirement:
+    return Retirement(offered=tuple(data["offered"]), remove_after_days=float(data["remove_after_days"]))
 
 
 def _script(data: dict[str, Any]) -> Script:

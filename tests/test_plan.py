@@ -102,7 +102,7 @@ def test_bad_environment_is_explained_with_its_field(env, expected):
 
 
 def test_every_problem_is_reported_at_once():
-    problems = problems_of({"version": 2, "home": "relative", "environments": [{"name": "a/b", "mode": "x"}]})
+    problems = problems_of({"version": 9, "home": "relative", "environments": [{"name": "a/b", "mode": "x"}]})
     fields = {p.split(":")[0] for p in problems}
     assert {"version", "home", "environments[0].name", "environments[0].mode"} <= fields
 
@@ -210,3 +210,34 @@ def test_the_plans_names_are_one_set_across_the_schema_the_engine_and_the_hub():
     assert tuple(script["run"]["enum"]) == plan.RUN_POLICIES == config.SCRIPT_RUN
     assert tuple(script["on_failure"]["enum"]) == plan.FAILURE_POLICIES == config.SCRIPT_ON_FAILURE
     assert set(plan.COPIED_MODES) < set(plan.MODES)
+
+
+def test_a_plan_with_retirement_is_version_2_and_round_trips():
+    """Version 2 adds the hub's whole offer; a plan without it stays version 1, which every engine reads."""
+    data = {
+        "version": 2,
+        "environments": [{"name": "geo", "mode": "synced", "source": "/opt/envs/geo"}],
+        "retirement": {"offered": ["geo", "Climate"], "remove_after_days": 30},
+    }
+    plan = Plan.from_dict(data)
+    assert plan.version == 2 and plan.retirement is not None
+    assert plan.retirement.offers("climate") and plan.retirement.offers("GEO") and not plan.retirement.offers("old")
+    assert parse_plan(plan.to_json()) == plan
+    without = Plan.from_dict({"version": 1, "environments": data["environments"]})
+    assert without.retirement is None and without.to_dict()["version"] == 1 and "retirement" not in without.to_dict()
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ({"version": 1, "retirement": {"offered": [], "remove_after_days": 0}}, "version: unsupported plan version 1"),
+        ({"version": 3}, "version: unsupported plan version 3"),
+        ({"version": 2, "retirement": {"offered": ["../x"], "remove_after_days": 1}}, "retirement.offered[0]"),
+        ({"version": 2, "retirement": {"offered": [], "remove_after_days": -1}}, "retirement.remove_after_days"),
+        ({"version": 2, "retirement": {"offered": []}}, "retirement.remove_after_days: required"),
+    ],
+)
+def test_bad_retirement_is_explained_with_its_field(data, expected):
+    with pytest.raises(PlanError) as caught:
+        Plan.from_dict(data)
+    assert any(p.startswith(expected) for p in caught.value.problems), caught.value.problems
