@@ -9,12 +9,12 @@ guards for pip and conda first on its PATH, which say how far the copy is.
 import json
 
 import pytest
-from podsandbox import POD_HOME, PodSandbox, available
+from podsandbox import POD_HOME, PodSandbox, needed
 
 from osl_hooks.demo.envbuild import build_wheel
 from osl_hooks.engine.faultpoints import HOLD_AT_ENV_VAR
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not available(), reason="needs bubblewrap, setpriv and root")]
+pytestmark = [pytest.mark.slow, needed]
 
 INSTALLS = """
 import json, os, subprocess, sys

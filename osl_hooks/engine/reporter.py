@@ -178,19 +178,20 @@ class Reporter:
         now = time.monotonic()
         due_write = now - self._last_write >= PROGRESS_WRITE_INTERVAL
         due_print = now - self._last_print >= PROGRESS_PRINT_INTERVAL
-        if not (due_write or due_print or env not in self._progress_shown):
+        first = env not in self._progress_shown
+        if not (due_write or due_print or first):
             return
+        self._progress_shown.add(env)
         event = Event("copy-progress", describe(done, total), env, bytes_done=int(done), bytes_total=int(total))
         if due_print:
             self._last_print = now
-            self._event(event)
+            self._event(event, write_now=first)
             return
         with self._lock:
             event.seq = len(self._events)  # the seq it would get: the status file's live progress only
             self._status["progress"] = event.to_dict()
             self._status["message"] = event.message
         self._write()
-        self._progress_shown.add(env)
 
     def script_begin(self, label: str, message: str, env: str | None = None) -> None:
         self._output.clear()
@@ -253,7 +254,7 @@ class Reporter:
         problems = [e for e in self._events if e.level != "info" and not e.final]
         write_termination_message(termination_text(final, problems, message, TERMINATION_MESSAGE_LIMIT))
 
-    def _event(self, event: Event) -> None:
+    def _event(self, event: Event, write_now: bool = False) -> None:
         if event.level != "info" and not event.final:
             self.problems += 1
         event.message = self.redact(event.message)
@@ -265,13 +266,10 @@ class Reporter:
             self._status["progress"] = None
         self._emit(event)
         # Every step is in the file as soon as it begins (what a reader shows when the start is cut short);
-        # only the frequent copy progress is throttled.
-        if event.kind != "copy-progress" or time.monotonic() - self._last_write >= PROGRESS_WRITE_INTERVAL:
+        # only the frequent copy progress is throttled (but an env's first tick is written at once).
+        throttled = event.kind == "copy-progress" and time.monotonic() - self._last_write < PROGRESS_WRITE_INTERVAL
+        if write_now or not throttled:
             self._write(event.final)
-        elif event.env not in self._progress_shown:
-            self._write()
-        if event.kind == "copy-progress" and event.env is not None:
-            self._progress_shown.add(event.env)
 
     def _emit(self, event: Event) -> None:
         stamp = time.strftime("%H:%M:%S")
