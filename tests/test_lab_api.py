@@ -47,7 +47,10 @@ def server(image, tmp_path):
     hold = tmp_path / "hold"
     home = started_home(tmp_path / "home", image)
     # A reset waits at "reset:moved-aside" while the file `hold` exists (osl_hooks/engine/faultpoints.py).
-    lab = LabServer(home, tmp_path / "server", {"OSL_HOOKS_HOLD_AT": f"reset:moved-aside={hold}"})
+    # jupyter-lsp, when installed, runs `npm prefix --global` after the server started, which leaves .npm/ in the
+    # home: off, so that "nothing changed in the home" is about the requests only.
+    no_lsp = ["--ServerApp.jpserver_extensions=jupyter_lsp=False"]
+    lab = LabServer(home, tmp_path / "server", {"OSL_HOOKS_HOLD_AT": f"reset:moved-aside={hold}"}, no_lsp)
     lab.home, lab.hold = home, hold
     yield lab
     hold.unlink(missing_ok=True)
@@ -202,6 +205,7 @@ def test_a_reset_waits_for_the_envs_kernel_to_stop_unless_told_to_go_on(python_i
         refused = lab.post("envs/py/reset", json={})
         assert refused.status_code == 409
         assert "kernel of py is running" in refused.json()["message"]
+        assert refused.json()["reason"] == "kernel_running"  # what a client acts on, not the words
         assert not (home / STATE / "backups").exists()
         forced = lab.post("envs/py/reset", json={"force": True})
         assert forced.status_code == 202
