@@ -134,12 +134,12 @@ def test_make_real_from_the_panel_leaves_what_the_cli_leaves(image, tmp_path, br
         dismiss_news(browser)  # its toast may have come after the panel opened
         browser.save_screenshot(str(ARTIFACTS / "lab-make-real-confirm.png"))
         browser.find_element(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept").click()
+        wait_for_text(browser, r"Make real lgeo: Materialized lgeo")  # the task's end, said for 10 s
         after = f"{len(left)} file(s) are still links into the image"
         shown = wait_for_panel(
             browser, lambda s: "materialize ok" in s["lgeo"]["text"] and after in s["lgeo"]["text"], "the change"
         )["lgeo"]
         assert shown["state"] == "ready", shown
-        wait_for_text(browser, r"Make real lgeo: Materialized lgeo")
         assert image_links(env) == left
         by_panel = env_state(home, "lgeo")
         # The same request by the CLI, on the same home as the start left it (a reset makes the copy again).
