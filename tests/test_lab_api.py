@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ import requests
 from conftest import tree_snapshot
 from labserver import LabServer
 
+from osl_hooks.engine.linkform import IMAGE_LINK
 from osl_hooks.engine.runner import start
 from osl_hooks.plan import Plan
 
@@ -47,7 +49,10 @@ def server(image, tmp_path):
     hold = tmp_path / "hold"
     home = started_home(tmp_path / "home", image)
     # A reset waits at "reset:moved-aside" while the file `hold` exists (osl_hooks/engine/faultpoints.py).
-    lab = LabServer(home, tmp_path / "server", {"OSL_HOOKS_HOLD_AT": f"reset:moved-aside={hold}"})
+    # jupyter-lsp, when installed, runs `npm prefix --global` after the server started, which leaves .npm/ in the
+    # home: off, so that "nothing changed in the home" is about the requests only.
+    no_lsp = ["--ServerApp.jpserver_extensions=jupyter_lsp=False"]
+    lab = LabServer(home, tmp_path / "server", {"OSL_HOOKS_HOLD_AT": f"reset:moved-aside={hold}"}, no_lsp)
     lab.home, lab.hold = home, hold
     yield lab
     hold.unlink(missing_ok=True)
@@ -95,6 +100,25 @@ def test_a_reset_through_the_api_leaves_what_the_cli_leaves(server):
     ini = env / "share/geodemo/geodemo.ini"
     ini.write_text(ini.read_text() + "\n# the user's own setting\n")
     done = cli("reset", "geo", "--plan", str(server.home / STATE / "plan.json"), "--allow-root", home=server.home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert tree_snapshot(env) == by_api
+
+
+def test_a_materialize_of_chosen_paths_through_the_api_leaves_what_the_cli_leaves(server):
+    """Only the links at or under the paths become files (the CLI's options and the paths reach it intact)."""
+    env = server.home / ".local/envs/lgeo"
+    links = [p for p in env.rglob("*") if p.is_symlink() and p.name != IMAGE_LINK]
+    chosen = Counter(p.parent for p in links).most_common(1)[0][0].relative_to(env)  # a directory with links
+    assert chosen != Path(".")
+    answer = server.post("envs/lgeo/materialize", json={"paths": [str(chosen)]})
+    assert answer.status_code == 202, answer.text
+    task = server.wait_task(answer.headers["Location"])
+    assert task["state"] == "ok", task
+    assert [p for p in links if p.is_symlink()] == [p for p in links if p.parent != env / chosen]
+    by_api = tree_snapshot(env)
+    plan = ["--plan", str(server.home / STATE / "plan.json"), "--allow-root"]
+    assert cli("reset", *plan, "lgeo", home=server.home).returncode == 0  # the start's copy again
+    done = cli("materialize", *plan, "lgeo", "--", str(chosen), home=server.home)
     assert done.returncode == 0, done.stdout + done.stderr
     assert tree_snapshot(env) == by_api
 
@@ -202,6 +226,7 @@ def test_a_reset_waits_for_the_envs_kernel_to_stop_unless_told_to_go_on(python_i
         refused = lab.post("envs/py/reset", json={})
         assert refused.status_code == 409
         assert "kernel of py is running" in refused.json()["message"]
+        assert refused.json()["reason"] == "kernel_running"  # what a client acts on, not the words
         assert not (home / STATE / "backups").exists()
         forced = lab.post("envs/py/reset", json={"force": True})
         assert forced.status_code == 202

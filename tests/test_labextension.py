@@ -140,7 +140,8 @@ def test_the_panel_shows_conflicts_after_an_image_update_and_an_env_that_fell_ba
             assert "fell back to the image" in panel and "It runs from the image, not from your own copy" in panel
             # the notifications: the update's conflict, naming the file and what was kept; the fallback and why
             assert re.search(
-                r"An image update of geo changed files you had changed too: share/geodemo/geodemo\.ini", text
+                r"An image update of geo changed files you had changed too; yours were kept: share/geodemo/geodemo\.ini",
+                text,
             )
             wait_for_text(browser, r"tiny runs from the image, not from your own copy: ")
             time.sleep(1)  # the notifications slide in

@@ -36,6 +36,9 @@ export interface ISync {
   packages_changed: { [what: string]: number } | null;
   bytes_on_volume: number | null;
   bytes_via_links?: number | null;
+  volume_bytes?: number | null; // linked: what the record says the copy takes, kept true by a materialize
+  linked_bytes?: number | null; // linked: the bytes still served by links into the image
+  linked_files?: number | null; // linked: how many files are still links into the image
 }
 
 export interface IEnv {
@@ -78,7 +81,8 @@ export interface IDiff {
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    message: string
+    message: string,
+    readonly reason: string | null = null // the cause as data, where the panel acts on it (kernel_running)
   ) {
     super(message);
   }
@@ -97,7 +101,7 @@ export async function request<T>(path: string, init: RequestInit = {}): Promise<
   }
   if (!response.ok) {
     const sentence = (data && data.message) || `${response.status} ${response.statusText}`;
-    throw new ApiError(response.status, sentence);
+    throw new ApiError(response.status, sentence, (data && data.reason) || null);
   }
   return data as T;
 }

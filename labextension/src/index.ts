@@ -6,7 +6,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { EnvsModel } from './model';
-import { EnvironmentsPanel } from './panel';
+import { EnvironmentsPanel, PANEL_ID } from './panel';
 
 const ICON = new LabIcon({
   name: 'osl-hooks:envs',
@@ -41,11 +41,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   optional: [ILabShell, IStatusBar],
   activate: (app: JupyterFrontEnd, labShell: ILabShell | null, statusBar: IStatusBar | null) => {
-    const model = new EnvsModel();
+    const show = () => app.shell.activateById(PANEL_ID);
+    const model = new EnvsModel(show);
     const panel = new EnvironmentsPanel(model);
     panel.title.icon = ICON;
     app.shell.add(panel, 'left', { rank: 900 });
-    const show = () => app.shell.activateById(panel.id);
     app.commands.addCommand('osl-hooks:show-environments', { label: 'Show Environments', execute: show });
     if (statusBar) {
       const item = new CopyStatus(model, show);

@@ -25,6 +25,15 @@ export const FALLBACK_REASONS: { [code: string]: string } = {
   copy_failed: 'your copy could not be made (~/.local/state/osl-hooks/start.log says why); restart your server to try again'
 };
 
+/** The same, short enough for a notification (JupyterLab cuts a toast's message at 140 characters): the
+ * notification's Details button opens the panel, which has the start's whole sentence. */
+export const FALLBACK_SHORT: { [code: string]: string } = {
+  disk_full: 'your home is full. Free space in it and restart your server.',
+  relocation: "its packages cannot be moved to your home's path.",
+  unsafe_home: 'a link in your home leads out of it.',
+  copy_failed: 'your copy could not be made.'
+};
+
 export function fallbackReason(code: string | null | undefined): string {
   return (code && FALLBACK_REASONS[code]) || `the start fell back (${code ?? 'unknown'})`;
 }
@@ -48,6 +57,9 @@ function tilde(home: string, path: string | undefined): string {
 }
 
 export class EnvsModel {
+  /** `showPanel`: what a notification's Details button does (opens the Environments panel). */
+  constructor(private showPanel: () => void = () => undefined) {}
+
   private _data: IEnvs | null = null;
   private _error: string | null = null;
   private _changed = new Signal<this, void>(this);
@@ -120,23 +132,30 @@ export class EnvsModel {
       if (env.start && (env.start.new_conflicts ?? env.start.conflicts ?? 0) > 0 && conflicts.length) {
         this.once(`conflicts:${env.name}:${start}`, () => {
           const shown = conflicts.slice(0, 3).join(', ') + (conflicts.length > 3 ? ` and ${conflicts.length - 3} more` : '');
+          // What was kept first: JupyterLab cuts the message at 140 characters, a long list of files included.
           Notification.warning(
-            `An image update of ${env.name} changed files you had changed too: ${shown}. Yours were kept; the ` +
-              `image's versions are in ${tilde(data.home, env.sync?.conflicts_dir)}. The Environments panel shows how to take them.`,
-            { autoClose: false }
+            `An image update of ${env.name} changed files you had changed too; yours were kept: ${shown}`,
+            { autoClose: false, actions: [this.details(`The image's versions are in ${tilde(data.home, env.sync?.conflicts_dir)}`)] }
           );
         });
       }
       if (env.start?.state === 'fallback') {
         this.once(`fallback:${env.name}:${start}`, () => {
-          const said = env.start?.warnings.join(' ');
-          const why = said ? said : `${fallbackReason(env.start?.fallback)}.`;
+          // Why, in words that fit a notification; the start's whole sentence (how much to free) is in the panel.
+          const code = env.start?.fallback ?? '';
+          const why = FALLBACK_SHORT[code] ?? `${fallbackReason(code)}.`;
           Notification.warning(`${env.name} runs from the image, not from your own copy: ${why}`, {
-            autoClose: false
+            autoClose: false,
+            actions: [this.details('What the start said, in the Environments panel')]
           });
         });
       }
     }
+  }
+
+  /** A notification's button that opens the Environments panel. */
+  private details(caption: string): Notification.IAction {
+    return { label: 'Details', caption, callback: () => this.showPanel() };
   }
 
   private once(key: string, say: () => void): void {

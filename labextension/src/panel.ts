@@ -26,7 +26,7 @@ function bodyOf(...paragraphs: (string | HTMLElement)[]): Widget {
 }
 
 /** The state's label and its class: ready, copying N%, fell back, failed. */
-export function stateOf(env: IEnv): [string, string] {
+export function stateOf(env: IEnv, lastRunEnded = true): [string, string] {
   const copy = env.background_copy;
   if (copy && copying(env)) {
     return [`copying ${copy.percent ?? 0}%`, 'copying'];
@@ -44,7 +44,37 @@ export function stateOf(env: IEnv): [string, string] {
   if (state === 'ready' || copy?.state === 'done') {
     return ['ready', 'ready'];
   }
+  if (state === 'pending' && lastRunEnded && env.sync) {
+    // The last run (a materialize of another env, or of this one: it leaves the start's entries pending)
+    // did not work on this env; its copy is as its record says.
+    return ['ready', 'ready'];
+  }
   return [state ?? 'unknown', 'ready'];
+}
+
+export const PANEL_ID = 'osl-hooks-environments';
+
+/** Make real's confirmation: what happens, and the paths to make real (none: the whole env). */
+class PathsBody extends Widget {
+  private _input: HTMLTextAreaElement;
+
+  constructor(sentence: string) {
+    super();
+    this.node.appendChild(el('p', '', sentence));
+    const label = el('label', 'osl-hooks-paths', 'Only these paths (relative to the env, one per line; empty: the whole env):');
+    this._input = document.createElement('textarea');
+    this._input.rows = 3;
+    this._input.placeholder = 'lib/python3.11/site-packages/numpy';
+    label.appendChild(this._input);
+    this.node.appendChild(label);
+  }
+
+  getValue(): string[] {
+    return this._input.value
+      .split('\n')
+      .map(p => p.trim())
+      .filter(p => p);
+  }
 }
 
 export class EnvironmentsPanel extends Widget {
@@ -52,7 +82,7 @@ export class EnvironmentsPanel extends Widget {
 
   constructor(private model: EnvsModel) {
     super();
-    this.id = 'osl-hooks-environments';
+    this.id = PANEL_ID;
     this.addClass('osl-hooks-panel');
     this.title.caption = 'Environments';
     model.changed.connect(() => this.render());
@@ -108,7 +138,7 @@ export class EnvironmentsPanel extends Widget {
     const start = env.start;
     const mode = start?.effective_mode === 'baked' && env.mode !== 'baked' ? `${env.mode} → the image's` : env.mode;
     head.appendChild(el('span', 'osl-hooks-env-mode', mode));
-    const [label, kind] = stateOf(env);
+    const [label, kind] = stateOf(env, !!this.model.data?.last_start?.finished_at);
     head.appendChild(el('span', `osl-hooks-state osl-hooks-state-${kind}`, label));
     card.appendChild(head);
 
@@ -146,10 +176,18 @@ export class EnvironmentsPanel extends Widget {
       : `your copy (${this.tilde(env.sync?.target ?? start?.prefix) || '?'})`;
     line(`Kernels run from ${runsFrom}${env.kernel ? `; kernel ${env.kernel}${env.kernel_running ? ', running' : ''}` : ''}.`);
     const sync = env.sync;
-    const onVolume = sync?.bytes_on_volume ?? start?.volume_bytes;
+    // The record first: a materialize keeps it true, while the start's figures are those of the last start.
+    const onVolume = sync?.bytes_on_volume ?? sync?.volume_bytes ?? start?.volume_bytes;
     if (onVolume !== null && onVolume !== undefined) {
-      const links = start?.linked_bytes ?? sync?.bytes_via_links;
+      const links = sync?.bytes_via_links ?? sync?.linked_bytes ?? start?.linked_bytes;
       line(`${humanBytes(onVolume)} on your volume${env.mode === 'linked' && links ? ` (+ ${humanBytes(links)} through links)` : ''}.`);
+    }
+    if (env.mode === 'linked' && typeof sync?.linked_files === 'number') {
+      line(
+        sync.linked_files
+          ? `${sync.linked_files} file(s) are still links into the image: Make real turns them into your own files.`
+          : 'No file is a link into the image any more: the whole env is your own.'
+      );
     }
     if (start?.image_id && start?.copy_id && start.image_id !== start.copy_id && start.state !== 'fallback') {
       line('An image update of this env is waiting: it is applied at your next server start.');
@@ -214,40 +252,47 @@ export class EnvironmentsPanel extends Widget {
     }
   }
 
-  private async reset(env: IEnv, force = false): Promise<void> {
+  private async reset(env: IEnv): Promise<void> {
     const target = this.tilde(env.sync?.target) || `of ${env.name}`;
+    // A running kernel: the server refuses a reset unless the request says to go on, so this confirmation says
+    // what going on means, and its button sends that (a kernel started since the panel last looked is asked
+    // about again, in run()).
+    const running = env.kernel_running;
     const result = await showDialog({
       title: `Reset ${env.name}?`,
       body: bodyOf(
         `Your copy ${target} is moved to ~/.local/state/osl-hooks/backups/ and replaced by a fresh copy of the ` +
           'image\'s version. Packages you installed, upgraded or removed in it, and files you changed there, are ' +
           'no longer used (they stay in the backup until you delete it). Your notebooks and other files are not touched.',
-        env.kernel_running || force
-          ? `A kernel of ${env.name} is running: restart it after the reset.`
+        running
+          ? `A kernel of ${env.name} is running: it keeps using the old files until you restart it after the reset.`
           : `Kernels of ${env.name} started afterwards use the new copy.`
       ),
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Reset' })]
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: running ? 'Reset anyway' : 'Reset' })]
     });
     if (!result.button.accept) {
       return;
     }
-    await this.run(env, 'reset', { force });
+    await this.run(env, 'reset', running ? { force: true } : {});
   }
 
   private async materialize(env: IEnv): Promise<void> {
+    const linked = env.sync?.linked_bytes ?? env.start?.linked_bytes;
     const result = await showDialog({
       title: `Make ${env.name} real?`,
-      body: bodyOf(
-        `Every file of ${env.name} that is still a link into the image becomes a real file in your copy ` +
-          `${this.tilde(env.sync?.target)}. Nothing you changed is lost; your volume then holds the whole env` +
-          (env.start?.linked_bytes ? ` (about ${humanBytes(env.start.linked_bytes)} more).` : '.')
+      body: new PathsBody(
+        `Files of ${env.name} that are still links into the image become real files in your copy ` +
+          `${this.tilde(env.sync?.target)}: all of them, or only those at or under the paths you give. Nothing ` +
+          'you changed is lost; your volume then holds those files' +
+          (linked ? ` (about ${humanBytes(linked)} more for the whole env).` : '.')
       ),
       buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Make real' })]
     });
     if (!result.button.accept) {
       return;
     }
-    await this.run(env, 'materialize', {});
+    const paths = result.value ?? [];
+    await this.run(env, 'materialize', paths.length ? { paths } : {});
   }
 
   private async run(env: IEnv, action: string, body: { [key: string]: unknown }): Promise<void> {
@@ -256,7 +301,7 @@ export class EnvironmentsPanel extends Widget {
       task = await startAction(env.name, action, body);
     } catch (reason) {
       const error = reason as ApiError;
-      if (action === 'reset' && error.status === 409 && !body.force && /kernel/i.test(error.message)) {
+      if (error.reason === 'kernel_running' && !body.force) {
         const again = await showDialog({
           title: `A kernel of ${env.name} is running`,
           body: bodyOf(error.message, 'Reset anyway? The running kernel keeps the old files until you restart it.'),

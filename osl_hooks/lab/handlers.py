@@ -38,7 +38,8 @@ class OslHooksHandler(APIHandler):
 
     def refuse(self, error: RequestError) -> None:
         self.set_status(error.status)
-        self.finish(json.dumps({"message": error.message}))
+        reason = {"reason": error.reason} if error.reason else {}
+        self.finish(json.dumps({"message": error.message, **reason}))
 
     def running_kernels(self) -> set[str]:
         return {k.get("name", "") for k in self.kernel_manager.list_kernels()}
@@ -146,6 +147,7 @@ class ResetHandler(ActionHandler):
                 409,
                 f"A kernel of {name} is running: a reset replaces the files it uses. Shut the kernel down first "
                 'and reset again, or reset anyway ({"force": true}) and restart the kernel afterwards.',
+                reason="kernel_running",
             )
 
 

@@ -31,12 +31,14 @@ ACTIONS = {"reset": COPIED_MODES, "materialize": ("linked",)}
 
 
 class RequestError(Exception):
-    """A request the API refuses: an HTTP status and a sentence for the user."""
+    """A request the API refuses: an HTTP status, a sentence for the user and, where a client acts on the cause,
+    the cause as data (`reason`: the panel asks whether to reset anyway on `kernel_running`, never on the words)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, reason: str | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.reason = reason
 
 
 class HomeEnvs:

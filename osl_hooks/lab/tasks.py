@@ -86,7 +86,9 @@ class Tasks:
         self.tasks[task.id] = task
         self._running[env] = task
         root = ["--allow-root"] if self.allow_root and os.geteuid() == 0 else []
-        command = [sys.executable, "-m", "osl_hooks.cli", action, env, *root, *args]
+        # Options before the env's name: argparse takes `name` and the optional PATHs in one go, so an option
+        # between them would leave `-- PATH...` unrecognized (a materialize of paths failed so as root).
+        command = [sys.executable, "-m", "osl_hooks.cli", action, *root, env, *args]
         environ = {k: v for k, v in os.environ.items() if k != PLAN_FILE_ENV_VAR}
         environ[PLAN_ENV_VAR] = plan.to_json(indent=None)
         future = asyncio.ensure_future(self._run(task, command, environ, describe))
