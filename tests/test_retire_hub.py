@@ -8,14 +8,21 @@ different groups and profiles; every plan is read back with the engine's own `Pl
 from __future__ import annotations
 
 import copy
+import csv
+import io
 import json
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from test_hub_config import KUBE, SIMPLE, load
 from test_hub_support import ENVIRONMENTS, container, hub_user, kube_config, plan_of, spawn_pod
 
 import osl_hooks.hub
 from osl_hooks.hub import OSLHooksConfigError
+from osl_hooks.hub.fleet import LastStart, env_rows, retired_by_user, rows_as_csv
+from osl_hooks.hub.metrics import FleetCollector
+from osl_hooks.hub.start_record import record_from_final
 from osl_hooks.plan import PLAN_VERSION, RETIREMENT_PLAN_VERSION, Plan
 
 pytestmark = pytest.mark.usefixtures("kube")
@@ -101,3 +108,112 @@ def test_z2jh_values_set_it_too(tmp_path):
     body = KUBE + f"for section, settings in {values!r}.items():\n    c[section].update(settings)\n"
     app = load(tmp_path, body)
     assert app.config.KubeSpawner.modify_pod_hook._osl_hooks_runtime.hooks.retired_env_days == 30
+
+
+# -- the fleet: finish summaries with `retired` rows, as the engine reports them ----------------------------------
+
+
+def finish(time: str, envs: list[dict], retired: list[dict] | None) -> dict:
+    """A finish event; `retired=None`: an engine older than retirement (no such key in its summary)."""
+    summary = {"phases": {}, "scripts": {}, "envs": envs}
+    if retired is not None:
+        summary["retired"] = retired
+    event = {"kind": "finish", "final": True, "message": "Ready", "state": "ok", "seconds": 1.0, "time": time}
+    return record_from_final({**event, "summary": summary})
+
+
+GEO = {"name": "geo", "mode": "synced", "state": "ready", "copy_id": "v2", "image_id": "v2", "volume_bytes": 100}
+WAITING = {"name": "old", "state": "waiting", "volume_bytes": 1000, "days_left": 12.5}
+STARTS = [
+    # ann's default server started last; her "gpu" server (the same home) saw the same copy earlier
+    LastStart(
+        "ann",
+        "",
+        finish(
+            "2026-12-07T10:00:00Z",
+            [GEO],
+            [WAITING, {"name": "older", "state": "removed", "volume_bytes": 0, "reclaimed_bytes": 5000}],
+        ),
+    ),
+    LastStart("ann", "gpu", finish("2026-12-06T10:00:00Z", [GEO], [{**WAITING, "volume_bytes": 900}])),
+    # ben's start had no env to prepare; one copy he changed, one in a state a newer engine knows
+    LastStart(
+        "ben",
+        "",
+        finish(
+            "2026-12-07T09:00:00Z",
+            [],
+            [
+                {"name": "old", "state": "kept", "volume_bytes": 3000},
+                {"name": "x", "state": "shredded", "volume_bytes": 7},
+            ],
+        ),
+    ),
+    LastStart("cat", "", finish("2026-12-07T08:00:00Z", [GEO], None)),  # an engine older than retirement
+    LastStart(
+        "dan", "", finish("2026-12-07T11:00:00Z", [GEO], [{"name": "old", "state": "due", "volume_bytes": 2000}])
+    ),
+]
+
+
+def samples(starts: list[LastStart]) -> dict[tuple[str, tuple], float]:
+    registry = CollectorRegistry()
+    registry.register(FleetCollector(lambda: starts))
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
+
+
+def test_each_retired_copy_is_a_row_with_its_state_and_bytes():
+    rows = {(r.user, r.server, r.env): r for r in env_rows(STARTS)}
+    ann = rows[("ann", "", "old")]
+    assert (ann.state, ann.retired, ann.volume_bytes, ann.days_left, ann.mode) == (
+        "retired waiting",
+        "waiting",
+        1000,
+        12.5,
+        "",
+    )
+    removed = rows[("ann", "", "older")]
+    assert (removed.state, removed.reclaimed_bytes) == ("removed", 5000)
+    assert (rows[("ben", "", "old")].state, rows[("ben", "", "x")].state) == ("retired kept", "retired other")
+    assert rows[("dan", "", "old")].state == "retired due"
+    assert ("ben", "", "") not in rows  # his retired copies list his server: no empty row
+    assert {env for user, _, env in rows if user == "cat"} == {"geo"}  # an older engine: its envs, nothing more
+    assert rows[("cat", "", "geo")].state == "up to date" and rows[("cat", "", "geo")].retired == ""
+    exported = list(csv.DictReader(io.StringIO(rows_as_csv(env_rows(STARTS)))))
+    assert {(r["user"], r["env"], r["retired"], r["reclaimed_bytes"]) for r in exported if r["retired"]} >= {
+        ("ann", "older", "removed", "5000"),
+        ("ben", "x", "other", ""),
+    }
+
+
+def test_per_user_the_bytes_held_and_freed_counting_a_shared_home_once():
+    by_user = retired_by_user(env_rows(STARTS))
+    assert by_user == {
+        "ann": {"held_bytes": 1000, "reclaimed_bytes": 5000, "states": {"retired waiting": 1, "removed": 1}},
+        "ben": {"held_bytes": 3007, "reclaimed_bytes": 0, "states": {"retired kept": 1, "retired other": 1}},
+        "dan": {"held_bytes": 2000, "reclaimed_bytes": 0, "states": {"retired due": 1}},
+    }
+
+
+def test_metrics_total_the_retired_bytes_per_state_and_the_bytes_freed_without_per_user_labels():
+    metrics = samples(STARTS)
+    held = {dict(k[1])["state"]: v for k, v in metrics.items() if k[0] == "osl_hooks_retired_bytes"}
+    assert held == {"waiting": 1000, "due": 2000, "kept": 3000, "other": 7}
+    assert metrics[("osl_hooks_reclaimed_bytes", ())] == 5000
+    # the env gauges follow the envs the hub offers: a retired copy is not an env's server or volume
+    assert {dict(k[1])["env"] for k in metrics if k[0] == "osl_hooks_env_servers"} == {"geo"}
+    assert metrics[("osl_hooks_env_volume_bytes", (("env", "geo"), ("mode", "synced")))] == 4 * 100
+    assert not any("user" in dict(labels) for _, labels in metrics)
+
+
+def test_a_fleet_without_retirement_shows_zero_not_no_data():
+    metrics = samples([LastStart("cat", "", finish("2026-12-07T08:00:00Z", [GEO], None))])
+    assert {k: v for k, v in metrics.items() if "retired" in k[0] or "reclaimed" in k[0]} == {
+        **{("osl_hooks_retired_bytes", (("state", s),)): 0.0 for s in ("waiting", "due", "kept", "other")},
+        ("osl_hooks_reclaimed_bytes", ()): 0.0,
+    }
+    assert retired_by_user(env_rows([LastStart("cat", "", finish("2026-12-07T08:00:00Z", [GEO], None))])) == {}
