@@ -105,7 +105,7 @@ def newest_image_ids(starts: Iterable[LastStart]) -> dict[str, str]:
     newest: dict[str, tuple[str, str]] = {}
     for start in starts:
         when = str(start.record.get("time") or "")
-        for env in _envs(start.record):
+        for env in _rows(start.record, "envs"):
             image_id = env.get("image_id")
             if image_id and (env["name"] not in newest or when >= newest[env["name"]][0]):
                 newest[env["name"]] = (when, image_id)
@@ -128,7 +128,7 @@ def env_rows(starts: list[LastStart]) -> list[EnvRow]:
             "seconds": record.get("seconds"),
         }
         retired = _rows(record, "retired")
-        envs = _envs(record) or ([] if retired else [{"name": "", "mode": "", "state": ""}])
+        envs = _rows(record, "envs") or ([] if retired else [{"name": "", "mode": "", "state": ""}])
         for env in envs:
             image_id = newest.get(env["name"], env.get("image_id") or "")
             rows.append(
@@ -224,10 +224,6 @@ def rows_as_csv(rows: list[EnvRow]) -> str:
     writer.writeheader()
     writer.writerows(rows_as_dicts(rows))
     return out.getvalue()
-
-
-def _envs(record: dict[str, Any]) -> list[dict[str, Any]]:
-    return _rows(record, "envs")
 
 
 def _rows(record: dict[str, Any], key: str) -> list[dict[str, Any]]:
