@@ -217,3 +217,15 @@ def test_a_fleet_without_retirement_shows_zero_not_no_data():
         ("osl_hooks_reclaimed_bytes", ()): 0.0,
     }
     assert retired_by_user(env_rows([LastStart("cat", "", finish("2026-12-07T08:00:00Z", [GEO], None))])) == {}
+
+
+def test_retirement_with_nothing_configured_is_said_at_hub_start(tmp_path, caplog):
+    """Every copy would be retired: an environments list lost on the way (a values file not merged) must show."""
+    load(tmp_path, SIMPLE + "c.OSLHooks.retired_env_days = 30")
+    assert "retired_env_days is set and no env is configured" in caplog.text
+    caplog.clear()
+    load(
+        tmp_path,
+        SIMPLE + "c.OSLHooks.environments = [{'name': 'mine', 'mode': 'user'}]\nc.OSLHooks.retired_env_days = 30",
+    )
+    assert "retired_env_days" not in caplog.text

@@ -243,7 +243,13 @@ def check_config(config: Config, spawner_class: type | None = None) -> CheckedCo
     home = spawn_home(config, spawner_class, hooks.home) if spawner_class else hooks.home or None
     problems.items.extend(plan_problems(settings, scripts, entries, hooks.environments, home))
     problems.items.extend(env_image_problems(hooks.env_images, [e for e in hooks.environments if isinstance(e, dict)]))
-    return CheckedConfig(hooks, rules, tuple(s for _, s in scripts), problems.items, [])
+    warnings = []
+    if hooks.retired_env_days is not None and not hooks.environments:
+        warnings.append(
+            "retired_env_days is set and no env is configured: every copy osl-hooks made in users' homes is retired"
+            " (those the users did not change are removed)"
+        )
+    return CheckedConfig(hooks, rules, tuple(s for _, s in scripts), problems.items, warnings)
 
 
 def in_order(problems: list[str], settings: Iterable[str] = ()) -> list[str]:
