@@ -15,9 +15,9 @@ Counted once per start, when the hub reads its end (`start_record`):
 
 Read from the database at each scrape (every server's last start, `fleet`): ``osl_hooks_env_servers{env,mode,
 state}`` (servers per env state, the offered envs' `fleet.STATES` with underscores: up_to_date, behind, conflicts,
-fell_back, failed, absent, copying, ready; "did the update reach everyone"), ``osl_hooks_env_volume_bytes{env,mode}`` and
-``osl_hooks_env_linked_bytes{env,mode}`` (what the copies take on the volumes, and what links save); for the
-copies of retired envs (`c.OSLHooks.retired_env_days`; each user's copies once, `fleet.retired_copies`),
+fell_back, failed, absent, copying, ready; "did the update reach everyone"), ``osl_hooks_env_volume_bytes{env,
+mode}`` and ``osl_hooks_env_linked_bytes{env,mode}`` (what the copies take on the volumes, and what links save); for
+the copies of retired envs (`c.OSLHooks.retired_env_days`; each user's copies once, `fleet.retired_copies`),
 ``osl_hooks_retired_bytes{state}`` (what they hold on the volumes: waiting, due, kept — changed by their user —
 or other) and ``osl_hooks_reclaimed_bytes`` (what removing them freed, over every user). Those rows are not in the
 env gauges, which follow the envs the hub offers.
