@@ -16,8 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import tree_snapshot
+from conftest import fill_to, mounted_tmpfs, tree_snapshot
 
+from osl_hooks.engine.linked import own_links
+from osl_hooks.engine.linkform import IMAGE_LINK
 from osl_hooks.engine.runner import Outcome
 
 pytestmark = pytest.mark.slow
@@ -220,3 +222,39 @@ def test_a_version_1_plan_changes_nothing(image, home, geo_copy, run_start):
     assert tree_snapshot(geo_copy) == before and (home / STATE / "envs/geo.json").is_file()
     assert "retired" not in result.status["events"][-1]["summary"]
     assert not (home / STATE / "retired.json").exists()
+
+
+def test_a_changed_linked_copy_loses_its_links_into_the_image_and_keeps_what_the_user_made(image, home, run_start):
+    source = image / "envs/geo"
+    linked = {"environments": [{"name": "geo", "mode": "linked", "source": str(source), "link_threshold": 1}]}
+    assert run_start(linked).outcome == Outcome.OK
+    target = home / ".local/envs/geo"
+    assert own_links(target, source), "the copy links into the image"
+    (target / "my-notes.txt").write_text("mine")
+
+    result = run_start(retiring())
+
+    assert retired_rows(result)["geo"]["state"] == "kept", result.output
+    assert own_links(target, source) == {} and not list(target.rglob(IMAGE_LINK))
+    assert (target / "my-notes.txt").read_text() == "mine"
+    assert "links" not in json.loads((home / STATE / "envs/geo.json").read_text())
+
+
+def test_a_full_home_removes_nothing_and_says_so_then_a_start_with_room_removes(image, tmp_path, run_start_in):
+    with mounted_tmpfs(tmp_path / "volume", "8m") as volume:
+        home = volume / "home"
+        home.mkdir()
+        no_margin = {"disk_margin_fraction": 0, "disk_margin_bytes": 0}
+        first = run_start_in(home, {**synced(image), **no_margin})
+        assert first.outcome == Outcome.OK, first.output
+        target = home / ".local/envs/geo"
+        before = tree_snapshot(target)
+        filler = fill_to(volume, 0)
+
+        full = run_start_in(home, retiring())
+
+        assert tree_snapshot(target) == before and (home / STATE / "envs/geo.json").is_file()
+        assert "your home is full" in full.output, full.output
+        filler.unlink()
+        assert retired_rows(run_start_in(home, retiring()))["geo"]["state"] == "removed"
+        assert not os.path.lexists(target)

@@ -39,7 +39,7 @@ NOT_RECORDS = (".pending.json", ".materialize.json", ".links.json")  # the other
 class RetiredState:
     """`<state_dir>/retired.json`: per retired copy its row (since, state, bytes), replaced by one rename."""
 
-    home: Home
+    home: Home | None  # None: read only (`status_rows`)
     state_dir: Path
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -48,7 +48,7 @@ class RetiredState:
         return self.state_dir / RETIRED_FILE
 
     @classmethod
-    def load(cls, home: Home, state_dir: Path) -> RetiredState:
+    def load(cls, home: Home | None, state_dir: Path) -> RetiredState:
         try:
             data = json.loads(Home.read_text(state_dir / RETIRED_FILE))
         except (OSError, ValueError):
@@ -58,6 +58,7 @@ class RetiredState:
         return cls(home, state_dir, rows)
 
     def save(self) -> None:
+        assert self.home is not None
         self.home.write_text(self.path, json.dumps({"version": 1, "envs": self.rows}, indent=1), "retired state")
         point("retire:state-saved")
 
@@ -121,7 +122,7 @@ def kept_sentence(name: str, row: dict, short: bool = False) -> str:
 
 def status_rows(state_dir: Path) -> list[dict[str, Any]]:
     """`osl-hooks status` (and the server's envs API): the retired copies, each with its sentence when kept."""
-    state = RetiredState.load(None, state_dir)  # type: ignore[arg-type]  # read only: never saved
+    state = RetiredState.load(None, state_dir)
     rows = state.summary()
     for row in rows:
         if row["state"] == "kept":

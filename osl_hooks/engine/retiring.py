@@ -9,6 +9,7 @@ The runner imports this module only when the plan has retirement or an earlier s
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -56,6 +57,7 @@ class Retiring:
         user_envs = {e.name.lower() for e in self.plan.environments if e.mode == "user"}
         user_envs |= {os.path.realpath(e.target) for e in self.plan.environments if e.mode == "user" and e.target}
         now, days = time.time(), retirement.remove_after_days
+        before = json.dumps(self.state.rows, sort_keys=True)
         records = record_files(self.state_dir)
         for name, path in records.items():
             record = read_record(path)
@@ -78,7 +80,8 @@ class Retiring:
         for name in [n for n, row in self.state.rows.items() if n not in records and row.get("state") != "removed"]:
             if self.state.rows[name].get("state") != "removing":
                 del self.state.rows[name]  # its record is gone (reset, removed by hand): nothing left to retire
-        self._save()
+        if json.dumps(self.state.rows, sort_keys=True) != before:
+            self._save()
         self.report.retired = self.state.summary()
         return None
 
