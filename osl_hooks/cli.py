@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "remove",
         "remove your copy of an env your hub no longer offers, after saving a report of your changes",
         "The report (what `osl-hooks diff NAME` says, as an environment file, and the files you changed) is written "
-        "to ~/.local/state/osl-hooks/removed/ first; then the copy, its record and its kernel are removed. Envs "
+        "to ~/.local/state/osl-hooks/removed/ first; then the copy and its record are removed. Envs "
         "your hub still offers and envs you built yourself are never removed.",
     )
     retire_cmd = commands.add_parser("retire-after-ready")  # started by `start`, detached: not for people

@@ -258,3 +258,17 @@ def test_a_full_home_removes_nothing_and_says_so_then_a_start_with_room_removes(
         filler.unlink()
         assert retired_rows(run_start_in(home, retiring()))["geo"]["state"] == "removed"
         assert not os.path.lexists(target)
+
+
+def test_the_kernel_of_a_retired_env_goes_at_once_and_its_changed_copy_waits(python_image, home, run_start):
+    plan = {"environments": [{"name": "py", "mode": "synced", "source": str(python_image / "envs/py")}]}
+    assert run_start(plan).outcome == Outcome.OK
+    kernel = home / ".local/share/jupyter/kernels/osl-py"
+    assert kernel.is_dir()
+    target = home / ".local/envs/py"
+    (target / "my-notes.txt").write_text("mine")
+
+    result = run_start(retiring(days=30))
+
+    assert not kernel.exists() and target.is_dir(), result.output
+    assert retired_rows(result)["py"]["state"] == "waiting"

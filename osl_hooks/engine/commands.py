@@ -14,7 +14,7 @@ from ..status import human_bytes
 from .background import in_place
 from .envdiff import changes_between, describe, export, package_changes, versions, versions_of
 from .faultpoints import point
-from .homepaths import Home
+from .homepaths import Home, UnsafePath
 from .materialize import MaterializeError, make_real, path_selector
 from .materialize import forget as forget_materialize
 from .retire import RetiredState, read_record, record_files
@@ -128,7 +128,10 @@ def _remove(run: Start, name: str) -> Outcome:
     target = Path(record["target"])
     if os.path.islink(target) or not target.is_dir():
         return refuse(f"{target} is {'a link' if os.path.islink(target) else 'not there'}; nothing was removed")
-    run.home.check(target, f"{name}: target")
+    try:
+        run.home.check(target, f"{name}: target")
+    except UnsafePath as e:
+        return refuse(f"{e}; nothing was removed")
     changed, disk = user_changes(run.home, state_dir, name, record)
     try:
         report_file = write_drift_report(run.home, state_dir, name, record, changed)
@@ -136,10 +139,7 @@ def _remove(run: Start, name: str) -> Outcome:
     except OSError as e:
         return refuse(problem("nothing was removed", e))
     run.report.info(f"Your changes to {name} ({len(changed)} files) are listed in {report_file}", name)
-    delete_tree(place)
-    for kernel, meta in sorted(run.kernels.registry.owned().items()):
-        if meta.get("env") == name:
-            run.kernels.registry.remove(kernel)
+    delete_tree(place)  # its kernel went with the first start whose plan lacked the env (the stale-kernels step)
     return run.conclude(f"Removed your copy of {name} ({human_bytes(disk)} freed); your changes are in {report_file}",
                         f"Removed your copy of {name}, with warnings (see above)")  # fmt: skip
 

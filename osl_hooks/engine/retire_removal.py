@@ -31,7 +31,7 @@ from ..status import LOCK_FILE, human_bytes
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
 from .linkform import IMAGE_LINK, LinkForm
-from .lock import StartLock
+from .lock import LockTimeout, StartLock
 from .manifest import scan_tree
 from .materialize import commit_links, recorded_links
 from .materialize import forget as forget_materialize
@@ -145,7 +145,7 @@ class RemovalRun:
         for name in [n for n, row in state.rows.items() if row.get("state") == "due"]:
             try:
                 self.check_and_remove(name)
-            except (UnsafePath, OSError) as e:
+            except (UnsafePath, OSError, LockTimeout) as e:
                 self.report.warning(problem(f"your copy of {name}, which your hub no longer offers, is kept", e))
         for place in leftovers:
             delete_tree(place)

@@ -18,7 +18,6 @@ from ..plan import Plan
 from ..status import human_bytes
 from .homepaths import Home, UnsafePath
 from .notices import Notices
-from .outofspace import is_out_of_space
 from .reporter import Reporter
 from .retire import DAY, RetiredState, kept_sentence, read_record, record_files, record_key, volume_of
 from .retire_removal import RemovalRun, finish_removal, launch_after_ready, problem
@@ -164,7 +163,5 @@ class Retiring:
         try:
             self.state.save()
         except OSError as e:
-            if not is_out_of_space(e):
-                raise
             self.due.clear()  # nothing is removed without its row: the next start with room does it
             self.report.warning(problem("the retired copies are not removed at this start", e))
