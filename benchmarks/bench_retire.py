@@ -10,7 +10,8 @@ kept: unchanged). Each round, in an order rotated from round to round, after `sy
 - **with a retired copy**: `osl-hooks start --plan P -- true` as the `wrap` delivery runs it, timed until the
   server command would run (the server could be ready); then the wait, untimed, until the detached removal has
   deleted the copy; the bytes left on the volume are checked to equal those of the home before `old` was added;
-- **without**: the same command on the same home, with no retired copy.
+- **without**: the same command on the same home, with no retired copy; the same `cp -a` is made first, to a
+  place outside the home (deleted afterwards, untimed), so both runs follow the same writes.
 Goal: with / without ≤ 1.1 (ratio of medians): the check and the removal come after ready.
 """
 
@@ -98,8 +99,11 @@ class RetireBench(Bench):
         assert left == self.bytes_without, f"{left} bytes left, {self.bytes_without} without the retired copy"
 
     def without(self) -> None:
+        scratch = self.runs / "scratch"
+        subprocess.run(["cp", "-a", str(self.template / "old"), str(scratch)], check=True)
         os.sync()
         self.timed("without", [*self.start(self.plan_file), "--", "true"])
+        shutil.rmtree(scratch)
 
     def run(self, rounds: int) -> None:
         self.rounds = rounds

@@ -148,7 +148,10 @@ class RemovalRun:
             except (UnsafePath, OSError, LockTimeout) as e:
                 self.report.warning(problem(f"your copy of {name}, which your hub no longer offers, is kept", e))
         for place in leftovers:
-            delete_tree(place)
+            try:
+                delete_tree(place)
+            except OSError as e:
+                self.report.warning(problem(f"{place}, a removed copy, could not be deleted yet", e))
 
     def check_and_remove(self, name: str) -> None:
         record = read_record(self.state_dir / "envs" / f"{name}.json")
