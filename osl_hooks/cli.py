@@ -97,6 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         "--export", choices=("requirements", "environment"), help="print them as pip requirements or environment.yml"
     )
 
+    _env_command(
+        commands,
+        "remove",
+        "remove your copy of an env your hub no longer offers, after saving a report of your changes",
+        "The report (what `osl-hooks diff NAME` says, as an environment file, and the files you changed) is written "
+        "to ~/.local/state/osl-hooks/removed/ first; then the copy and its record are removed. Envs "
+        "your hub still offers and envs you built yourself are never removed.",
+    )
+    retire_cmd = commands.add_parser("retire-after-ready")  # started by `start`, detached: not for people
+    retire_cmd.add_argument("--plan", metavar="FILE")
+    retire_cmd.add_argument("--after-server", type=int, metavar="PID")
+
     copy_cmd = commands.add_parser("background-copy")  # started by `start`, detached: not for people
     copy_cmd.add_argument("name")
     copy_cmd.add_argument("--plan", metavar="FILE")
@@ -119,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         return _with_plan(args, lambda plan: _diff(plan, args.name, args.export))
     if args.command == "background-copy":
         return _with_plan(args, lambda plan: copy_in_background(plan, args.name, args.after_server))
+    if args.command in ("remove", "retire-after-ready"):
+        return _with_plan(args, lambda plan: _retirement_command(plan, args))
     if args.command == "materialize":
         return _with_plan(
             args, lambda plan: materialize(plan, args.name, tuple(args.paths), allow_root=args.allow_root)
@@ -244,6 +258,17 @@ def _bake_bytecode(root: Path, compile_it: bool) -> None:
         )
 
 
+def _retirement_command(plan: Plan, args: argparse.Namespace) -> int:
+    """`remove NAME` and the detached `retire-after-ready` (imported here: a start never needs them)."""
+    if args.command == "remove":
+        from .engine.commands import remove
+
+        return remove(plan, args.name, allow_root=args.allow_root)
+    from .engine.retire_removal import remove_after_ready
+
+    return remove_after_ready(plan, args.after_server)
+
+
 def _reset(args: argparse.Namespace) -> int:
     return _with_plan(args, lambda plan: reset(plan, args.name, discard=args.discard, allow_root=args.allow_root))
 
@@ -328,7 +353,17 @@ def _status(args: argparse.Namespace) -> int:
             print(f"      conflict: {path} (yours kept; the image's version is in {record['conflicts_dir']})")
     for name, copy in copies.items():
         print(f"background copy of {name}: {_background_state(name, copy)}")
+    for row in gathered["retired"]:
+        print(f"retired env {row['name']}: {row.get('message') or _retired_state(row)}")
     return 0
+
+
+def _retired_state(row: dict) -> str:
+    if row["state"] == "waiting":
+        return f"{human_bytes(row['volume_bytes'])}, removed in {row['days_left']:.0f} day(s) unless you change it"
+    if row["state"] == "due":
+        return f"{human_bytes(row['volume_bytes'])}, removed after the next server start if you did not change it"
+    return f"removed ({human_bytes(row['reclaimed_bytes'])} freed)"
 
 
 def _background_state(name: str, copy: dict) -> str:

@@ -100,20 +100,22 @@ class Lab:
         else:
             shutil.copytree(like, self.home, symlinks=True)
 
-    def run(self, *args: str, fault: str | None = None, listing: Path | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, fault: str | None = None, listing: Path | None = None, plan: Path | None = None
+    ) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if k not in (FAULT_AT_ENV_VAR, FAULT_LIST_ENV_VAR)}
         if fault:
             env[FAULT_AT_ENV_VAR] = fault
         if listing:
             env[FAULT_LIST_ENV_VAR] = str(listing)
-        command = [sys.executable, "-m", "osl_hooks.cli", *args, "--allow-root", "--plan", str(self.plan)]
+        command = [sys.executable, "-m", "osl_hooks.cli", *args, "--allow-root", "--plan", str(plan or self.plan)]
         return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
-    def points(self, *args: str) -> list[str]:
+    def points(self, *args: str, plan: Path | None = None) -> list[str]:
         """Every point the operation reaches, as NAME:N (the N-th hit of NAME)."""
         listing = self.root / "points.txt"
         listing.unlink(missing_ok=True)
-        assert self.run(*args, listing=listing).returncode == 0
+        assert self.run(*args, listing=listing, plan=plan).returncode == 0
         counts: Counter[str] = Counter()
         hits = []
         for name in listing.read_text().splitlines():
@@ -224,6 +226,39 @@ def test_kill_at_every_point_of_a_reset(lab):
         lab.check_finished(rerun if not kept else lab.run("start"), "1.0")
         lab.use("2.0")
         lab.check_finished(lab.run("start"), "2.0")
+    assert_killed_everywhere(lab, hits)
+
+
+def test_kill_at_every_point_of_a_retired_copys_removal(lab):
+    """The hub no longer offers geo (plan version 2, removal at once): the start's last step checks the copy and
+    removes it. Killed anywhere, the copy is whole where it was or gone from use, and the next start finishes the
+    removal: no copy, no hidden tree, no record, the bytes counted once."""
+    retire = lab.root / "retire-plan.json"
+    retirement = {"offered": [], "remove_after_days": 0}
+    retire.write_text(json.dumps({"version": 2, "home": str(lab.home), "environments": [], "retirement": retirement}))
+    lab.use("1.0")
+    lab.fresh_home(like=lab.synced_v1)
+    hits = lab.points("start", plan=retire)
+    assert any(h.startswith("retire:moved-aside") for h in hits) and len(hits) >= 8, hits
+    reclaimed = json.loads((lab.state / "retired.json").read_text())["envs"]["geo"]["reclaimed_bytes"]
+    assert reclaimed > 0
+    lab.kills = 0
+    for hit in hits:
+        lab.fresh_home(like=lab.synced_v1)
+        killed = lab.run("start", fault=hit, plan=retire)
+        if killed.returncode != -9:
+            assert hit.startswith(STATUS_POINTS), f"{hit}: not reached ({killed.returncode}) {killed.stdout}"
+            continue
+        lab.kills += 1
+        if os.path.lexists(lab.target):  # not moved aside yet: the copy is whole
+            assert tree_snapshot(lab.target) == lab.reference["1.0"], hit
+        rerun = lab.run("start", plan=retire)
+        assert rerun.returncode == 0, f"{hit}: {rerun.stdout}"
+        assert not os.path.lexists(lab.target), hit
+        assert not list(lab.target.parent.glob(".osl-*")), hit
+        assert not [p for p in (lab.state / "envs").rglob("*") if p.is_file()], hit
+        row = json.loads((lab.state / "retired.json").read_text())["envs"]["geo"]
+        assert row["state"] == "removed" and row["reclaimed_bytes"] == reclaimed, (hit, row)
     assert_killed_everywhere(lab, hits)
 
 

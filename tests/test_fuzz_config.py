@@ -46,6 +46,7 @@ TRAITS = (
     "read_init_container_logs",
     "env_images",
     "spawn_page",
+    "retired_env_days",
 )
 ENV_FIELDS = ENV_KEYS  # every key an environment entry may have
 SLUGS = [p["slug"] for p in PROFILES]
@@ -165,6 +166,7 @@ TRAIT_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "restricted_security_context": JUNK,
     "read_init_container_logs": JUNK,
     "spawn_page": JUNK,
+    "retired_env_days": maybe_junk(st.none() | st.floats()),
     "env_images": maybe_junk(
         st.dictionaries(
             NAMES,

@@ -89,6 +89,7 @@ SETTING_DEFECTS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "envs_dir outside the home": lambda s, _: s.update(envs_dir="../envs"),
     "negative disk margin": lambda s, _: s.update(disk_margin_fraction=-1.0),
     "zero lock timeout": lambda s, _: s.update(lock_timeout=0),
+    "negative retirement days": lambda s, _: s.update(retired_env_days=-1),
     "delivery for another spawner": lambda s, spawner: s.update(delivery="post_start" if spawner == "simple" else "x"),
 }
 
@@ -111,6 +112,8 @@ def configurations_with_problems(draw) -> tuple[str, dict[str, Any], list[tuple[
     section: dict[str, Any] = {"environments": envs}
     if draw(st.booleans()):
         section["home"] = "/home/jovyan"
+    if draw(st.booleans()):
+        section["retired_env_days"] = 30  # retirement on: the envs' problems are said once, not again as the offer
 
     defects: list[tuple[Any, ...]] = []
     changed: dict[int, frozenset[str]] = {}  # env index -> the fields its defects set

@@ -296,8 +296,13 @@ def launch(plan: Plan, env: Environment, home: Home, state_dir: Path, server_pid
     """
     places = CopyPlaces.of(state_dir, env)
     home.makedirs(places.directory, "state_dir")
-    log = home.check(places.log_file, "background copy log")
-    command = [*_low_priority(), sys.executable, "-m", "osl_hooks.cli", "background-copy", env.name]
+    spawn_detached(plan, home, places.log_file, ["background-copy", env.name], server_pid)
+
+
+def spawn_detached(plan: Plan, home: Home, log_file: Path, arguments: list[str], server_pid: int | None) -> None:
+    """Run `osl-hooks ARGUMENTS` detached, as `launch` says (also the removal of retired copies after ready)."""
+    log = home.check(log_file, "background log")
+    command = [*_low_priority(), sys.executable, "-m", "osl_hooks.cli", *arguments]
     if server_pid is not None:
         command += ["--after-server", str(server_pid)]
     environ = {k: v for k, v in os.environ.items() if k != PLAN_FILE_ENV_VAR}

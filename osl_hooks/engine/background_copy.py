@@ -68,11 +68,7 @@ class CopyJournal:
         self.line(f"WARNING: {message}")
 
     def line(self, message: str) -> None:
-        """A line of start.log (opened for each line: a start may have rotated the log meanwhile)."""
-        with contextlib.suppress(OSError):
-            log = self.home.check(self.state_dir / LOG_FILE, "start log")
-            with open(log, "a", encoding="utf-8") as f:
-                f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+        append_to_start_log(self.home, self.state_dir, message)
 
     def record(self, state: str, message: str, relocating: bool = False, **numbers: Any) -> None:
         """The copy's record: its latest event, how far in percent, the image it copies, its pid; `relocating`
@@ -115,6 +111,15 @@ class CopyJournal:
         point("background:progress-recorded")
 
 
+def append_to_start_log(home: Home, state_dir: Path, message: str) -> None:
+    """A line of start.log from a process after the start (opened for each line: a start may have rotated the
+    log meanwhile)."""
+    with contextlib.suppress(OSError):
+        log = home.check(state_dir / LOG_FILE, "start log")
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+
+
 def copy_in_background(plan: Plan, name: str, server_pid: int | None = None) -> int:
     """`osl-hooks background-copy NAME`: make the env's own copy, unless another process is making it.
 
@@ -132,7 +137,7 @@ def copy_in_background(plan: Plan, name: str, server_pid: int | None = None) -> 
     lower_session_priority(NICENESS)
     places = CopyPlaces.of(state_dir, env)
     home.makedirs(places.directory, "state_dir")
-    with _copy_lock(places.lock_file) as mine:
+    with try_lock(places.lock_file) as mine:
         if not mine:
             return 0  # another process is making this copy
         copy = BackgroundCopy(plan, env, home, state_dir, places)
@@ -180,7 +185,7 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 
 @contextlib.contextmanager
-def _copy_lock(path: Path) -> Iterator[bool]:
+def try_lock(path: Path) -> Iterator[bool]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         try:

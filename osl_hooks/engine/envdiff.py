@@ -8,6 +8,7 @@ requirements` (pip's format) or `--export environment` (conda's environment.yml)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +29,13 @@ class PackageChanges:
 
 def versions(root: Path) -> dict[Key, str]:
     """Every package of the env at `root`, by kind and name, with its version."""
+    return versions_of(record_paths(root))
+
+
+def versions_of(record_files: Iterable[str]) -> dict[Key, str]:
+    """The packages whose records are `record_files` (relative paths), by kind and name, with their version."""
     found = {}
-    for rel in record_paths(root):
+    for rel in record_files:
         name, kind_version = record_name(rel), record_version(rel)
         if name and kind_version:
             found[(kind_version[0], name)] = kind_version[1]
@@ -37,7 +43,12 @@ def versions(root: Path) -> dict[Key, str]:
 
 
 def package_changes(image: Path, copy: Path) -> PackageChanges:
-    theirs, ours = versions(image), versions(copy)
+    return changes_between(versions(image), versions(copy))
+
+
+def changes_between(theirs: dict[Key, str], ours: dict[Key, str]) -> PackageChanges:
+    """The user's package changes: `ours` (the copy's packages) against `theirs` (the image's, or what the copy
+    was synced from when the image no longer has the env)."""
     changes = PackageChanges()
     for key in sorted(theirs.keys() | ours.keys()):
         if key not in theirs:

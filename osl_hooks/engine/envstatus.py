@@ -23,6 +23,7 @@ from .envdiff import PackageChanges, package_changes
 from .linked import add_link_details
 from .lock import is_held
 from .manifest import MANIFEST_FILE, read_id
+from .retire import status_rows
 from .summary import linked_share
 from .syncstate import sync_records
 
@@ -38,7 +39,7 @@ class EnvMissing(OSError):
 
 
 def gather(state_dir: Path, measure: bool = True) -> dict[str, Any] | None:
-    """{"last_start", "synced", "background_copies"} for the home whose state folder is `state_dir`, or None
+    """{"last_start", "synced", "background_copies", "retired"} for the home whose state folder is `state_dir`, or None
     when no start has left anything there. This is what `osl-hooks status --json` prints."""
     status = read_status(state_dir)
     if status and status.get("state") == "running" and not is_held(state_dir / LOCK_FILE):
@@ -65,7 +66,7 @@ def gather(state_dir: Path, measure: bool = True) -> dict[str, Any] | None:
     copies = background_records(state_dir)
     if status is None and not records and not copies:
         return None
-    return {"last_start": status, "synced": records, "background_copies": copies}
+    return {"last_start": status, "synced": records, "background_copies": copies, "retired": status_rows(state_dir)}
 
 
 def by_env(gathered: dict[str, Any] | None) -> dict[str, dict[str, Any]]:

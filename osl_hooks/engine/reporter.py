@@ -121,6 +121,7 @@ class Reporter:
         self.envs: dict[str, EnvStatus] = {}
         self.problems = 0  # warnings and errors so far: any makes the start "degraded"
         self.phase_seconds: dict[str, float] = dict.fromkeys(PHASES, 0.0)  # the summary's time per phase
+        self.retired: list[dict[str, Any]] | None = None  # the summary's rows of retired copies (plan version 2)
         self._events: list[Event] = []
         self._event_lines = not _is_terminal(out)  # machine-readable lines for logs, not for people at a terminal
         self.redact = Redactor(secret_values(os.environ))
@@ -243,7 +244,7 @@ class Reporter:
         for env in self.envs.values():
             if env.action in ("copy", "update") and env.seconds:
                 self.phase_seconds[env.action] += env.seconds
-        summary = start_summary(self.envs, self._status["scripts"], self.phase_seconds)
+        summary = start_summary(self.envs, self._status["scripts"], self.phase_seconds, self.retired)
         numbers = {"state": state, "seconds": seconds, "log": self.log_path, "output": output, "summary": summary}
         final = Event("finish", message, None, level, **numbers)
         self._event(final)

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from ..plan import COPIED_MODES, Environment, Plan
 from ..status import LOCK_FILE
@@ -41,6 +41,9 @@ from .reporter import Reporter, report_failure_without_home
 from .scripts import ScriptSteps
 from .sync import remove_tree
 from .synced import CopyLater, EnvProblem, Fallback
+
+if TYPE_CHECKING:
+    from .retiring import Retiring
 
 Step = Callable[[], "str | None"]  # one step of a start: None, or the failure that stops the start
 
@@ -145,6 +148,7 @@ class Start:
         self.server_pid: int | None = None
         self.copy_later_queue: list[Environment] = []  # envs whose copy process starts when the start is done
         self.copying: dict[str, tuple[str, Path]] = {}  # env copied later -> its image prefix, its copy's record
+        self.retiring = self._retiring()
         for env in plan.environments:
             if env.kernel is not None:
                 reporter.redact.add(secret_values(env.kernel.env))
@@ -153,12 +157,15 @@ class Start:
         """In order: each env (ready, its kernel, its scripts); conda for user envs; the kernels of the user's
         own envs; the removal of kernels whose env is gone; the global scripts, which can rely on every env."""
         plan = self.plan
-        steps: list[Step] = [functools.partial(self.prepare, env) for env in plan.environments]
+        steps: list[Step] = [self.retiring.finish_interrupted] if self.retiring else []
+        steps += [functools.partial(self.prepare, env) for env in plan.environments]
         if plan.discover_user_envs or any(e.mode == "user" for e in plan.environments):
             steps.append(self.configure_conda)
         if plan.discover_user_envs:
             steps.append(self.kernels.register_user_envs)
         steps.append(self.kernels.remove_stale)
+        if self.retiring and plan.retirement is not None:
+            steps.append(self.retiring.survey)
         steps.append(functools.partial(self.scripts.run, plan.setup_scripts))
         return steps
 
@@ -180,6 +187,8 @@ class Start:
                 self.report.finish("failed", f"Start failed: {failure}")
                 return Outcome.FAILED
         self.launch_copies()
+        if self.retiring:
+            self.retiring.after_ready(self.background_allowed, self.server_pid)
         seconds = time.monotonic() - started
         return self.conclude(f"Ready in {seconds:.1f} s", f"Ready, with warnings (see above), in {seconds:.1f} s")
 
@@ -189,6 +198,17 @@ class Start:
             return Outcome.DEGRADED
         self.report.finish("ok", ok_message)
         return Outcome.OK
+
+    def _retiring(self) -> Retiring | None:
+        """Retirement's part of the start (`osl_hooks.engine.retiring`), imported only when the plan has
+        retirement or an earlier start left its state: a version-1 plan pays one stat for it."""
+        from .retire import RETIRED_FILE
+
+        if self.plan.retirement is None and not (self.state_dir / RETIRED_FILE).exists():
+            return None
+        from .retiring import Retiring
+
+        return Retiring(self.plan, self.home, self.state_dir, self.report, self.notices)
 
     # -- one env --------------------------------------------------------------------------------------
 

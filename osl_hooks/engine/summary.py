@@ -27,9 +27,14 @@ def linked_share(linked_bytes: int | None, volume_bytes: int | None) -> float | 
     return round(linked_bytes / total, 3) if total else 0.0
 
 
-def start_summary(envs: dict[str, Any], scripts: list[dict[str, Any]], phases: dict[str, float]) -> dict:
-    """The summary of a start from its envs' status (`reporter.EnvStatus` by name), its scripts' results and
-    its seconds per phase."""
+def start_summary(
+    envs: dict[str, Any],
+    scripts: list[dict[str, Any]],
+    phases: dict[str, float],
+    retired: list[dict[str, Any]] | None = None,
+) -> dict:
+    """The summary of a start from its envs' status (`reporter.EnvStatus` by name), its scripts' results, its
+    seconds per phase and, with a plan that has retirement, one row per retired copy (`retire.RetiredState`)."""
     rows = []
     for status in envs.values():
         row: dict[str, Any] = {"name": status.name, "mode": status.mode, "state": status.state}
@@ -43,4 +48,7 @@ def start_summary(envs: dict[str, Any], scripts: list[dict[str, Any]], phases: d
             row["linked_share"] = linked_share(status.linked_bytes, status.volume_bytes)
         rows.append(row)
     states = collections.Counter(s["state"] for s in scripts)
-    return {"phases": {p: round(phases.get(p, 0.0), 3) for p in PHASES}, "scripts": dict(states), "envs": rows}
+    summary = {"phases": {p: round(phases.get(p, 0.0), 3) for p in PHASES}, "scripts": dict(states), "envs": rows}
+    if retired is not None:
+        summary["retired"] = retired
+    return summary

@@ -25,7 +25,7 @@ from traitlets import TraitError
 from traitlets.config import Config
 from traitlets.config.loader import LazyConfigValue
 
-from ..plan import FIRST_COPIES, MODES, plan_schema
+from ..plan import FIRST_COPIES, MODES, PLAN_VERSION, RETIREMENT_PLAN_VERSION, plan_schema
 from .config import (
     ENV_KEYS,
     KERNEL_KEYS,
@@ -236,12 +236,20 @@ def check_config(config: Config, spawner_class: type | None = None) -> CheckedCo
         for i, raw in enumerate(hooks.setup_scripts)
         if (s := script_entry(raw, hooks, f"setup_scripts[{i}]", problems))
     ]
-    # The plan-level rules, each checked whatever else is wrong (plan_checks).
-    settings = plan_data(hooks, [], [], None)
+    # The plan-level rules, each checked whatever else is wrong (plan_checks). Not retirement: its days are the
+    # trait's own check, and its names are the environments' names, each checked with its environment.
+    settings = {**plan_data(hooks, [], [], None), "version": PLAN_VERSION}
+    settings.pop("retirement", None)
     home = spawn_home(config, spawner_class, hooks.home) if spawner_class else hooks.home or None
     problems.items.extend(plan_problems(settings, scripts, entries, hooks.environments, home))
     problems.items.extend(env_image_problems(hooks.env_images, [e for e in hooks.environments if isinstance(e, dict)]))
-    return CheckedConfig(hooks, rules, tuple(s for _, s in scripts), problems.items, [])
+    warnings = []
+    if hooks.retired_env_days is not None and not hooks.environments:
+        warnings.append(
+            "retired_env_days is set and no env is configured: every copy osl-hooks made in users' homes is retired"
+            " (those the users did not change are removed)"
+        )
+    return CheckedConfig(hooks, rules, tuple(s for _, s in scripts), problems.items, warnings)
 
 
 def in_order(problems: list[str], settings: Iterable[str] = ()) -> list[str]:
@@ -264,8 +272,14 @@ def in_order(problems: list[str], settings: Iterable[str] = ()) -> list[str]:
 def plan_data(
     hooks: OSLHooks, environments: list[dict[str, Any]], scripts: Iterable[dict[str, Any]], home: str | None
 ) -> dict[str, Any]:
-    """The plan (as data for `Plan.from_dict`) for these environments."""
-    data: dict[str, Any] = {"version": 1}
+    """The plan (as data for `Plan.from_dict`) for these environments.
+
+    With `retired_env_days` set, the plan (version 2) also carries the hub's whole offer: every env any rule of
+    `environments` offers to anyone, so the engine retires a copy only when no configuration offers its env, never
+    because this spawn's user, groups or profile leave it out. The offer is the same for every plan of the hub.
+    """
+    retirement = None if hooks.retired_env_days is None else offered_retirement(hooks)
+    data: dict[str, Any] = {"version": PLAN_VERSION if retirement is None else RETIREMENT_PLAN_VERSION}
     if home:
         data["home"] = home
     data.update(
@@ -279,7 +293,15 @@ def plan_data(
         disk_margin_bytes=hooks.disk_margin_bytes,
         lock_timeout=hooks.lock_timeout,
     )
+    if retirement is not None:
+        data["retirement"] = retirement
     return data
+
+
+def offered_retirement(hooks: OSLHooks) -> dict[str, Any]:
+    """The plan's `retirement`: the name of every configured env (whoever it is for) and the days a copy waits."""
+    names = [e["name"] for e in hooks.environments if isinstance(e, dict) and isinstance(e.get("name"), str)]
+    return {"offered": list(dict.fromkeys(names)), "remove_after_days": hooks.retired_env_days}
 
 
 def validate_config(config: Config, spawner_class: type) -> CheckedConfig:

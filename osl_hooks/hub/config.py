@@ -7,6 +7,7 @@ Everything an admin writes about osl-hooks lives in ``c.OSLHooks`` in ``jupyterh
 
 from __future__ import annotations
 
+import math
 import posixpath
 from collections.abc import Iterable
 from typing import Any
@@ -207,6 +208,22 @@ class OSLHooks(LoggingConfigurable):
         """,
     ).tag(config=True)
 
+    retired_env_days = Float(
+        None,
+        allow_none=True,
+        help="""
+        Days a user's copy of a retired env is kept, unchanged, before the engine removes it (0: at the user's next
+        start). An env is retired when no rule of `environments` offers it to anyone any more (an env this spawn's
+        profile or groups leave out is still offered, and its copy is kept). Only copies osl-hooks made are
+        removed, and only when the user has not changed them (a changed copy is kept, and the user is told how to
+        remove it). Removal runs after the server is ready where the delivery allows it ('wrap').
+        None (the default): retirement is off and every copy is kept; plans stay version 1, which every osl-hooks
+        engine reads (an engine older than plan version 2 refuses a plan that carries retirement). Set it once
+        every image the hub spawns has an osl-hooks that reads plan version 2; 30 lets a user who uses another
+        profile for a term come back to their copy (see docs/hub.md, "The life of an env").
+        """,
+    ).tag(config=True)
+
     init_container_name = Unicode("osl-hooks", help="Name of the init container (delivery 'init_container').").tag(
         config=True
     )
@@ -312,6 +329,12 @@ class OSLHooks(LoggingConfigurable):
     def _validate_margin_bytes(self, proposal: Any) -> int:
         if proposal.value < 0:
             raise TraitError(f"{proposal.value!r} is negative")
+        return proposal.value
+
+    @validate("retired_env_days")
+    def _validate_retired_env_days(self, proposal: Any) -> float | None:
+        if proposal.value is not None and not 0 <= proposal.value < math.inf:
+            raise TraitError(f"{proposal.value!r} is not a number of days (0 or more; None keeps every copy)")
         return proposal.value
 
     @validate("disk_margin_fraction")

@@ -15,6 +15,18 @@ An env's state in a row, the first that applies:
   saw for this env (the hub never reads images: the fleet's newest start is its view of "the image");
 - ``conflicts``: files the user changed that the image changed too (the user's kept);
 - ``up to date``: a copy of the image's env as the newest start saw it; ``ready`` for baked and user envs.
+
+A copy of a *retired* env (one the hub offers nobody any more, `c.OSLHooks.retired_env_days`) has a row of its own,
+from the start's ``retired`` summary rows; its `retired` column holds the engine's word and its state says it:
+
+- ``retired waiting``: unchanged, kept until its days are up (`days_left`);
+- ``retired due``: unchanged and due: the engine removes it after the server is ready;
+- ``retired kept``: changed by the user: kept, it is the user's to remove (``osl-hooks remove NAME``);
+- ``removed``: removed; `reclaimed_bytes` is what it freed (rows stay, so the figure is the user's total);
+- ``retired other``: a state this hub does not know (a newer engine's).
+
+`volume_bytes` of a retired row is what the copy holds on the volume; `retired_copies` and `retired_by_user` give
+each user's copies once (the newest start's row), for the report's totals and the metrics.
 """
 
 from __future__ import annotations
@@ -29,7 +41,13 @@ from typing import Any
 from ..plan import COPIED_MODES
 
 STATE_KEY = "osl_hooks_last_start"  # where a spawner's state keeps its last start (`start_record`)
-STATES = ("up to date", "behind", "conflicts", "fell back", "failed", "absent", "copying", "ready")
+RETIRED = ("waiting", "due", "kept", "removed")  # the engine's states of a retired copy (its summary's rows)
+OTHER = "other"
+RETIRED_STATES = {"waiting": "retired waiting", "due": "retired due", "kept": "retired kept", "removed": "removed"}
+STATES = (
+    "up to date", "behind", "conflicts", "fell back", "failed", "absent", "copying", "ready",
+    *RETIRED_STATES.values(), "retired other",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,9 @@ class EnvRow:
     image_id: str  # the newest image id the fleet saw for this env
     volume_bytes: int | None
     linked_bytes: int | None
+    reclaimed_bytes: int | None  # a removed retired copy: the bytes its removal freed
+    days_left: float | None  # a retired copy waiting: days until it is due
+    retired: str  # a retired copy: the engine's state (RETIRED, or "other"); "" for an env the hub offers
     conflicts: int
     scripts_failed: int  # setup scripts of that start that failed or timed out
     started: str  # when the start ended (UTC)
@@ -84,7 +105,7 @@ def newest_image_ids(starts: Iterable[LastStart]) -> dict[str, str]:
     newest: dict[str, tuple[str, str]] = {}
     for start in starts:
         when = str(start.record.get("time") or "")
-        for env in _envs(start.record):
+        for env in _rows(start.record, "envs"):
             image_id = env.get("image_id")
             if image_id and (env["name"] not in newest or when >= newest[env["name"]][0]):
                 newest[env["name"]] = (when, image_id)
@@ -106,7 +127,8 @@ def env_rows(starts: list[LastStart]) -> list[EnvRow]:
             "outcome": str(record.get("outcome") or ""),
             "seconds": record.get("seconds"),
         }
-        envs = _envs(record) or [{"name": "", "mode": "", "state": ""}]
+        retired = _rows(record, "retired")
+        envs = _rows(record, "envs") or ([] if retired else [{"name": "", "mode": "", "state": ""}])
         for env in envs:
             image_id = newest.get(env["name"], env.get("image_id") or "")
             rows.append(
@@ -120,11 +142,58 @@ def env_rows(starts: list[LastStart]) -> list[EnvRow]:
                     image_id=image_id,
                     volume_bytes=env.get("volume_bytes"),
                     linked_bytes=env.get("linked_bytes"),
+                    reclaimed_bytes=None,
+                    days_left=None,
+                    retired="",
                     conflicts=int(env.get("conflicts") or 0),
                     **common,
                 )
             )
+        rows += [retired_row(copy, common) for copy in retired]
     return rows
+
+
+def retired_row(copy: dict[str, Any], common: dict[str, Any]) -> EnvRow:
+    """The row of a retired env's copy, from one of the start's ``retired`` summary rows."""
+    state = copy.get("state") if copy.get("state") in RETIRED else OTHER
+    return EnvRow(
+        env=copy["name"],
+        mode="",
+        got="",
+        state=RETIRED_STATES.get(state, f"retired {OTHER}"),
+        reason="",
+        copy_id="",
+        image_id="",
+        volume_bytes=_number(copy.get("volume_bytes")),
+        linked_bytes=None,
+        reclaimed_bytes=_number(copy.get("reclaimed_bytes")),
+        days_left=_number(copy.get("days_left")),
+        retired=state,
+        conflicts=0,
+        **common,
+    )
+
+
+def retired_copies(rows: Iterable[EnvRow]) -> list[EnvRow]:
+    """Each user's retired copies once: per user and env, the newest start's row (a user's servers may share a home,
+    and each server's last start reports the copies in it)."""
+    newest: dict[tuple[str, str], EnvRow] = {}
+    for row in rows:
+        if row.retired and ((row.user, row.env) not in newest or row.started >= newest[(row.user, row.env)].started):
+            newest[(row.user, row.env)] = row
+    return [newest[key] for key in sorted(newest)]
+
+
+def retired_by_user(rows: Iterable[EnvRow]) -> dict[str, dict[str, Any]]:
+    """Per user: the bytes their retired copies hold, the bytes removing copies freed, and their copies' states."""
+    users: dict[str, dict[str, Any]] = {}
+    for row in retired_copies(rows):
+        user = users.setdefault(row.user, {"held_bytes": 0, "reclaimed_bytes": 0, "states": {}})
+        if row.retired != "removed":
+            user["held_bytes"] += row.volume_bytes or 0
+        user["reclaimed_bytes"] += row.reclaimed_bytes or 0
+        user["states"][row.state] = user["states"].get(row.state, 0) + 1
+    return users
 
 
 def env_state(env: dict[str, Any], image_id: str) -> str:
@@ -157,6 +226,12 @@ def rows_as_csv(rows: list[EnvRow]) -> str:
     return out.getvalue()
 
 
-def _envs(record: dict[str, Any]) -> list[dict[str, Any]]:
-    envs = (record.get("summary") or {}).get("envs") or []
-    return [e for e in envs if isinstance(e, dict) and isinstance(e.get("name"), str)]
+def _rows(record: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The summary's rows under `key` that name an env (absent from older engines' summaries: none)."""
+    rows = (record.get("summary") or {}).get(key) or []
+    return [e for e in rows if isinstance(e, dict) and isinstance(e.get("name"), str)] if isinstance(rows, list) else []
+
+
+def _number(value: Any) -> Any:
+    """A figure of the summary, or None when it is not a number (a bool is not one)."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -14,9 +14,13 @@ Counted once per start, when the hub reads its end (`start_record`):
   ``osl_hooks_copied_bytes_total{mode}``, ``osl_hooks_setup_scripts_total{state}``.
 
 Read from the database at each scrape (every server's last start, `fleet`): ``osl_hooks_env_servers{env,mode,
-state}`` (servers per env state, `fleet.STATES` with underscores: up_to_date, behind, conflicts, fell_back, failed,
-absent, copying, ready; "did the update reach everyone"), ``osl_hooks_env_volume_bytes{env,mode}`` and
-``osl_hooks_env_linked_bytes{env,mode}`` (what the copies take on the volumes, and what links save).
+state}`` (servers per env state, the offered envs' `fleet.STATES` with underscores: up_to_date, behind, conflicts,
+fell_back, failed, absent, copying, ready; "did the update reach everyone"), ``osl_hooks_env_volume_bytes{env,
+mode}`` and ``osl_hooks_env_linked_bytes{env,mode}`` (what the copies take on the volumes, and what links save); for
+the copies of retired envs (`c.OSLHooks.retired_env_days`; each user's copies once, `fleet.retired_copies`),
+``osl_hooks_retired_bytes{state}`` (what they hold on the volumes: waiting, due, kept — changed by their user —
+or other) and ``osl_hooks_reclaimed_bytes`` (what removing them freed, over every user). Those rows are not in the
+env gauges, which follow the envs the hub offers.
 """
 
 from __future__ import annotations
@@ -30,14 +34,14 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..plan import COPIED_MODES
-from .fleet import LastStart, env_rows, last_starts
+from .fleet import OTHER, RETIRED, EnvRow, LastStart, env_rows, last_starts, retired_copies
 
 log = logging.getLogger("JupyterHub")
 OUTCOMES = ("ok", "degraded", "failed")
 PHASES = ("copy", "update", "kernels", "scripts")
 FALLBACK_REASONS = ("disk_full", "relocation", "unsafe_home", "copy_failed")
 SCRIPT_STATES = ("ok", "failed", "timeout", "skipped")
-OTHER = "other"
+HELD_STATES = (*(s for s in RETIRED if s != "removed"), OTHER)  # a removed copy holds nothing
 SECONDS_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, float("inf"))
 
 STARTS = Counter("osl_hooks_starts", "Starts of osl-hooks, by outcome (ok, degraded, failed)", ["outcome"])
@@ -100,7 +104,7 @@ class FleetCollector:
         return iter(self._families())
 
     def collect(self) -> Iterator[Metric]:
-        servers, volume, linked = self._families()
+        servers, volume, linked, retired, reclaimed = self._families()
         per_state: Tally[tuple[str, str, str]] = Tally()
         volume_sum: Tally[tuple[str, str]] = Tally()
         linked_sum: Tally[tuple[str, str]] = Tally()
@@ -110,7 +114,7 @@ class FleetCollector:
             log.warning("osl-hooks: the fleet's metrics cannot be read from the hub's database: %r", e)
             rows = []
         for row in rows:
-            if not row.env:
+            if not row.env or row.retired:
                 continue
             per_state[(row.env, row.mode, row.state.replace(" ", "_"))] += 1
             if row.state != "fell back" and row.volume_bytes is not None:
@@ -121,10 +125,25 @@ class FleetCollector:
         for labels, total in sorted(volume_sum.items()):
             volume.add_metric(list(labels), total)
             linked.add_metric(list(labels), linked_sum[labels])
-        return iter((servers, volume, linked))
+        self._add_retired(rows, retired, reclaimed)
+        return iter((servers, volume, linked, retired, reclaimed))
 
     @staticmethod
-    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    def _add_retired(rows: list[EnvRow], retired: GaugeMetricFamily, reclaimed: GaugeMetricFamily) -> None:
+        """Each user's retired copies once: the bytes they hold per state (every state, 0 rather than "no data"),
+        and the bytes removed ones freed."""
+        held: Tally[str] = Tally(dict.fromkeys(HELD_STATES, 0))
+        freed = 0
+        for row in retired_copies(rows):
+            if row.retired != "removed":
+                held[row.retired] += row.volume_bytes or 0
+            freed += row.reclaimed_bytes or 0
+        for state in HELD_STATES:
+            retired.add_metric([state], held[state])
+        reclaimed.add_metric([], freed)
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, ...]:
         return (
             GaugeMetricFamily(
                 "osl_hooks_env_servers", "User servers per env, mode and state at their last start",
@@ -137,6 +156,14 @@ class FleetCollector:
             GaugeMetricFamily(
                 "osl_hooks_env_linked_bytes", "Bytes the envs' copies serve through links into the image (last starts)",
                 labels=["env", "mode"],
+            ),
+            GaugeMetricFamily(
+                "osl_hooks_retired_bytes",
+                "Bytes users' copies of retired envs hold on their volumes, by state (waiting, due, kept, other)",
+                labels=["state"],
+            ),
+            GaugeMetricFamily(
+                "osl_hooks_reclaimed_bytes", "Bytes freed on users' volumes by removing copies of retired envs",
             ),
         )  # fmt: skip
 

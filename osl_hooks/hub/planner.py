@@ -3,7 +3,8 @@
 Pure and fast: set lookups over rules parsed at hub start, then a cached, validated plan. No I/O, nothing
 that blocks the hub's event loop. The JSON of each distinct plan (set of environments, home) is built and
 validated with `Plan.from_dict` once, then reused: with hundreds of users there are only as many plans as
-there are distinct combinations of groups, profiles and homes.
+there are distinct combinations of groups, profiles and homes. With `retired_env_days` set, every plan also
+carries the hub's whole offer (`checks.plan_data`): the same for all plans, so it needs no place in the cache key.
 """
 
 from __future__ import annotations

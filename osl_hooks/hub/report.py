@@ -4,6 +4,9 @@
   and env; see `fleet.EnvRow` for the columns and `fleet` for the states);
 - ``GET /hub/osl-hooks/report``: the same rows as a page of the hub, extending JupyterHub's ``page.html``.
 
+Copies of retired envs are rows too (`fleet`'s ``retired ...`` and ``removed`` states); the JSON's ``retired`` and
+the page add, per user, the bytes those copies hold and the bytes removing them freed (`fleet.retired_by_user`).
+
 Both read JupyterHub's database (the spawners' state, where `start_record` keeps each server's last start):
 stopped servers are listed, and a hub restart loses nothing. Who may read it: a token or user with the
 unfiltered ``admin:users`` scope (admins), or the custom scope ``custom:osl-hooks-report`` that `use_report`
@@ -21,7 +24,7 @@ from typing import Any
 
 from traitlets.config import Config
 
-from .fleet import EnvRow, env_rows, last_starts, rows_as_csv, rows_as_dicts
+from .fleet import EnvRow, env_rows, last_starts, retired_by_user, rows_as_csv, rows_as_dicts
 
 REPORT_SCOPE = "custom:osl-hooks-report"
 API_PATH = r"/api/osl-hooks/report"
@@ -56,7 +59,7 @@ def report_handlers() -> list[tuple[str, type]]:
                 self.finish(rows_as_csv(rows))
                 return
             self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps({"rows": rows_as_dicts(rows)}))
+            self.finish(json.dumps({"rows": rows_as_dicts(rows), "retired": retired_by_user(rows)}))
 
     class ReportPageHandler(BaseHandler):
         """The report as a page of the hub."""
@@ -66,7 +69,9 @@ def report_handlers() -> list[tuple[str, type]]:
             if not may_read_report(self.parsed_scopes):
                 raise web.HTTPError(403, "the osl-hooks report is for admins")
             rows = env_rows(last_starts(self.db))
-            html = await self.render_template(REPORT_TEMPLATE, rows=rows, totals=state_totals(rows))
+            html = await self.render_template(
+                REPORT_TEMPLATE, rows=rows, totals=state_totals(rows), retired=retired_by_user(rows)
+            )
             self.finish(html)
 
     return [(API_PATH, ReportAPIHandler), (PAGE_PATH, ReportPageHandler)]
