@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .engine.manifest import MANIFEST_FILE, bake
+from .engine.manifest import MANIFEST_FILE, ManifestError, bake
 from .engine.runner import Outcome
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Plan, PlanError, load_plan
 from .status import human_bytes
@@ -89,6 +89,12 @@ def _add_bake(commands) -> None:  # type: ignore[no-untyped-def]
     bake_cmd.add_argument("paths", nargs="+", metavar="PATH", help="env directories")
     bake_cmd.add_argument(
         "--built-prefix", help="the prefix the envs were built at, if not their current path (one env only)"
+    )
+    bake_cmd.add_argument(
+        "--since",
+        metavar="OLD",
+        help="the previous image's manifest of the env (one env only): the diff from it is baked in, so an update "
+        "from that version reads only what changed",
     )
     bake_cmd.add_argument(
         "--compile",
@@ -227,9 +233,10 @@ def _bake(args: argparse.Namespace) -> int:
 
     from .engine.imagecheck import parse_user, unreadable_paths
 
-    if args.built_prefix and len(args.paths) > 1:
-        print("osl-hooks bake: --built-prefix applies to one env; give one PATH", file=sys.stderr)
-        return Outcome.INVALID
+    for option, value in (("--built-prefix", args.built_prefix), ("--since", args.since)):
+        if value and len(args.paths) > 1:
+            print(f"osl-hooks bake: {option} applies to one env; give one PATH", file=sys.stderr)
+            return Outcome.INVALID
     try:
         user = parse_user(args.notebook_user)
     except ValueError:
@@ -253,7 +260,11 @@ def _bake(args: argparse.Namespace) -> int:
             return Outcome.FAILED
         _warn_if_writable(path, user, args.notebook_user)
         started = time.monotonic()
-        manifest = bake(path, args.built_prefix)
+        try:
+            manifest = bake(path, args.built_prefix, args.since)
+        except ManifestError as e:
+            print(f"osl-hooks bake: --since {args.since}: {e}", file=sys.stderr)
+            return Outcome.INVALID
         print(
             f"{path}: {manifest.files} files, {human_bytes(manifest.bytes)}, {len(manifest.prefix_files)} embed the "
             f"prefix, {len(manifest.packages.records)} packages; manifest {manifest.id[:12]} "

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..plan import Environment
 from ..status import human_bytes
-from . import relocate, update
+from . import bakeddiff, relocate, update
 from .faultpoints import hold, point
 from .homepaths import Home
 from .manifest import (
@@ -133,13 +133,25 @@ class EnvSync:
                 return CopyLater(theirs.id, running=False)
             self.first_copy(theirs)
             return self.target
-        base = self.state.base(record) if record else None
+        base = self.base_manifest(record, theirs) if record else None
         self.status.action = "compare" if base is None else "update"
         if base is None:
             self.full_comparison(theirs)
         else:
             self.three_way_update(base, theirs, record)
         return self.target
+
+    def base_manifest(self, record: dict, theirs: Manifest) -> Manifest | None:
+        """The version the copy was last synced from: from the image's baked diff when it starts from exactly
+        that version (nothing else is read), else the manifest the sync record keeps (None: not usable)."""
+        previous, unusable = bakeddiff.previous_version(theirs, record.get("source_id"))
+        if unusable:
+            self.report.info(
+                f"The image's {self.env.name} has a baked diff that this update cannot use: {unusable}; comparing "
+                "the whole manifests instead",
+                self.env.name,
+            )
+        return previous or self.state.base(record)
 
     def _unchanged(self, record: dict | None, image_id: str | None) -> bool:
         return bool(
