@@ -25,6 +25,8 @@ Each round, in this order (so machine noise hits osl-hooks and its reference ali
      copies; each starts from a first copy of its own, made in the round but not timed;
    a re-bake with a new id and no file changed (one new empty directory), then 0.1%, 1%, 10% and 50% of the
    files changed; the 4x env gets the 1% update too (both kinds). Which of the two goes first alternates.
+   Each version is baked with the diff from the one before (`osl-hooks bake --since`), as an image pipeline
+   that keeps the previous image's manifest does.
 Every osl-hooks run is `python -m osl_hooks.cli start` with the bytecode of osl-hooks compiled (as an
 installed package has it), with `PYTHONPATH` naming the osl-hooks this script imported (not an editable
 install's finder, which an image does not have; the interpreter's own site still runs, for `python -c pass`
@@ -120,6 +122,19 @@ class Bench:
             previous = self.version(label, previous, every)
         grown = self.version("4x", built, 0, grow=True)
         self.version("4x 1%", grown, 100)
+        labels = ["v0", *(label for label, _ in UPDATES)]
+        for label, since in [*zip(labels[1:], labels, strict=False), ("4x 1%", "4x"), ("4x", "4x 1%")]:
+            self.add_diff(label, since)
+
+    def add_diff(self, label: str, since: str) -> None:
+        """Give version `label`'s manifest the diff from version `since` (`osl-hooks bake --since`), as an image
+        pipeline that keeps the previous image's manifest does (the 4x versions get one from each other: the
+        4x env's update goes back and forth). Written anew from the manifest, without hashing the files again."""
+        manifest = self.version_env(label) / MANIFEST_FILE
+        with manifest.open("rb") as f:
+            if "since_bytes" in json.loads(f.readline()):
+                return
+        load(manifest).dump(manifest, since=load(self.version_env(since) / MANIFEST_FILE))
 
     def version(self, label: str, previous: Path, every: int, grow: bool = False) -> Path:
         """A hard-linked copy of `previous` with every `every`th file given new content (0: none), baked."""
@@ -190,7 +205,8 @@ class Bench:
             elif entry.kind == "d":
                 place.mkdir(exist_ok=True)
                 place.chmod(entry.mode)
-            else:
+            elif not (os.path.lexists(place) and os.path.samestat(place.lstat(), (after / path).lstat())):
+                # (the same file when only its line changed, e.g. its owner: a rename onto it would do nothing)
                 tmp = place.with_name(f".{place.name}.bench")
                 os.link(after / path, tmp, follow_symlinks=False)
                 os.replace(tmp, place)

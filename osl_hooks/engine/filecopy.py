@@ -24,8 +24,11 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterable
+import threading
+from collections.abc import Sequence
 from pathlib import Path
+
+from .sync import _balanced_parts, transfer_processes  # the rsync transfer's cut, shared
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -33,14 +36,48 @@ USER_WRITE = 0o200  # rsync's --chmod=u+w
 CHUNK = 1 << 30  # bytes per sendfile call (it copies less at a time anyway)
 
 
-def copy_paths(source: Path, target: Path, paths: Iterable[str]) -> None:
-    """Transfer exactly `paths` (relative; parents before children, as sorted) from `source` into `target`."""
-    directories = _Directories(os.fspath(source), os.fspath(target))
+def copy_paths(source: Path, target: Path, paths: list[str], sizes: Sequence[int] | None = None) -> None:
+    """Transfer exactly `paths` (relative; parents before children, as sorted) from `source` into `target`.
+
+    A long list is cut into consecutive parts of about equal cost (`sizes`: the files' bytes, when known), each
+    copied by its own thread at the same time, as many as `sync.transfer_processes` says: the copying is system
+    calls, which run outside the interpreter's lock, and one thread leaves a second core idle. Two parts may
+    both make a parent directory the copy lacks; the one that comes second opens the one the first made.
+    """
+    parts = _balanced_parts(paths, sizes, transfer_processes(len(paths)))
     listed_dirs: list[tuple[str, os.stat_result]] = []
+    failures: list[BaseException] = []
+
+    def copy_part(part: list[str]) -> None:
+        try:
+            listed_dirs.extend(_copy_part(os.fspath(source), os.fspath(target), part))
+        except BaseException as e:  # raised here once every part has ended
+            failures.append(e)
+
+    threads = [threading.Thread(target=copy_part, args=(part,), daemon=True) for part in parts[1:]]
+    for thread in threads:
+        thread.start()
+    copy_part(parts[0])
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    directories = _Directories(os.fspath(source), os.fspath(target))
+    try:  # children first: making a child changes its parent's mtime
+        for path, st in sorted(listed_dirs, key=lambda d: d[0], reverse=True):
+            os.utime(directories.open(path), ns=(st.st_atime_ns, st.st_mtime_ns))
+    finally:
+        directories.close()
+
+
+def _copy_part(source: str, target: str, paths: list[str]) -> list[tuple[str, os.stat_result]]:
+    """Copy `paths`; return the directories among them, with the image's stat (their times are set last)."""
+    directories = _Directories(source, target)
+    listed_dirs = []
     try:
         for path in paths:
             parent, _, name = path.rpartition("/")
-            image = os.path.join(directories.source, path)
+            image = os.path.join(source, path)
             st = os.lstat(image)
             if stat.S_ISDIR(st.st_mode):
                 directories.make(path, st, replace=True)
@@ -49,10 +86,9 @@ def copy_paths(source: Path, target: Path, paths: Iterable[str]) -> None:
                 _place_link(directories.open(parent), name, os.readlink(image))
             elif stat.S_ISREG(st.st_mode):
                 _place_file(directories.open(parent), name, image, st)
-        for path, st in reversed(listed_dirs):  # children first: making a child changes its parent's mtime
-            os.utime(directories.open(path), ns=(st.st_atime_ns, st.st_mtime_ns))
     finally:
         directories.close()
+    return listed_dirs
 
 
 class _Directories:
@@ -90,7 +126,10 @@ class _Directories:
             os.unlink(name, dir_fd=parent_fd)
             fd = None
         if fd is None:
-            os.mkdir(name, mode, dir_fd=parent_fd)
+            try:
+                os.mkdir(name, mode, dir_fd=parent_fd)
+            except FileExistsError:
+                pass  # another part made it meanwhile
             fd = os.open(name, _OPEN_DIR, dir_fd=parent_fd)
         if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
             os.fchmod(fd, mode)

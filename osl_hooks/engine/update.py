@@ -170,7 +170,8 @@ def apply(
         save_conflict(path)
         point("update:conflict-saved")
     if changes.copy:
-        copy_paths(source, target, sorted(changes.copy))
+        paths = sorted(changes.copy)
+        copy_paths(source, target, paths, [theirs.entries[p].size for p in paths])
         point("update:copied")
     copied = set(changes.copy)
     to_rewrite = [f for f in theirs.prefix_files if f.path in copied]
