@@ -32,8 +32,8 @@ installed package has it), with `PYTHONPATH` naming the osl-hooks this script im
 install's finder, which an image does not have; the interpreter's own site still runs, for `python -c pass`
 too). Peak memory (RSS) of the starts on the 4x env is from `getrusage(RUSAGE_CHILDREN)`. The table gives the
 median and the spread (min–max) of the rounds and the ratio of medians; the JSON file beside it has every
-sample. Copies are deleted at the end (deleting a big tree right before copying makes the next copy several
-times slower on some disks).
+sample. Copies are deleted at the end of their round, then `sync` (a round's copies take about 8 GB, the
+4x env's 13 GB more; deleting a big tree right before copying makes the next copy slower on some disks).
 """
 
 from __future__ import annotations
@@ -347,13 +347,23 @@ class Bench:
         self.plan_4x_in_place = self.plan("inplace-4x", self.tree_4x)
         self.timed(None, self.rsync_4x_in_place)
         self.timed(None, self.start(self.plan_4x_in_place))
+        self.remove("warmup")
         for i in range(rounds):
             self.round(i)
+            # this round's copies: a round needs about 8 GB of them, the 4x copies 13 GB more
+            self.remove(f"cp{i}", *(f"variant{i}-{n}" for n in range(len(RSYNC_VARIANTS))), f"rsync{i}", f"home-r{i}")
+            self.remove(f"inplace{i}", f"rsync-inplace{i}", f"home-inplace{i}")
         self.measure_memory("no change osl-hooks 4x", self.start(self.plan("4x", grown)))
         self.use("4x 1%" if rounds % 2 == 0 else "4x", self.image_4x)  # one more 1% update, each kind
         self.measure_memory("update 4x 1% osl-hooks", self.start(self.plan("4x", grown)))
         self.change_in_place(self.tree_4x, *(("4x", "4x 1%") if rounds % 2 == 0 else ("4x 1%", "4x")))
         self.measure_memory("update 4x 1% in place osl-hooks", self.start(self.plan_4x_in_place))
+
+    def remove(self, *names: str) -> None:
+        """Delete copies of this run, and let the disk settle (a copy right after a big delete is slower)."""
+        for name in names:
+            shutil.rmtree(self.runs / name, ignore_errors=True)
+        os.sync()
 
     def import_times(self) -> list[tuple[str, int]]:
         """The modules a start with nothing new imports, by their own import time (µs), largest first."""
