@@ -5,31 +5,59 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .engine.background import server_environment
-from .engine.background_copy import copy_in_background
-from .engine.commands import materialize, reset
-from .engine.copykind import not_linked_reason
-from .engine.envdiff import describe, export
-from .engine.envstatus import EnvMissing, EnvNotFound, env_changes, gather
-from .engine.faultpoints import hold
-from .engine.imagecheck import parse_user, unreadable_paths, writable_paths
-from .engine.manifest import MANIFEST_FILE, bake
-from .engine.reporter import report_failure_without_home
-from .engine.runner import Outcome, start
-from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Plan, PlanError, load_plan, plan_schema
+from .engine.manifest import MANIFEST_FILE, ManifestError, bake
+from .engine.runner import Outcome
+from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Plan, PlanError, load_plan
 from .status import human_bytes
+
+# Each command imports what it uses when it runs: a server start pays for the start's modules only (the
+# restart with nothing new costs little more than the interpreter), not for bake's, status's or the copy's.
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser(argv[0] if argv else None).parse_args(argv)
+    if args.command == "start":
+        return _start(args)
+    if args.command == "plan":
+        return _plan(args)
+    if args.command == "bake":
+        return _bake(args)
+    if args.command == "reset":
+        return _reset(args)
+    if args.command == "diff":
+        return _with_plan(args, lambda plan: _diff(plan, args.name, args.export))
+    if args.command == "background-copy":
+        from .engine.background_copy import copy_in_background
+
+        return _with_plan(args, lambda plan: copy_in_background(plan, args.name, args.after_server))
+    if args.command in ("remove", "retire-after-ready"):
+        return _with_plan(args, lambda plan: _retirement_command(plan, args))
+    if args.command == "materialize":
+        from .engine.commands import materialize
+
+        return _with_plan(
+            args, lambda plan: materialize(plan, args.name, tuple(args.paths), allow_root=args.allow_root)
+        )
+    return _status(args)
+
+
+def _parser(command: str | None) -> argparse.ArgumentParser:
+    """The command line's parser, with only `command`'s subparser when it names one (a start does not build
+    the other commands' help), else with all of them (`--help`, a typo: the choices are listed)."""
     parser = argparse.ArgumentParser(prog="osl-hooks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    for name, add in COMMANDS.items():
+        if command not in COMMANDS or name == command:
+            add(commands)
+    return parser
 
+
+def _add_start(commands) -> None:  # type: ignore[no-untyped-def]
     start_cmd = commands.add_parser(
         "start",
         help="prepare the home: sync envs, register kernels, run setup scripts",
@@ -44,12 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     start_cmd.add_argument("--degraded-ok", action="store_true", help="exit 0 rather than 3 when the start is degraded")
     start_cmd.add_argument("server_command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS to exec when ready")
 
+
+def _add_plan(commands) -> None:  # type: ignore[no-untyped-def]
     plan_cmd = commands.add_parser("plan", help="check or show a plan")
     plan_what = plan_cmd.add_mutually_exclusive_group(required=True)
     plan_what.add_argument("--check", metavar="FILE", help="validate a plan file and explain every problem")
     plan_what.add_argument("--show", metavar="FILE", help="print a plan file in canonical form, defaults filled in")
     plan_what.add_argument("--schema", action="store_true", help="print the plan's JSON schema")
 
+
+def _add_bake(commands) -> None:  # type: ignore[no-untyped-def]
     bake_cmd = commands.add_parser(
         "bake",
         help="write the manifest of envs in the image (at image build time; makes starts faster)",
@@ -59,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     bake_cmd.add_argument("paths", nargs="+", metavar="PATH", help="env directories")
     bake_cmd.add_argument(
         "--built-prefix", help="the prefix the envs were built at, if not their current path (one env only)"
+    )
+    bake_cmd.add_argument(
+        "--since",
+        metavar="OLD",
+        help="the previous image's manifest of the env (one env only): the diff from it is baked in, so an update "
+        "from that version reads only what changed",
     )
     bake_cmd.add_argument(
         "--compile",
@@ -72,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         help="the user starts run as, who must be able to read every file (default: 1000:100)",
     )
 
+
+def _add_reset(commands) -> None:  # type: ignore[no-untyped-def]
     reset_cmd = _env_command(
         commands,
         "reset",
@@ -79,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         "Your copy is moved to ~/.local/state/osl-hooks/backups/ first, unless --discard is given.",
     )
     reset_cmd.add_argument("--discard", action="store_true", help="delete your copy instead of moving it aside")
+
+
+def _add_materialize(commands) -> None:  # type: ignore[no-untyped-def]
     materialize_cmd = _env_command(
         commands,
         "materialize",
@@ -87,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         "copy of the file, which you can then edit.",
     )
     materialize_cmd.add_argument("paths", nargs="*", metavar="PATH", help="a file or directory of the env")
+
+
+def _add_diff(commands) -> None:  # type: ignore[no-untyped-def]
     diff_cmd = _env_command(
         commands,
         "diff",
@@ -97,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         "--export", choices=("requirements", "environment"), help="print them as pip requirements or environment.yml"
     )
 
+
+def _add_remove(commands) -> None:  # type: ignore[no-untyped-def]
     _env_command(
         commands,
         "remove",
@@ -105,39 +153,39 @@ def main(argv: list[str] | None = None) -> int:
         "to ~/.local/state/osl-hooks/removed/ first; then the copy and its record are removed. Envs "
         "your hub still offers and envs you built yourself are never removed.",
     )
+
+
+def _add_retire_after_ready(commands) -> None:  # type: ignore[no-untyped-def]
     retire_cmd = commands.add_parser("retire-after-ready")  # started by `start`, detached: not for people
     retire_cmd.add_argument("--plan", metavar="FILE")
     retire_cmd.add_argument("--after-server", type=int, metavar="PID")
 
+
+def _add_background_copy(commands) -> None:  # type: ignore[no-untyped-def]
     copy_cmd = commands.add_parser("background-copy")  # started by `start`, detached: not for people
     copy_cmd.add_argument("name")
     copy_cmd.add_argument("--plan", metavar="FILE")
     copy_cmd.add_argument("--after-server", type=int, metavar="PID")
 
+
+def _add_status(commands) -> None:  # type: ignore[no-untyped-def]
     status_cmd = commands.add_parser("status", help="show what the last start did")
     status_cmd.add_argument("--state-dir", help=f"default: $HOME/{DEFAULT_STATE_DIR}")
     status_cmd.add_argument("--json", action="store_true", help="print status.json as it is")
 
-    args = parser.parse_args(argv)
-    if args.command == "start":
-        return _start(args)
-    if args.command == "plan":
-        return _plan(args)
-    if args.command == "bake":
-        return _bake(args)
-    if args.command == "reset":
-        return _reset(args)
-    if args.command == "diff":
-        return _with_plan(args, lambda plan: _diff(plan, args.name, args.export))
-    if args.command == "background-copy":
-        return _with_plan(args, lambda plan: copy_in_background(plan, args.name, args.after_server))
-    if args.command in ("remove", "retire-after-ready"):
-        return _with_plan(args, lambda plan: _retirement_command(plan, args))
-    if args.command == "materialize":
-        return _with_plan(
-            args, lambda plan: materialize(plan, args.name, tuple(args.paths), allow_root=args.allow_root)
-        )
-    return _status(args)
+
+COMMANDS = {
+    "start": _add_start,
+    "plan": _add_plan,
+    "bake": _add_bake,
+    "reset": _add_reset,
+    "materialize": _add_materialize,
+    "diff": _add_diff,
+    "remove": _add_remove,
+    "retire-after-ready": _add_retire_after_ready,
+    "background-copy": _add_background_copy,
+    "status": _add_status,
+}
 
 
 INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
@@ -153,6 +201,9 @@ def _env_command(commands, name: str, help: str, description: str) -> argparse.A
 
 
 def _start(args: argparse.Namespace) -> int:
+    from .engine.reporter import report_failure_without_home
+    from .engine.runner import start
+
     command = args.server_command[1:] if args.server_command[:1] == ["--"] else args.server_command
     try:
         # With a server command, this process becomes the server (exec): background copies wait for it.
@@ -175,22 +226,38 @@ def _start(args: argparse.Namespace) -> int:
     if outcome == Outcome.DEGRADED and (args.degraded_ok or command):
         outcome = Outcome.OK
     if command and outcome == Outcome.OK:
-        executable = shutil.which(command[0]) or command[0]
-        sys.stdout.flush()
-        # The server, its kernels and terminals have no use for the plan: do not pass it on.
-        os.environ.pop(PLAN_ENV_VAR, None)
-        os.environ.pop(PLAN_FILE_ENV_VAR, None)
-        # Copies left to the background: pip in its terminals and kernels meets the guard (PIP_PYTHON).
-        os.environ.update(server_environment(Path(plan.resolve(plan.home or os.environ.get("HOME", "")).state_dir)))
-        hold("start:server-exec")  # a test that shows the page while the server starts holds it here
-        os.execvp(executable, command)
+        _exec_server(command, plan)
     return int(outcome)
 
 
+def _exec_server(command: list[str], plan: Plan) -> None:
+    """Become the server (the `wrap` delivery), without the plan and with the guards of copies left to the
+    background."""
+    import shutil
+
+    from .engine.background import server_environment
+    from .engine.faultpoints import hold
+
+    executable = shutil.which(command[0]) or command[0]
+    sys.stdout.flush()
+    # The server, its kernels and terminals have no use for the plan: do not pass it on.
+    os.environ.pop(PLAN_ENV_VAR, None)
+    os.environ.pop(PLAN_FILE_ENV_VAR, None)
+    # Copies left to the background: pip in its terminals and kernels meets the guard (PIP_PYTHON).
+    os.environ.update(server_environment(Path(plan.resolve(plan.home or os.environ.get("HOME", "")).state_dir)))
+    hold("start:server-exec")  # a test that shows the page while the server starts holds it here
+    os.execvp(executable, command)
+
+
 def _bake(args: argparse.Namespace) -> int:
-    if args.built_prefix and len(args.paths) > 1:
-        print("osl-hooks bake: --built-prefix applies to one env; give one PATH", file=sys.stderr)
-        return Outcome.INVALID
+    import time
+
+    from .engine.imagecheck import parse_user, unreadable_paths
+
+    for option, value in (("--built-prefix", args.built_prefix), ("--since", args.since)):
+        if value and len(args.paths) > 1:
+            print(f"osl-hooks bake: {option} applies to one env; give one PATH", file=sys.stderr)
+            return Outcome.INVALID
     try:
         user = parse_user(args.notebook_user)
     except ValueError:
@@ -214,7 +281,11 @@ def _bake(args: argparse.Namespace) -> int:
             return Outcome.FAILED
         _warn_if_writable(path, user, args.notebook_user)
         started = time.monotonic()
-        manifest = bake(path, args.built_prefix)
+        try:
+            manifest = bake(path, args.built_prefix, args.since)
+        except ManifestError as e:
+            print(f"osl-hooks bake: --since {args.since}: {e}", file=sys.stderr)
+            return Outcome.INVALID
         print(
             f"{path}: {manifest.files} files, {human_bytes(manifest.bytes)}, {len(manifest.prefix_files)} embed the "
             f"prefix, {len(manifest.packages.records)} packages; manifest {manifest.id[:12]} "
@@ -224,6 +295,8 @@ def _bake(args: argparse.Namespace) -> int:
 
 
 def _warn_if_writable(path: str, user: tuple[int, int], user_text: str) -> None:
+    from .engine.imagecheck import writable_paths
+
     writable = writable_paths(path, user)
     if writable:
         print(
@@ -270,6 +343,8 @@ def _retirement_command(plan: Plan, args: argparse.Namespace) -> int:
 
 
 def _reset(args: argparse.Namespace) -> int:
+    from .engine.commands import reset
+
     return _with_plan(args, lambda plan: reset(plan, args.name, discard=args.discard, allow_root=args.allow_root))
 
 
@@ -282,6 +357,9 @@ def _with_plan(args: argparse.Namespace, action: Callable[[Plan], Outcome]) -> i
 
 
 def _diff(plan: Plan, name: str, export_format: str | None) -> int:
+    from .engine.envdiff import describe, export
+    from .engine.envstatus import EnvMissing, EnvNotFound, env_changes
+
     try:
         changes = env_changes(plan, name)
     except (EnvNotFound, EnvMissing) as e:
@@ -296,6 +374,8 @@ def _diff(plan: Plan, name: str, export_format: str | None) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     if args.schema:
+        from .plan import plan_schema
+
         print(json.dumps(plan_schema(), indent=2))
         return 0
     path = args.check or args.show
@@ -312,6 +392,9 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from .engine.copykind import not_linked_reason
+    from .engine.envstatus import gather
+
     state_dir = Path(args.state_dir or Path(os.environ.get("HOME", "~"), DEFAULT_STATE_DIR)).expanduser()
     gathered = gather(state_dir)
     if gathered is None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from typing import Any
 
 EVENTS_VERSION = 2
@@ -143,4 +142,6 @@ def _fitting_line(event: Event, limit: int) -> str:
 
 def events_schema() -> dict[str, Any]:
     """The published JSON schema of one event."""
+    from importlib import resources  # here: importlib.resources costs a start more than the rest of this module
+
     return json.loads(resources.files("osl_hooks").joinpath("events.schema.json").read_text(encoding="utf-8"))

@@ -60,3 +60,25 @@ def test_bake_refuses_what_is_not_an_env(tmp_path):
     assert result.returncode == 2 and "does not look like an env" in result.stderr
     two = bake(tmp_path, tmp_path, "--built-prefix", "/opt/x")
     assert two.returncode == 2 and "--built-prefix applies to one env" in two.stderr
+
+
+def test_bake_since_bakes_the_diff_from_the_previous_manifest_and_names_a_bad_one(image, tmp_path):
+    source = tmp_path / "envs/geo"
+    shutil.copytree(image / "envs/geo", source, symlinks=True)
+    assert bake(source).returncode == 0
+    previous = tmp_path / "previous.jsonl"
+    shutil.copy(source / MANIFEST_FILE, previous)
+    (source / "share/new-in-this-image.txt").write_text("new\n")
+
+    result = bake(source, "--since", previous)
+    assert result.returncode == 0, result.stderr
+    header, *_, last = (source / MANIFEST_FILE).read_bytes().splitlines(keepends=True)
+    diff = json.loads(last)
+    assert json.loads(header)["since_bytes"] == len(last)
+    assert diff["id"] == json.loads(previous.read_text().splitlines()[0])["id"]
+    assert "share/new-in-this-image.txt" in diff["paths"]
+
+    missing = bake(source, "--since", tmp_path / "nowhere.jsonl")
+    assert missing.returncode == Outcome.INVALID and "--since" in missing.stderr and "nowhere.jsonl" in missing.stderr
+    two = bake(source, source, "--since", previous)
+    assert two.returncode == Outcome.INVALID and "--since applies to one env" in two.stderr

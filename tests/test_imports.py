@@ -12,19 +12,30 @@ import subprocess
 import sys
 
 HEAVY = ("jupyter_client", "jsonschema", "psutil", "yaml", "fastjsonschema", "traitlets", "jupyterhub", "kubespawner")
+# The engine's modules for other commands and other paths: a start with nothing new has no use for them.
+OTHER_PATHS = (
+    "osl_hooks.engine.background_copy",  # the background copy process
+    "osl_hooks.engine.commands",  # reset, materialize
+    "osl_hooks.engine.imagecheck",  # bake
+    "osl_hooks.engine.bytecode",  # bake
+    "filecmp",  # adopting a copy osl-hooks did not make
+)
 
 START_AND_LIST_MODULES = """
 import json, sys
 from osl_hooks.cli import main
 code = main(["start", "--allow-root", "--plan", sys.argv[1]])
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in sys.argv[2].split(",") or m.startswith("osl_hooks.hub"))
+heavy = sorted(
+    m for m in sys.modules
+    if m.split(".")[0] in sys.argv[2].split(",") or m.startswith("osl_hooks.hub") or m in sys.argv[2].split(",")
+)
 print(json.dumps({"code": code, "heavy": heavy}))
 """
 
 
 def start_in_fresh_process(plan_file) -> tuple[int, list[str], str]:
     result = subprocess.run(
-        [sys.executable, "-c", START_AND_LIST_MODULES, str(plan_file), ",".join(HEAVY)],
+        [sys.executable, "-c", START_AND_LIST_MODULES, str(plan_file), ",".join(HEAVY + OTHER_PATHS)],
         capture_output=True,
         text=True,
         check=True,
@@ -58,3 +69,32 @@ def test_restart_with_nothing_new_imports_nothing_heavy(image, tmp_path):
     assert code == 0, output
     assert "geo is up to date" in output
     assert heavy == [], f"a start with nothing new imported {heavy}"
+
+
+def test_restart_with_the_same_plan_does_not_rewrite_the_plan_record(image, tmp_path, run_start_in):
+    """The plan record (state/plan.json, for the server's REST API) is written when the plan changes, not at every
+    start; a record that is not the user's own 0600 regular file (a link, another mode) is replaced."""
+    home = tmp_path / "home"
+    home.mkdir()
+    plan = {"environments": [{"name": "geo", "mode": "synced", "source": str(image / "envs/geo"), "kernel": False}]}
+    record = home / ".local/state/osl-hooks/plan.json"
+    assert run_start_in(home, plan).outcome == 0
+    first = record.stat()
+    assert run_start_in(home, plan).outcome == 0
+    assert (record.stat().st_ino, record.stat().st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+
+    changed = {**plan, "lock_timeout": 77}
+    assert run_start_in(home, changed).outcome == 0
+    assert record.stat().st_ino != first.st_ino and json.loads(record.read_text())["lock_timeout"] == 77
+
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(record.read_text())
+    elsewhere.chmod(0o600)
+    record.unlink()
+    record.symlink_to(elsewhere)
+    assert run_start_in(home, changed).outcome == 0
+    assert not record.is_symlink() and record.stat().st_mode & 0o777 == 0o600
+
+    record.chmod(0o644)
+    assert run_start_in(home, changed).outcome == 0
+    assert record.stat().st_mode & 0o777 == 0o600

@@ -336,3 +336,64 @@ def test_status_says_an_image_update_waits_for_the_next_start(scenario):
     scenario.start()
     record, text = status()
     assert record["update_waiting"] is False and "next start updates your copy" not in text
+
+
+def kept_base(scenario) -> Path:
+    envs_state = scenario.home / ".local/state/osl-hooks/envs"
+    return envs_state / json.loads((envs_state / "py.json").read_text())["base"]
+
+
+def test_an_image_baked_with_its_diff_updates_without_reading_the_kept_base(scenario, tmp_path):
+    """`osl-hooks bake --since OLD`: the update from OLD takes the previous version from the image's baked diff.
+    The base the sync record keeps is removed here: without the diff, the update would be a full comparison
+    that removes nothing (oslother would stay)."""
+    previous = tmp_path / "previous-manifest.jsonl"
+    previous.write_bytes((scenario.source / ".osl-hooks-manifest.jsonl").read_bytes())
+    edited = scenario.target / "share/geodemo/geodemo.ini"
+    edited.write_text("edited\n")
+    scenario.pip(scenario.target, "install", scenario.wheel("oslmine", "1.0"))
+    scenario.pip(scenario.source, "install", scenario.wheel("oslprobe", "1.1"))
+    scenario.pip(scenario.source, "uninstall", "oslother")
+    bake(scenario.source, since=previous)
+    kept_base(scenario).unlink()
+
+    result = scenario.start()
+    assert result.env("py")["action"] == "update" and not result.env("py")["warnings"], result.output
+    assert scenario.version_in_copy("oslprobe") == "1.1"
+    assert not scenario.package_files(scenario.target, "oslother")
+    assert scenario.files(scenario.target) == scenario.image_files() | scenario.package_files(
+        scenario.target, "oslmine"
+    )
+    assert edited.read_text() == "edited\n"
+    assert scenario.start().env("py")["action"] == "unchanged"
+
+
+def test_a_baked_diff_from_another_version_or_a_damaged_one_is_not_used(scenario, tmp_path):
+    """The diff is used only when it starts from the user's recorded copy: here the copy is two versions behind
+    (the diff from the version between would miss oslnew), then the diff is damaged; each time the update
+    compares the whole manifests, says why, and ends with the image's files."""
+    scenario.image_update("install", scenario.wheel("oslnew", "1.0"))  # a version the copy never gets
+    between = tmp_path / "between.jsonl"
+    between.write_bytes((scenario.source / ".osl-hooks-manifest.jsonl").read_bytes())
+    scenario.pip(scenario.source, "install", scenario.wheel("oslprobe", "1.1"))
+    bake(scenario.source, since=between)
+
+    result = scenario.start()
+    assert any("starts from another version than your copy's" in m for m in result.messages()), result.output
+    assert scenario.files(scenario.target) == scenario.image_files()
+    assert scenario.package_files(scenario.target, "oslnew") and scenario.version_in_copy("oslprobe") == "1.1"
+
+    now = tmp_path / "now.jsonl"
+    now.write_bytes((scenario.source / ".osl-hooks-manifest.jsonl").read_bytes())
+    scenario.pip(scenario.source, "install", scenario.wheel("oslprobe", "1.2"))
+    bake(scenario.source, since=now)
+    manifest = scenario.source / ".osl-hooks-manifest.jsonl"
+    data = manifest.read_bytes()
+    at = data.rindex(b"oslprobe")  # in the diff, the last line: damaged, its length kept
+    manifest.write_bytes(data[:at] + b"oslpr0be" + data[at + 8 :])
+
+    result = scenario.start()
+    assert any("does not match its checksum (damaged)" in m for m in result.messages()), result.output
+    assert result.env("py")["action"] == "update"
+    assert scenario.files(scenario.target) == scenario.image_files()
+    assert scenario.version_in_copy("oslprobe") == "1.2"

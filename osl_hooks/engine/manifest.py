@@ -187,6 +187,7 @@ class Manifest:
     packages: PackageIndex = field(default_factory=PackageIndex)
     baked: bool = False
     file: Path | None = None  # the file it was loaded from, if any (a copy of it is a copy of the manifest)
+    baked_diff: tuple[bytes, int] | None = None  # the diff from the previous version, and its CRC-32 (`bakeddiff`)
 
     @cached_property
     def id(self) -> str:
@@ -218,20 +219,25 @@ class Manifest:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def dump(self, path: str | os.PathLike[str]) -> None:
-        """Write the manifest atomically: a header line, then one line per entry, sorted (see `EntryLines`).
+    def dump(self, path: str | os.PathLike[str], since: Manifest | None = None) -> None:
+        """Write the manifest atomically: a header line, then one line per entry, sorted (see `EntryLines`),
+        and with `since` (the previous version's manifest) a last line, the diff from it (`bakeddiff`).
 
         The header carries the entry lines' CRC-32, so damage is found without recomputing the id (CRC-32
         finds accidental damage, which is what a manifest meets, at 1/20 of sha256's cost).
         """
         path = Path(path)
         owners = self.packages.owners
-        body = b"".join(
-            sorted(
-                json.dumps([p, *e, owners.get(p)], ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-                for p, e in self.entries.items()
-            )
+        lines = sorted(
+            json.dumps([p, *e, owners.get(p)], ensure_ascii=False, separators=(",", ":")).encode()
+            for p, e in self.entries.items()
         )
+        body = b"".join(line + b"\n" for line in lines)
+        diff = b""
+        if since is not None:
+            from . import bakeddiff
+
+            diff = bakeddiff.trailer(bakeddiff.section(since, lines))
         header = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -244,11 +250,12 @@ class Manifest:
             "prefix_files": [[f.path, f.mode, f.placeholder_length] for f in self.prefix_files],
             "packages": self.packages.records,
             "entries_crc32": zlib.crc32(body),
+            **({"since_bytes": len(diff), "since_crc32": zlib.crc32(diff)} if diff else {}),
         }
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(json.dumps(header).encode() + b"\n" + body)
+                f.write(json.dumps(header).encode() + b"\n" + body + diff)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:
@@ -306,9 +313,17 @@ def load(path: str | os.PathLike[str], defer_entries: bool = False) -> Manifest:
             header = json.loads(f.readline())
             version = header.get("version") if header.get("format") == FORMAT else None
             body = None if defer_entries and version == FORMAT_VERSION else f.read()
+        diff_bytes = int(header.get("since_bytes", 0)) if version == FORMAT_VERSION else 0
+        baked_diff = None
+        if diff_bytes and body is not None:
+            body, baked_diff = body[:-diff_bytes], (body[-diff_bytes:], int(header["since_crc32"]))
         if version == FORMAT_VERSION:
             crc = header["entries_crc32"]
-            lines = _entry_lines(path, crc, body) if body is not None else functools.partial(_entry_lines, path, crc)
+            lines = (
+                _entry_lines(path, crc, body)
+                if body is not None
+                else functools.partial(_entry_lines, path, crc, None, diff_bytes)
+            )
             entries: Mapping[str, Entry] = EntryLines(lines)
             owners: Mapping[str, str] = LineOwners(entries)
         elif version == 1:
@@ -327,14 +342,15 @@ def load(path: str | os.PathLike[str], defer_entries: bool = False) -> Manifest:
         # Checked through the entries' checksum, not recomputed (the id's definition is the same in both versions).
         manifest.__dict__.update(id=str(header["id"]), files=int(header["files"]))
         manifest.file = Path(path)
+        manifest.baked_diff = baked_diff
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
         raise ManifestError(f"{path}: cannot be read ({e})") from None
     return manifest
 
 
-def _entry_lines(path: str | os.PathLike[str], crc: int, body: bytes | None = None) -> list[bytes]:
-    """The entry lines of a version 2 manifest (`body`: what follows its header line; read here if None),
-    checked against the header's CRC-32."""
+def _entry_lines(path: str | os.PathLike[str], crc: int, body: bytes | None = None, diff_bytes: int = 0) -> list[bytes]:
+    """The entry lines of a version 2 manifest (`body`: what follows its header line, without the baked diff;
+    read here if None, the last `diff_bytes` left out), checked against the header's CRC-32."""
     if body is None:
         try:
             with open(path, "rb") as f:
@@ -342,6 +358,7 @@ def _entry_lines(path: str | os.PathLike[str], crc: int, body: bytes | None = No
                 body = f.read()
         except OSError as e:
             raise ManifestError(f"{path}: cannot be read ({e})") from None
+        body = body[: len(body) - diff_bytes]
     if zlib.crc32(body) != crc:
         raise ManifestError(f"{path}: its entries do not match its checksum (damaged)")
     return body.splitlines()
@@ -395,12 +412,16 @@ def add_sync_details(manifest: Manifest, root: str | os.PathLike[str], built_pre
     return manifest
 
 
-def bake(root: str | os.PathLike[str], built_prefix: str | None = None) -> Manifest:
-    """Describe the env at `root` with content hashes and write the manifest into it (image build time)."""
+def bake(
+    root: str | os.PathLike[str], built_prefix: str | None = None, since: str | os.PathLike[str] | None = None
+) -> Manifest:
+    """Describe the env at `root` with content hashes and write the manifest into it (image build time);
+    `since`: the previous version's manifest file, whose diff to this one is baked in too (`bakeddiff`)."""
     root = Path(root).absolute()
+    previous = load(since) if since is not None else None  # first: a bad file stops the bake before it writes
     manifest = add_sync_details(scan_tree(root, digests=True), root, built_prefix or str(root))
     manifest.baked = True
-    manifest.dump(root / MANIFEST_FILE)
+    manifest.dump(root / MANIFEST_FILE, previous)
     return manifest
 
 

@@ -13,7 +13,6 @@ What is remembered between syncs is `osl_hooks.engine.syncstate`.
 from __future__ import annotations
 
 import enum
-import filecmp
 import functools
 import os
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from ..plan import Environment
 from ..status import human_bytes
-from . import relocate, update
+from . import bakeddiff, relocate, update
 from .faultpoints import hold, point
 from .homepaths import Home
 from .manifest import (
@@ -134,13 +133,25 @@ class EnvSync:
                 return CopyLater(theirs.id, running=False)
             self.first_copy(theirs)
             return self.target
-        base = self.state.base(record) if record else None
+        base = self.base_manifest(record, theirs) if record else None
         self.status.action = "compare" if base is None else "update"
         if base is None:
             self.full_comparison(theirs)
         else:
             self.three_way_update(base, theirs, record)
         return self.target
+
+    def base_manifest(self, record: dict, theirs: Manifest) -> Manifest | None:
+        """The version the copy was last synced from: from the image's baked diff when it starts from exactly
+        that version (nothing else is read), else the manifest the sync record keeps (None: not usable)."""
+        previous, unusable = bakeddiff.previous_version(theirs, record.get("source_id"))
+        if unusable:
+            self.report.info(
+                f"The image's {self.env.name} has a baked diff that this update cannot use: {unusable}; comparing "
+                "the whole manifests instead",
+                self.env.name,
+            )
+        return previous or self.state.base(record)
 
     def _unchanged(self, record: dict | None, image_id: str | None) -> bool:
         return bool(
@@ -325,6 +336,14 @@ class EnvSync:
                 self.env.name,
             )
         ours = {p: entry_on_disk(self.target / p) for p in theirs.entries}
+        verdicts: dict[str, bool] = {}
+
+        def as_image(path: str) -> bool:
+            """`_as_image`, once per path: a `cp -r` copy's content is compared with the image's at most once."""
+            if path not in verdicts:
+                verdicts[path] = self._as_image(path, theirs.entries[path], ours.get(path))
+            return verdicts[path]
+
         # A package is the user's if the copy has records of it that differ from the image's; a package
         # the copy has no trace of is the image's to add (one the user removed comes back: no data is lost).
         ours_records: dict[str, set[str]] = {}
@@ -333,8 +352,7 @@ class EnvSync:
         user_packages = {
             name
             for name, records in ours_records.items()
-            if records != set(theirs.packages.records.get(name, []))
-            or not all(self._as_image(r, theirs.entries[r], ours.get(r)) for r in records)
+            if records != set(theirs.packages.records.get(name, [])) or not all(as_image(r) for r in records)
         }
         changes = update.Changes(user_packages=user_packages)
         relocated = {f.path: f for f in theirs.prefix_files}
@@ -345,15 +363,15 @@ class EnvSync:
             if ours[path] is None:
                 owned_by_user = theirs.packages.owners.get(path) in user_packages
                 (changes.kept_for_packages if owned_by_user else changes.copy).append(path)
-            elif moved and path in relocated and self._as_image(path, theirs.entries[path], ours[path]):
+            elif moved and path in relocated and as_image(path):
                 changes.copy.append(path)  # the image's file, still naming the image's prefix: relocated anew
         update.withhold_package_dirs(changes, theirs)
         unrelocated = sum(1 for p in changes.copy if ours[p] is not None)
 
         def left(path: str) -> Entry | None:
             """An existing file counts as osl-hooks' own only if it is exactly what a sync leaves there."""
-            entry, now = theirs.entries[path], ours[path]
-            if now is None or self._as_image(path, entry, now):
+            now = ours[path]
+            if now is None or as_image(path):
                 return now
             if path in relocated:
                 expected = relocate.relocated_bytes(
@@ -385,6 +403,8 @@ class EnvSync:
             return source.is_symlink() and copy.is_symlink() and os.readlink(source) == os.readlink(copy)
         if not (source.is_file() and copy.is_file()) or source.stat().st_size != copy.stat().st_size:
             return source.is_dir() and copy.is_dir()
+        import filecmp  # only when adopting a copy osl-hooks did not make
+
         return filecmp.cmp(source, copy, shallow=False)
 
     def _apply(

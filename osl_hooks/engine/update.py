@@ -11,7 +11,7 @@ follows the size of the change, not of the env), and for each:
   and none of the image's files of that package are added, changed or removed;
 - files the user added are never looked at.
 
-"As osl-hooks left it" is the image entry's size and mtime (rsync keeps both), except for files osl-hooks
+"As osl-hooks left it" is the image entry's size and mtime (the transfer keeps both), except for files osl-hooks
 rewrote (relocated), whose size and mtime after rewriting are kept in the sync record.
 """
 
@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .faultpoints import point
+from .filecopy import copy_paths
 from .manifest import Entry, Manifest, changed_paths, entry_on_disk
 from .packages import record_name, record_paths
 from .relocate import relocate
-from .sync import copy_files
 
 Stat = tuple[int, int] | None  # (size, mtime_ns) osl-hooks left at a path, or None: it left nothing there
 
@@ -154,8 +154,8 @@ def apply(
 ) -> dict[str, Stat]:
     """Carry out `changes`; return the stats of the rewritten files (for the next sync's overrides).
 
-    rsync writes each file beside it and renames it into place; what a killed update leaves half-written
-    is removed by the next one (`sync.remove_partial_files` on the paths it recorded as pending).
+    Each file is written beside its place and renamed into place (`filecopy`); what a killed update leaves
+    half-written is removed by the next one (`sync.remove_partial_files` on the paths it recorded as pending).
     """
     for path in changes.delete:
         (target / path).unlink(missing_ok=True)
@@ -170,7 +170,8 @@ def apply(
         save_conflict(path)
         point("update:conflict-saved")
     if changes.copy:
-        copy_files(source, target, changes.copy, [theirs.entries[p].size for p in changes.copy])
+        paths = sorted(changes.copy)
+        copy_paths(source, target, paths, [theirs.entries[p].size for p in paths])
         point("update:copied")
     copied = set(changes.copy)
     to_rewrite = [f for f in theirs.prefix_files if f.path in copied]
@@ -188,7 +189,7 @@ def stat_overrides(
 ) -> dict[str, Stat]:
     """The overrides to store with `theirs` as the new base: where what osl-hooks left differs from it.
 
-    `copied` paths now hold the image's version (rsync keeps size and mtime), `rewritten` ones were
+    `copied` paths now hold the image's version (the transfer keeps size and mtime), `rewritten` ones were
     relocated after copying, and every other path still holds what `left` says osl-hooks left there.
     `candidates`, when given, are the only paths where `left` can differ from `theirs` (the rest are
     not looked at, so an update does not parse every entry); by default every path is looked at.
