@@ -2,7 +2,7 @@
 
 `osl-hooks bake PATH --since OLD` (OLD: the previous image's manifest of the env) adds to the new manifest a
 last line (the diff) with what the previous version had where the two differ: its id, its packages' records,
-the paths whose lines differ, and its lines for them. The header gives the line's length and CRC-32
+the paths whose lines differ, and its lines for them (written by `manifest.since_section`; read here). The header gives the line's length and CRC-32
 (`since_bytes`, `since_crc32`), so a start that only reads the header (nothing new) never reads it, and an
 older engine, whose checksum of the entries then fails, describes the env instead. A start whose copy was
 synced from exactly that version (the sync record's `source_id` is the diff's id) then knows the previous
@@ -19,30 +19,9 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterator
-from typing import Any
 
-from .manifest import Entry, EntryLines, LineOwners, Manifest
+from .manifest import Entry, EntryLines, LineOwners, Manifest, line_path
 from .packages import PackageIndex
-
-
-def section(old: Manifest, new_lines: list[bytes]) -> dict[str, Any]:
-    """The header's `since` section for a manifest of `new_lines` (sorted entry lines) baked after `old`."""
-    if not isinstance(old.entries, EntryLines):
-        raise ValueError("the previous manifest must be a manifest file (osl-hooks bake wrote it)")
-    before, after = frozenset(old.entries.lines), frozenset(new_lines)
-    removed = sorted(before - after)
-    paths = sorted({*_paths(removed), *_paths(sorted(after - before))})
-    return {
-        "id": old.id,
-        "packages": old.packages.records,
-        "paths": paths,
-        "lines": [line.decode() for line in removed],
-    }
-
-
-def trailer(since: dict[str, Any]) -> bytes:
-    """The manifest's last line for a `since` section."""
-    return json.dumps(since, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 def previous_version(theirs: Manifest, base_id: str | None) -> tuple[Manifest | None, str | None]:
@@ -89,7 +68,7 @@ class PreviousEntries(EntryLines):
 
     def differing(self, other: EntryLines) -> list[str]:
         if other is self._current:
-            return self._paths  # sorted by `section`
+            return self._paths  # sorted by `manifest.since_section`
         return super().differing(other)
 
     def __iter__(self) -> Iterator[str]:
@@ -97,13 +76,5 @@ class PreviousEntries(EntryLines):
 
     def _all_lines(self) -> list[bytes]:
         """Every line of the previous version (a full comparison, never an update's path)."""
-        kept = [line for line in self._current.lines if _path(line) not in self._named]
+        kept = [line for line in self._current.lines if line_path(line) not in self._named]
         return sorted(kept + self._old.lines)
-
-
-def _paths(lines: list[bytes]) -> list[str]:
-    return [_path(line) for line in lines]
-
-
-def _path(line: bytes) -> str:
-    return json.loads(line)[0]

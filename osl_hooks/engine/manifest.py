@@ -235,9 +235,7 @@ class Manifest:
         body = b"".join(line + b"\n" for line in lines)
         diff = b""
         if since is not None:
-            from . import bakeddiff
-
-            diff = bakeddiff.trailer(bakeddiff.section(since, lines))
+            diff = json.dumps(since_section(since, lines), separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
         header = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -444,3 +442,24 @@ def _file_digest(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def since_section(old: Manifest, new_lines: list[bytes]) -> dict:
+    """The baked diff (`bakeddiff`, the manifest's last line) of a manifest of `new_lines` (sorted entry lines)
+    baked after `old`: old's id and packages, the paths whose lines differ, and old's lines for them."""
+    if not isinstance(old.entries, EntryLines):
+        raise ValueError("the previous manifest must be a manifest file (osl-hooks bake wrote it)")
+    before, after = frozenset(old.entries.lines), frozenset(new_lines)
+    removed = sorted(before - after)
+    paths = sorted({line_path(line) for line in (*removed, *(after - before))})
+    return {
+        "id": old.id,
+        "packages": old.packages.records,
+        "paths": paths,
+        "lines": [line.decode() for line in removed],
+    }
+
+
+def line_path(line: bytes) -> str:
+    """The path of one entry line of a manifest file."""
+    return json.loads(line)[0]
