@@ -1,18 +1,17 @@
 """The image's previous version, baked into its manifest: an update of 1% reads 1%, not two whole manifests.
 
-`osl-hooks bake PATH --since OLD` (OLD: the previous image's manifest of the env) adds to the new manifest a
-last line (the diff) with what the previous version had where the two differ: its id, its packages' records,
-the paths whose lines differ, and its lines for them (written by `manifest.since_section`; read here). The header gives the line's length and CRC-32
-(`since_bytes`, `since_crc32`), so a start that only reads the header (nothing new) never reads it, and an
-older engine, whose checksum of the entries then fails, describes the env instead. A start whose copy was
-synced from exactly that version (the sync record's `source_id` is the diff's id) then knows the previous
-version without reading the base manifest it kept, and without comparing the two manifests line by line:
-every path the diff does not name is as the image has it now (`PreviousEntries`).
+`osl-hooks bake PATH --since OLD` (OLD: the previous image's manifest of the env) adds to the new manifest a last
+line (the diff) with what the previous version had where the two differ: its id, its packages' records, the paths
+whose lines differ, and its lines for them (written by `manifest.since_section`; read here). The header gives the
+line's length and CRC-32 (`since_bytes`, `since_crc32`), so a start that only reads the header (nothing new) never
+reads it, and an older engine, whose checksum of the entries then fails, describes the env instead. A start whose
+copy was synced from exactly that version (the sync record's `source_id` is the diff's id) then knows the previous
+version without reading the base manifest it kept, and without comparing the two manifests line by line: every path
+the diff does not name is as the image has it now (`PreviousEntries`).
 
-The check that makes this safe is the id: ids are content hashes of every entry, so the user's recorded copy
-and the diff's base are the same tree. A diff from another version, or a damaged one, is not used: the update
-compares the two whole manifests as before, and the log says why, once per update.
-"""
+The check that makes this safe is the id: ids are content hashes of every entry, so the user's recorded copy and
+the diff's base are the same tree. A diff from another version, or a damaged one, is not used: the update compares
+the two whole manifests as before, and the log says why, once per update."""
 
 from __future__ import annotations
 
