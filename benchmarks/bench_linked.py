@@ -146,12 +146,13 @@ def one_round(bench: UserBench, i: int, size: str) -> dict[str, int]:
         on_volume[mode] = volume_bytes(bench.runs / f"home-{mode}-{first}-{i}" / ".local/envs/bench")
         os.sync()  # the restart alone, not the write-back of the copy just made
         bench.timed(f"{size} again {mode}", bench.start(plan))
-    # The 1% update: the linked copy and a plain rsync copy both start from the "0.1%" version; then the image
-    # becomes a new tree (after `sync`), or the same tree is walked first (in place: its inodes cached).
+    # The 1% update: the linked copy and a plain rsync copy are both brought to the "0.1%" version (made at
+    # the first kind, brought back by the same small update before the second); then the image becomes a new
+    # tree (after `sync`), or the same tree is walked first (in place: its inodes cached).
+    linked = plan_for(bench, f"update-{before}-{i}".replace(" ", "-"), "linked")
+    reference = bench.runs / f"rsync-{before}-{i}".replace(" ", "-")
     for kind in ("update", "in place"):
         bench.use(before)
-        linked = plan_for(bench, f"{kind}-{before}-{i}".replace(" ", "-"), "linked")
-        reference = bench.runs / f"rsync-{kind}-{before}-{i}".replace(" ", "-")
         bench.timed(None, bench.start(linked))
         bench.timed(None, bench.rsync(reference))
         bench.use(after)
@@ -164,6 +165,10 @@ def one_round(bench: UserBench, i: int, size: str) -> dict[str, int]:
             if kind == "in place":
                 bench.timed(None, bench.as_user(["rsync", "-a", "--dry-run", f"{bench.source}/", f"{reference}/"]))
             bench.timed(key, command)
+    # This round's copies go now, not at the end: the 4x env's take gigabytes each.
+    for copy in bench.runs.glob(f"*-{i}"):
+        shutil.rmtree(copy)
+    os.sync()
     return on_volume
 
 
