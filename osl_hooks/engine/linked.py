@@ -25,7 +25,7 @@ from . import linkplan, update
 from .linkform import LinkForm, drop_dir_links, parent_dirs, replace_link
 from .manifest import Entry, Manifest, changed_paths, differing_paths, entry_on_disk
 from .materialize import recorded_links, settle_interrupted
-from .sync import copy_tree
+from .sync import copy_files
 from .synced import CopyLater, EnvProblem, EnvSync
 
 
@@ -92,10 +92,15 @@ class LinkedSync(EnvSync):
         return {"volume_bytes": volume, "linked_bytes": linked}
 
     def _fill_staging(self, staging: Path, theirs: Manifest, total: int) -> None:
-        """rsync the real files (and every directory and symlink of the image), then make the links."""
-        real = [p for p in sorted(theirs.entries) if p not in self._links]
-        for step in copy_tree(self.source, staging, real):
-            self.report.progress(self.env.name, step.bytes_done, total, self._describe_progress)
+        """rsync the real files (and every directory and symlink of the image), then make the links.
+
+        The real files are a few megabytes among thousands of directories: they go as rsync's arguments, in
+        two rsyncs at once (`copy_files`), not as a `--files-from` list, which rsync reads a byte at a time
+        with a `poll` per byte (720k system calls for the 33k-file env's 5k real paths)."""
+        entries = theirs.entries
+        real = [p for p in sorted(entries) if p not in self._links]
+        copy_files(self.source, staging, real, [entries[p].size for p in real])
+        self.report.progress(self.env.name, total, total, self._describe_progress)
         self.form.make_dir_links(staging, parent_dirs(self._links))
         file_target, root = self.form.file_target, f"{staging}/"
         for path in sorted(self._links):  # strings, not Paths: tens of thousands of them
