@@ -57,7 +57,7 @@ RSYNC_UPDATE_OPTIONS = (
 )
 
 ARGUMENT_BYTES = 256 * 1024  # of paths per rsync run: far below the kernel's limit for a command line (2 MiB)
-TRANSFER_PROCESSES = 2  # rsyncs an update runs at once, at most (see `copy_files`)
+TRANSFER_PROCESSES = 2  # transfers run at once, at most: rsyncs (`copy_files`, first copies) or threads (`filecopy`)
 MIN_PATHS_PER_PROCESS = 64  # a shorter list is not worth a second rsync process
 PER_FILE_COST = 16 * 1024  # bytes' worth of work per file (create, rename, set times), for balancing the rsyncs
 PROGRESS_READ_INTERVAL = 0.1  # seconds; the status file shows progress every 0.5 s
