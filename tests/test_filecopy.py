@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -74,3 +77,26 @@ def test_a_file_osl_hooks_left_where_the_image_now_has_a_directory_is_replaced(t
     (target / "new").write_text("a file osl-hooks copied from the previous image\n")
     copy_paths(source, target, sorted(p for p in listed if p.startswith("new")))
     assert (target / "new/deep/er/file").read_text() == (source / "new/deep/er/file").read_text()
+
+
+def test_an_update_of_thousands_of_directories_fits_a_containers_open_files_limit(tmp_path):
+    """Containers often get a soft limit of 1,024 open files; an update of half of a large env names thousands of
+    directories. The transfer keeps few of them open at once, so it completes under a low limit."""
+    source, target = tmp_path / "image", tmp_path / "copy"
+    paths = []
+    for i in range(1500):
+        (source / f"pkg{i}").mkdir(parents=True)
+        (source / f"pkg{i}/__init__.py").write_text(f"version = {i}\n")
+        paths += [f"pkg{i}", f"pkg{i}/__init__.py"]
+    target.mkdir()
+    script = textwrap.dedent(
+        f"""
+        import resource, sys
+        from pathlib import Path
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        from osl_hooks.engine.filecopy import copy_paths
+        copy_paths(Path({str(source)!r}), Path({str(target)!r}), sorted({paths!r}))
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    assert all((target / f"pkg{i}/__init__.py").read_text() == f"version = {i}\n" for i in range(1500))

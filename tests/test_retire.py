@@ -272,3 +272,19 @@ def test_the_kernel_of_a_retired_env_goes_at_once_and_its_changed_copy_waits(pyt
 
     assert not kernel.exists() and target.is_dir(), result.output
     assert retired_rows(result)["py"]["state"] == "waiting"
+
+
+def test_an_edited_retirement_state_never_points_a_deletion_at_the_users_files(image, home, geo_copy, run_start):
+    """retired.json is the user's own file: a `removing` place in it that osl-hooks did not name (an edit, damage)
+    is never deleted; the user's directory stays whole."""
+    mine = home / "projects/data"
+    mine.mkdir(parents=True)
+    (mine / "results.csv").write_text("kept\n")
+    run_start(retiring(days=30))  # geo retired and waiting: the state file exists
+    state_file = home / STATE / "retired.json"
+    state = json.loads(state_file.read_text())
+    state["envs"]["geo"].update(state="removed", removing=str(mine))
+    state_file.write_text(json.dumps(state))
+
+    assert run_start(retiring(days=30)).outcome in (Outcome.OK, Outcome.DEGRADED)
+    assert (mine / "results.csv").read_text() == "kept\n"

@@ -34,6 +34,10 @@ _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 USER_WRITE = 0o200  # rsync's --chmod=u+w
 CHUNK = 1 << 30  # bytes per sendfile call (it copies less at a time anyway)
+MAX_OPEN_DIRS = 128
+"""Directories a part keeps open at once. Containers often get a soft limit of 1,024 open files (containerd 2,
+Docker 25), and an update of half of a large env names thousands of directories: past this many the part closes
+them all (the paths are sorted, so it goes on with few reopened)."""
 
 
 def copy_paths(source: Path, target: Path, paths: list[str], sizes: Sequence[int] | None = None) -> None:
@@ -109,6 +113,8 @@ class _Directories:
     def make(self, path: str, image: os.stat_result, replace: bool) -> int:
         """Open the directory at `path`, making it if missing, with the image's mode (plus u+w). `replace`: a
         file or link osl-hooks left where the image now has a directory is removed first (a listed path)."""
+        if len(self._fds) >= MAX_OPEN_DIRS:
+            self.close(keep_root=True)  # before this call hands out any fd: none of them is in use
         parent, _, name = path.rpartition("/")
         parent_fd = self.open(parent)
         mode = stat.S_IMODE(image.st_mode) | USER_WRITE
@@ -136,10 +142,11 @@ class _Directories:
         self._fds[path] = fd
         return fd
 
-    def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+    def close(self, keep_root: bool = False) -> None:
+        for path, fd in list(self._fds.items()):
+            if path or not keep_root:
+                os.close(fd)
+                del self._fds[path]
 
 
 def _place_file(parent_fd: int, name: str, image: str, st: os.stat_result) -> None:

@@ -104,8 +104,9 @@ def finish_removal(home: Home, state: RetiredState, name: str) -> None:
 
 
 def delete_tree(place: Path) -> None:
-    """Step 5: the moved-aside copy deleted (a tree osl-hooks named, never a link)."""
-    if os.path.isdir(place) and not os.path.islink(place):
+    """Step 5: the moved-aside copy deleted: only a tree osl-hooks named (`.osl-removing-*`), never a link, so a
+    damaged or edited `retired.json` cannot point the deletion at anything else."""
+    if place.name.startswith(REMOVING_PREFIX) and os.path.isdir(place) and not os.path.islink(place):
         remove_tree(place, missing_ok=True)
         point("retire:tree-deleted")
 
