@@ -248,12 +248,12 @@ def test_copy_files_reports_a_failed_rsync_after_every_rsync_ended(tmp_path, mon
 
 
 def test_balanced_parts_keep_runs_consecutive_and_weigh_bytes():
-    from osl_hooks.engine.sync import PER_FILE_COST, _balanced_parts
+    from osl_hooks.engine.sync import PER_FILE_COST, balanced_parts
 
     paths = [f"p{i:03d}" for i in range(100)]
-    assert _balanced_parts(paths, None, 1) == [paths]
-    even = _balanced_parts(paths, None, 2)
+    assert balanced_parts(paths, None, 1) == [paths]
+    even = balanced_parts(paths, None, 2)
     assert [len(p) for p in even] == [50, 50] and sum(even, []) == paths
     # One big file first: it is a part of its own, the small files the other.
     sizes = [99 * PER_FILE_COST] + [0] * 99
-    assert [len(p) for p in _balanced_parts(paths, sizes, 2)] == [1, 99]
+    assert [len(p) for p in balanced_parts(paths, sizes, 2)] == [1, 99]

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from .sync import _balanced_parts, transfer_processes  # the rsync transfer's cut, shared
+from .sync import balanced_parts, transfer_processes
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -48,7 +48,7 @@ def copy_paths(source: Path, target: Path, paths: list[str], sizes: Sequence[int
     calls, which run outside the interpreter's lock, and one thread leaves a second core idle. Two parts may
     both make a parent directory the copy lacks; the one that comes second opens the one the first made.
     """
-    parts = _balanced_parts(paths, sizes, transfer_processes(len(paths)))
+    parts = balanced_parts(paths, sizes, transfer_processes(len(paths)))
     listed_dirs: list[tuple[str, os.stat_result]] = []
     failures: list[BaseException] = []
 

@@ -234,7 +234,7 @@ def copy_files(source: Path, target: Path, paths: list[str], sizes: Sequence[int
     thirds of the time of one (`docs/benchmarks.md`). Two rsyncs may both create a new parent directory; rsync takes a
     directory that already exists (EEXIST) as made, and both give it the image's mode and mtime.
     """
-    own, *others = _balanced_parts(paths, sizes, transfer_processes(len(paths)))
+    own, *others = balanced_parts(paths, sizes, transfer_processes(len(paths)))
     failures: list[Exception] = []
 
     def copy_part(part: list[str]) -> None:
@@ -273,10 +273,11 @@ def available_cpus() -> int:
     return cpus
 
 
-def _balanced_parts(paths: list[str], sizes: Sequence[int] | None, count: int) -> list[list[str]]:
+def balanced_parts(paths: list[str], sizes: Sequence[int] | None, count: int) -> list[list[str]]:
     """`paths` cut into `count` consecutive runs of about equal cost (a file's bytes plus a fixed cost per
     file, `PER_FILE_COST`, for the work each file takes whatever its size). Consecutive: a run keeps whole
-    directories together, so the rsyncs rarely share a parent to create."""
+    directories together, so the transfers rarely share a parent to create. The one cut of every transfer that
+    runs in parts: the rsyncs of `copy_files` and the threads of `filecopy.copy_paths`."""
     if count <= 1:
         return [paths]
     costs = [PER_FILE_COST + (sizes[i] if sizes is not None else 0) for i in range(len(paths))]
