@@ -100,3 +100,15 @@ def test_an_update_of_thousands_of_directories_fits_a_containers_open_files_limi
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
     assert all((target / f"pkg{i}/__init__.py").read_text() == f"version = {i}\n" for i in range(1500))
+
+
+def test_a_parent_the_update_does_not_list_keeps_the_mode_the_user_gave_it(tmp_path):
+    """Only the listed paths are the image's to set: a directory the user made private (chmod 700) keeps its mode
+    when a file in it is updated, as the three-way update keeps every other change of the user's."""
+    source, target = tmp_path / "image", tmp_path / "copy"
+    image_tree(source)
+    (target / "pkg").mkdir(parents=True)
+    (target / "pkg").chmod(0o700)
+    copy_paths(source, target, ["pkg/mod.py"])
+    assert (target / "pkg/mod.py").read_text() == (source / "pkg/mod.py").read_text()
+    assert stat.S_IMODE((target / "pkg").lstat().st_mode) == 0o700

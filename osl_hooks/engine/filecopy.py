@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
+import random
 import stat
 import threading
 from collections.abc import Sequence
@@ -32,6 +32,8 @@ from .sync import balanced_parts, transfer_processes
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# The image's path, opened before it is known to be a file: a link fails (ELOOP), a FIFO does not block.
+_OPEN_SOURCE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 USER_WRITE = 0o200  # rsync's --chmod=u+w
 CHUNK = 1 << 30  # bytes per sendfile call (it copies less at a time anyway)
 MAX_OPEN_DIRS = 128
@@ -77,22 +79,43 @@ def copy_paths(source: Path, target: Path, paths: list[str], sizes: Sequence[int
 def _copy_part(source: str, target: str, paths: list[str]) -> list[tuple[str, os.stat_result]]:
     """Copy `paths`; return the directories among them, with the image's stat (their times are set last)."""
     directories = _Directories(source, target)
+    names = _TemporaryNames()
     listed_dirs = []
     try:
         for path in paths:
             parent, _, name = path.rpartition("/")
             image = os.path.join(source, path)
-            st = os.lstat(image)
-            if stat.S_ISDIR(st.st_mode):
-                directories.make(path, st, replace=True)
-                listed_dirs.append((path, st))
-            elif stat.S_ISLNK(st.st_mode):
-                _place_link(directories.open(parent), name, os.readlink(image))
-            elif stat.S_ISREG(st.st_mode):
-                _place_file(directories.open(parent), name, image, st)
+            try:
+                # Opened once, then asked what it is (fstat): no second lookup of the path for an lstat.
+                fd = os.open(image, _OPEN_SOURCE)
+            except OSError as e:
+                if e.errno != errno.ELOOP:
+                    raise
+                _place_link(directories.open(parent), name, os.readlink(image), names)
+                continue
+            try:
+                st = os.fstat(fd)
+                if stat.S_ISDIR(st.st_mode):
+                    directories.make(path, st, replace=True)
+                    listed_dirs.append((path, st))
+                elif stat.S_ISREG(st.st_mode):
+                    _place_file(directories.open(parent), name, fd, st, names)
+            finally:
+                os.close(fd)
     finally:
         directories.close()
     return listed_dirs
+
+
+class _TemporaryNames:
+    """rsync-style temporary names (`.NAME.XXXXXX`, what `sync.remove_partial_files` recognizes), from a
+    generator seeded once per part: `secrets` would ask the kernel for randomness once per file."""
+
+    def __init__(self) -> None:
+        self._random = random.Random(os.urandom(16))
+
+    def __call__(self, name: str) -> str:
+        return f".{name}.{self._random.getrandbits(24):06x}"
 
 
 class _Directories:
@@ -104,10 +127,25 @@ class _Directories:
         self._fds = {"": os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)}  # checked by Home
 
     def open(self, path: str) -> int:
-        """The directory at `path` in the copy, made with the image's mode if it is missing."""
+        """The directory at `path` in the copy, made with the image's mode if it is missing.
+
+        An existing directory that is only a parent of listed paths is opened as it is, one system call: its
+        mode and times are what the copy has (a directory gets the image's mode when it is made or listed), so
+        neither the image's directory nor this one is asked for them."""
         fd = self._fds.get(path)
-        if fd is None:
-            fd = self.make(path, os.lstat(os.path.join(self.source, path)), replace=False)
+        if fd is not None:
+            return fd
+        if len(self._fds) >= MAX_OPEN_DIRS:
+            self.close(keep_root=True)  # before this call hands out any fd: none of them is in use
+        parent, _, name = path.rpartition("/")
+        parent_fd = self.open(parent)
+        try:
+            fd = os.open(name, _OPEN_DIR, dir_fd=parent_fd)
+        except FileNotFoundError:
+            return self.make(path, os.lstat(os.path.join(self.source, path)), replace=False)
+        except OSError as e:
+            raise _not_a_directory(e, os.path.join(self.target, path)) from None
+        self._fds[path] = fd
         return fd
 
     def make(self, path: str, image: os.stat_result, replace: bool) -> int:
@@ -124,11 +162,7 @@ class _Directories:
             fd = None
         except OSError as e:
             if e.errno not in (errno.ELOOP, errno.ENOTDIR) or not replace:
-                raise OSError(
-                    e.errno,
-                    f"{os.path.join(self.target, path)} is not a directory (a link or a file where the image has "
-                    "a directory): the update does not write through or over it",
-                ) from None
+                raise _not_a_directory(e, os.path.join(self.target, path)) from None
             os.unlink(name, dir_fd=parent_fd)
             fd = None
         if fd is None:
@@ -149,15 +183,24 @@ class _Directories:
                 del self._fds[path]
 
 
-def _place_file(parent_fd: int, name: str, image: str, st: os.stat_result) -> None:
-    """The image's file at `name` in the directory `parent_fd`: written beside it, then renamed into place."""
-    temporary = f".{name}.{secrets.token_hex(3)}"
-    source = os.open(image, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+def _not_a_directory(e: OSError, place: str) -> OSError:
+    if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+        return e
+    return OSError(
+        e.errno,
+        f"{place} is not a directory (a link or a file where the image has a directory): the update does not "
+        "write through or over it",
+    )
+
+
+def _place_file(parent_fd: int, name: str, source: int, st: os.stat_result, names: _TemporaryNames) -> None:
+    """The image's file (open as `source`, `st` its fstat) at `name` in the directory `parent_fd`: written beside
+    it, then renamed into place. Copied up to the size `st` gives, so the call that would find the end is saved."""
+    temporary, out = _new_file(parent_fd, name, names)
     try:
-        out = os.open(temporary, _NEW_FILE, 0o600, dir_fd=parent_fd)
         try:
             offset = 0
-            while (sent := os.sendfile(out, source, offset, CHUNK)) > 0:
+            while offset < st.st_size and (sent := os.sendfile(out, source, offset, CHUNK)) > 0:
                 offset += sent
             os.fchmod(out, stat.S_IMODE(st.st_mode) | USER_WRITE)
             os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -167,13 +210,21 @@ def _place_file(parent_fd: int, name: str, image: str, st: os.stat_result) -> No
     except BaseException:
         _unlink_quietly(parent_fd, temporary)
         raise
-    finally:
-        os.close(source)
 
 
-def _place_link(parent_fd: int, name: str, link: str) -> None:
+def _new_file(parent_fd: int, name: str, names: _TemporaryNames) -> tuple[str, int]:
+    """A new, empty temporary file for `name` (another name if one is taken), and its fd."""
+    while True:
+        temporary = names(name)
+        try:
+            return temporary, os.open(temporary, _NEW_FILE, 0o600, dir_fd=parent_fd)
+        except FileExistsError:
+            continue
+
+
+def _place_link(parent_fd: int, name: str, link: str, names: _TemporaryNames) -> None:
     """A symlink to `link` at `name`: made beside it, then renamed into place."""
-    temporary = f".{name}.{secrets.token_hex(3)}"
+    temporary = names(name)
     os.symlink(link, temporary, dir_fd=parent_fd)
     try:
         _rename_into_place(parent_fd, temporary, name)
