@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from .packages import PackageIndex, index_packages
 from .relocate import PrefixFile, prefix_files
@@ -310,22 +310,25 @@ def load(path: str | os.PathLike[str], defer_entries: bool = False) -> Manifest:
         with open(path, "rb") as f:
             header = json.loads(f.readline())
             version = header.get("version") if header.get("format") == FORMAT else None
-            body = None if defer_entries and version == FORMAT_VERSION else f.read()
-        diff_bytes = int(header.get("since_bytes", 0)) if version == FORMAT_VERSION else 0
-        baked_diff = None
-        if diff_bytes and body is not None:
-            body, baked_diff = body[:-diff_bytes], (body[-diff_bytes:], int(header["since_crc32"]))
+            diff_bytes = int(header.get("since_bytes", 0)) if version == FORMAT_VERSION else 0
+            baked_diff = None
+            if version == FORMAT_VERSION:
+                crc = header["entries_crc32"]
+                if defer_entries:
+                    lines: list[bytes] | Callable[[], list[bytes]] = functools.partial(
+                        _entry_lines, path, crc, diff_bytes
+                    )
+                else:
+                    lines = _read_entry_lines(path, f, crc, diff_bytes)
+                    if diff_bytes:
+                        baked_diff = (f.read(), int(header["since_crc32"]))
+            elif version == 1:
+                body = f.read()
         if version == FORMAT_VERSION:
-            crc = header["entries_crc32"]
-            lines = (
-                _entry_lines(path, crc, body)
-                if body is not None
-                else functools.partial(_entry_lines, path, crc, None, diff_bytes)
-            )
             entries: Mapping[str, Entry] = EntryLines(lines)
             owners: Mapping[str, str] = LineOwners(entries)
         elif version == 1:
-            entries, owners = _version_1_entries(path, header, body or b"")
+            entries, owners = _version_1_entries(path, header, body)
         else:
             raise ManifestError(f"{path}: not an osl-hooks manifest of version {FORMAT_VERSION} (or 1)")
         manifest = Manifest(
@@ -346,20 +349,42 @@ def load(path: str | os.PathLike[str], defer_entries: bool = False) -> Manifest:
     return manifest
 
 
-def _entry_lines(path: str | os.PathLike[str], crc: int, body: bytes | None = None, diff_bytes: int = 0) -> list[bytes]:
-    """The entry lines of a version 2 manifest (`body`: what follows its header line, without the baked diff;
-    read here if None, the last `diff_bytes` left out), checked against the header's CRC-32."""
-    if body is None:
-        try:
-            with open(path, "rb") as f:
-                f.readline()
-                body = f.read()
-        except OSError as e:
-            raise ManifestError(f"{path}: cannot be read ({e})") from None
-        body = body[: len(body) - diff_bytes]
-    if zlib.crc32(body) != crc:
+def _entry_lines(path: str | os.PathLike[str], crc: int, diff_bytes: int = 0) -> list[bytes]:
+    """The entry lines of a version 2 manifest, read when first used (`load`'s `defer_entries`)."""
+    try:
+        with open(path, "rb") as f:
+            f.readline()
+            return _read_entry_lines(path, f, crc, diff_bytes)
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot be read ({e})") from None
+
+
+READ_CHUNK = 1 << 20
+
+
+def _read_entry_lines(path: str | os.PathLike[str], f: BinaryIO, crc: int, diff_bytes: int) -> list[bytes]:
+    """The entry lines from `f` (just past the header line; the last `diff_bytes` of the file, the baked diff, are
+    left to read), checked against the header's CRC-32.
+
+    Read and split a chunk at a time, never as one string of the whole body: a manifest of 131k entries is 26 MB,
+    which with its lines made a first copy's peak memory (90 MB) mostly the manifest held twice."""
+    left = os.fstat(f.fileno()).st_size - f.tell() - diff_bytes
+    lines: list[bytes] = []
+    found = 0
+    rest = b""
+    while left > 0:
+        chunk = f.read(min(READ_CHUNK, left))
+        if not chunk:
+            break
+        left -= len(chunk)
+        found = zlib.crc32(chunk, found)
+        *complete, rest = (rest + chunk).split(b"\n")  # json escapes every control character: only \n ends lines
+        lines += complete
+    if rest:
+        lines.append(rest)
+    if found != crc or left:
         raise ManifestError(f"{path}: its entries do not match its checksum (damaged)")
-    return body.splitlines()
+    return lines
 
 
 def _version_1_entries(path: str | os.PathLike[str], header: dict, body: bytes) -> tuple[dict, dict]:
