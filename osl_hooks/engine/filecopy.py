@@ -10,8 +10,13 @@ What the copy gets is what `rsync --links --perms --times --chmod=u+w --relative
   the next update removes (`sync.remove_partial_files`, on the paths it recorded as pending);
 - the image's mode plus u+w (the user must be able to change and remove everything in their copy), and the
   image's mtime (an update recognizes what osl-hooks left by its size and mtime);
-- a symlink is made anew with the image's target; a directory gets the image's mode and, once its
-  contents are in place, its mtime; parents the copy lacks are made with the image's modes.
+- a symlink is made anew with the image's target; a listed directory gets the image's mode and, once its
+  contents are in place, its mtime; parents the copy lacks are made with the image's modes, parents it has
+  are left as they are (as every path the update does not list).
+
+The system calls per file are what rsync's receiver makes, without its walk: open the image's file and fstat
+it, create the temporary, sendfile, fchmod, futimens, close, rename (and, per directory, one openat). On ext4
+the create and the rename over the old file (its inode freed) take most of an update's time, for rsync alike.
 
 Never through a link: every directory below the copy's root is opened with O_NOFOLLOW. A link or a file where
 the image has a directory stops the transfer with an OSError naming it (the update is retried at the next
