@@ -19,6 +19,8 @@ OTHER_PATHS = (
     "osl_hooks.engine.imagecheck",  # bake
     "osl_hooks.engine.bytecode",  # bake
     "filecmp",  # adopting a copy osl-hooks did not make
+    "osl_hooks.engine.scripts",  # setup scripts: the plan has none
+    "osl_hooks.engine.condarc",  # conda's configuration: for user envs
 )
 
 START_AND_LIST_MODULES = """

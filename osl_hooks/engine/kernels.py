@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +92,8 @@ def activation_env(prefix: str | os.PathLike[str], env_name: str) -> dict[str, s
     activate_d = Path(prefix, "etc", "conda", "activate.d")
     after = dict(base)
     if activate_d.is_dir() and any(activate_d.glob("*.sh")):
+        import subprocess  # here: a restart whose envs have no activation scripts never starts a process
+
         try:
             result = subprocess.run(
                 ["/bin/sh", "-c", _ACTIVATE],
@@ -176,6 +174,10 @@ class KernelRegistry:
         spec = _spec(env_name, mode, prefix, kernel, guard)
         if existing == spec:
             return RegisteredKernel(kernel.name, kernel.display_name, os.fspath(existing_dir), changed=False)
+        import secrets
+        import shutil
+        import tempfile  # here and above: a restart leaves its kernels as they are, without these imports
+
         with tempfile.TemporaryDirectory() as tmp:
             spec_dir = Path(tmp, kernel.name)
             spec_dir.mkdir()
@@ -197,7 +199,7 @@ class KernelRegistry:
         os.rename(staged, existing_dir)
         point("kernel:installed")
         if old.exists():
-            shutil.rmtree(old)
+            _remove_tree(old)
         return RegisteredKernel(kernel.name, kernel.display_name, os.fspath(existing_dir), changed=True)
 
     def switch(self, env_name: str, mode: str, prefix: str | os.PathLike[str], kernel: Kernel) -> RegisteredKernel:
@@ -228,7 +230,7 @@ class KernelRegistry:
         """Kernel directories a killed start was installing or replacing (hidden, osl-hooks' own names)."""
         for path in self.kernels_dir.glob(f"{STAGING_PREFIX}*") if self.kernels_dir.is_dir() else []:
             if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
+                _remove_tree(path)
 
     def remove(self, name: str) -> None:
         """Remove one of osl-hooks' own kernels (never a symlink, never one it did not create)."""
@@ -236,8 +238,14 @@ class KernelRegistry:
         spec = _read_spec(spec_dir)
         if spec_dir.is_symlink() or spec is None or METADATA_KEY not in spec.get("metadata", {}):
             raise KernelError(f"refusing to remove kernel {name!r}: it was not created by osl-hooks")
-        shutil.rmtree(spec_dir)
+        _remove_tree(spec_dir)
         point("kernel:removed")
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil  # only when a kernel goes: a restart that keeps its kernels does not import it
+
+    shutil.rmtree(path)
 
 
 def _spec(env_name: str, mode: str, prefix: str, kernel: Kernel, guard: KernelGuard | None) -> dict:
