@@ -7,6 +7,7 @@ so a reader acts on kinds and numbers, never on the human sentences.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -27,13 +28,23 @@ def read_status(state_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
         return None
 
 
-def read_state_text(path: str | os.PathLike[str]) -> str:
-    """A state or config file's text; a FIFO, device or directory in its place raises OSError at once
-    (opening a FIFO for reading would wait forever for a writer)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+def read_state_text(path: str | os.PathLike[str], private: bool = False) -> str:
+    """A state or config file's text, never read through a link: a symlink in its place raises OSError, as a
+    FIFO, device or directory does, at once (opening a FIFO for reading would wait forever for a writer, and a
+    link could show the user's or another user's file as osl-hooks' state). `private`: only the user's own file
+    of mode 0600, else OSError (a record osl-hooks rewrites when it is not exactly what it wrote)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OSError(f"{path} is a symbolic link: osl-hooks never reads through one (left as it is)") from None
+        raise
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(f"{path} is not a regular file")
+        if private and (st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o600):
+            raise OSError(f"{path} is not the user's own file of mode 0600")
         return f.read().decode("utf-8")
 
 

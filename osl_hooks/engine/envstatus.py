@@ -12,7 +12,6 @@ walks a copy only when asked to `measure` the bytes it uses, which costs a walk 
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -105,24 +104,12 @@ def record_plan(plan: Plan, write: Any, state_dir: Path) -> None:
     plan of this home's start. `write` is `Home.write_text` (never through a link out of the home). Written only
     when it differs from the recorded one: most starts have the same plan, and a write costs more than a read."""
     text = plan.to_json()
-    if _recorded_text(state_dir / PLAN_RECORD) != text:
-        write(state_dir / PLAN_RECORD, text, "state file", mode=0o600)
-
-
-def _recorded_text(path: Path) -> str | None:
-    """The text of the plan record if it is a regular file (not a link), the user's own, of mode 0600; else None."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o600:
-            return None
-        try:
-            return f.read().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
+        recorded: str | None = read_state_text(state_dir / PLAN_RECORD, private=True)
+    except (OSError, UnicodeDecodeError):
+        recorded = None
+    if recorded != text:
+        write(state_dir / PLAN_RECORD, text, "state file", mode=0o600)
 
 
 def recorded_plan(state_dir: Path) -> Plan | None:
