@@ -39,7 +39,11 @@ FirstCopy = Literal["background", "before_ready"]
 
 # The same names as values, for every module that checks or counts them (the hub's traits, metrics, the engine).
 MODES: tuple[Mode, ...] = get_args(Mode)
-COPIED_MODES: tuple[Mode, ...] = ("synced", "linked")
+BAKED: Mode = "baked"
+SYNCED: Mode = "synced"
+LINKED: Mode = "linked"
+USER: Mode = "user"
+COPIED_MODES: tuple[Mode, ...] = (SYNCED, LINKED)
 """The modes that keep a copy in the home (a sync record, drift, reset, diff)."""
 RUN_POLICIES: tuple[RunPolicy, ...] = get_args(RunPolicy)
 FAILURE_POLICIES: tuple[FailurePolicy, ...] = get_args(FailurePolicy)
