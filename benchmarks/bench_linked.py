@@ -84,10 +84,8 @@ class UserBench(Bench):
         pycache.mkdir(exist_ok=True)
         os.chown(pycache, UID, GID)
 
-    def fresh_runs(self) -> None:
-        if self.runs.exists():
-            shutil.rmtree(self.runs)
-        self.runs.mkdir(parents=True)
+    def fresh_runs(self, rounds: int = 1) -> None:
+        super().fresh_runs(rounds)
         os.chown(self.runs, UID, GID)
 
     def plan(self, name: str, source: Path | None = None) -> Path:
