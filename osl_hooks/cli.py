@@ -417,6 +417,8 @@ def _status(args: argparse.Namespace) -> int:
                 print(f"      ! {problem}")
         for script in status["scripts"]:
             print(f"  script {script['path']}: {script['state']} {script['reason']}")
+    for command in gathered["commands"]:  # run since the last start
+        print(f"since then: {command['message']} ({command['state']}, finished {command['finished_at']})")
     for name, record in records.items():
         on_volume = human_bytes(record["bytes_on_volume"]) if record["bytes_on_volume"] is not None else "missing"
         served = f" (+ {human_bytes(record['bytes_via_links'])} through links)" if record["mode"] == "linked" else ""

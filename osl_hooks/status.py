@@ -13,17 +13,28 @@ import os
 import stat
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 STATUS_FILE = "status.json"
+# Per env, the last command on it (`osl-hooks reset`, `materialize`, `remove`), in status.json's format: their own
+# files, so status.json stays the last start's (the hub's start record, the lab's "last start").
+COMMANDS_DIR = "commands"
 LOG_FILE = "start.log"
 LOCK_FILE = "start.lock"  # held by a start, a background copy's commit and the save hook (engine/lock.py)
 STATUS_VERSION = 1
 
 
-def read_status(state_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The last status a start wrote, or None if there is none (or it cannot be read)."""
+def command_file(env: str) -> str:
+    """The status file of the last command on `env`, relative to the state folder (any name: a command names the
+    env it was given, which may be none of the plan's)."""
+    return f"{COMMANDS_DIR}/{quote(env, safe='')}.json"
+
+
+def read_status(state_dir: str | os.PathLike[str], name: str = STATUS_FILE) -> dict[str, Any] | None:
+    """The last status a start wrote (`name`: a command's, `command_file`), or None if there is none (or it cannot
+    be read)."""
     try:
-        return json.loads(read_state_text(Path(state_dir, STATUS_FILE)))
+        return json.loads(read_state_text(Path(state_dir, name)))
     except (OSError, ValueError):
         return None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..plan import COPIED_MODES, Plan, PlanError, parse_plan
-from ..status import LOCK_FILE, read_state_text, read_status
+from ..status import COMMANDS_DIR, LOCK_FILE, STATUS_FILE, read_state_text, read_status
 from .background import is_placeholder
 from .background import records as background_records
 from .envdiff import PackageChanges, package_changes
@@ -39,12 +39,12 @@ class EnvMissing(OSError):
 
 
 def gather(state_dir: Path, measure: bool = True) -> dict[str, Any] | None:
-    """{"last_start", "synced", "background_copies", "retired"} for the home whose state folder is `state_dir`, or None
-    when no start has left anything there. This is what `osl-hooks status --json` prints."""
-    status = read_status(state_dir)
-    if status and status.get("state") == "running" and not is_held(state_dir / LOCK_FILE):
-        # No start holds the lock, so the one that wrote "running" died without ending its status (SIGKILL).
-        status.update(state="interrupted", message="the start was killed before it finished")
+    """{"last_start", "commands", "synced", "background_copies", "retired"} for the home whose state folder is
+    `state_dir`, or None when no start has left anything there. This is what `osl-hooks status --json` prints.
+    `commands`: the commands (reset, materialize, remove) run since the last start, the last one on each env, oldest
+    first, in the last start's format."""
+    status = _ended(read_status(state_dir), state_dir, "start")
+    commands = _commands_since(state_dir, _written_ns(state_dir / STATUS_FILE) if status else 0)
     records = add_link_details(state_dir, sync_records(state_dir, measure), measure)
     started = (status or {}).get("environments") or {}
     for name, record in records.items():
@@ -64,23 +64,66 @@ def gather(state_dir: Path, measure: bool = True) -> dict[str, Any] | None:
             record.get("volume_bytes") if on_volume is None else on_volume,
         )
     copies = background_records(state_dir)
-    if status is None and not records and not copies:
+    if status is None and not commands and not records and not copies:
         return None
-    return {"last_start": status, "synced": records, "background_copies": copies, "retired": status_rows(state_dir)}
+    return {
+        "last_start": status,
+        "commands": commands,
+        "synced": records,
+        "background_copies": copies,
+        "retired": status_rows(state_dir),
+    }
 
 
 def by_env(gathered: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """The same data regrouped per env (what the JupyterLab panel shows one row of): for each env name, what the
-    last start said of it (`start`), its sync record (`sync`) and its background copy (`background_copy`)."""
+    last start said of it (`start`; a reset since then made the env again, so its word replaces the start's), its
+    sync record (`sync`) and its background copy (`background_copy`)."""
     if gathered is None:
         return {}
     last = gathered.get("last_start") or {}
-    started = last.get("environments") or {}
+    started = dict(last.get("environments") or {})
+    for command in gathered.get("commands") or []:
+        # A materialize's entry stays pending (it changes the copy's record only, which `sync` shows).
+        entries = (command.get("environments") or {}).items()
+        started.update({name: entry for name, entry in entries if entry.get("state") != "pending"})
     synced, copies = gathered.get("synced") or {}, gathered.get("background_copies") or {}
     return {
         name: {"start": started.get(name), "sync": synced.get(name), "background_copy": copies.get(name)}
         for name in dict.fromkeys([*started, *synced, *copies])
     }
+
+
+def _ended(status: dict[str, Any] | None, state_dir: Path, what: str) -> dict[str, Any] | None:
+    """`status` as read, but "interrupted" where it says "running" and no process holds the home's lock: the start
+    or command that wrote it died without ending it (SIGKILL)."""
+    if status and status.get("state") == "running" and not is_held(state_dir / LOCK_FILE):
+        status.update(state="interrupted", message=f"the {what} was killed before it finished")
+    return status
+
+
+def _commands_since(state_dir: Path, start_written_ns: int) -> list[dict[str, Any]]:
+    """The statuses of the commands written after the last start's (a command runs only once the start ended: the
+    home's lock), oldest first."""
+    folder = state_dir / COMMANDS_DIR
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    written = [(_written_ns(folder / name), name) for name in names if name.endswith(".json")]
+    commands = []
+    for when, name in sorted(written):
+        status = read_status(folder, name) if when > start_written_ns else None
+        if status is not None:
+            commands.append(_ended(status, state_dir, "command"))
+    return commands
+
+
+def _written_ns(path: Path) -> int:
+    try:
+        return os.lstat(path).st_mtime_ns
+    except OSError:
+        return 0
 
 
 def env_changes(plan: Plan, name: str) -> PackageChanges:

@@ -72,9 +72,11 @@ def start(
     return in_home(plan, allow_root, out, lambda run: run.run(background, server_pid))
 
 
-def in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start], Outcome]) -> Outcome:
+def in_home(
+    plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start], Outcome], command: str | None = None
+) -> Outcome:
     """Run `action` for the plan's home, as the user, holding the home's lock (a start, or a command of
-    `osl_hooks.engine.commands`)."""
+    `osl_hooks.engine.commands` on the env `command`: reported in its own status file, see `Reporter`)."""
     if os.geteuid() == 0 and not allow_root:
         report_failure_without_home(
             "refusing to run as root: the start works in the user's home and runs setup "
@@ -89,7 +91,7 @@ def in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start]
         state_dir = home.makedirs(plan.state_dir, "state_dir")
         with StartLock(state_dir / LOCK_FILE, plan.lock_timeout):
             remove_leftovers(home, state_dir)
-            report = Reporter(home, state_dir, out)
+            report = Reporter(home, state_dir, out, command)
             try:
                 return action(Start(plan, home, report))
             except BaseException as e:
