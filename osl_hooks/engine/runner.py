@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from ..plan import COPIED_MODES, Environment, Plan
-from ..status import LOCK_FILE
+from ..status import COMMANDS_DIR, LOCK_FILE
 from .copykind import decide, sync_of, tell, tell_not_linked
 from .envstatus import record_plan
 from .faultpoints import point
@@ -127,7 +127,7 @@ def remove_leftovers(home: Home, state_dir: Path) -> None:
 
     Called with the lock held, when no other start can be writing them.
     """
-    places = [(state_dir, ".*.tmp"), (state_dir / "envs", ".*.tmp"), (state_dir / "scripts", ".*.tmp")]
+    places = [(state_dir / d, ".*.tmp") for d in ("", "envs", "scripts", COMMANDS_DIR)]
     for directory, pattern in [*places, (home.path, ".condarc.*.tmp")]:
         for path in directory.glob(pattern) if directory.is_dir() else []:
             if path.is_file() and not path.is_symlink():
