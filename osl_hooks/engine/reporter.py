@@ -303,7 +303,8 @@ class Reporter:
             if final and is_out_of_space(e) and self._overwrite_in_place(text):
                 return
             if not self._write_failed:
-                print(f"osl-hooks: cannot write {self.status_file}: {e}", file=self.out, flush=True)
+                why = "your home is full" if is_out_of_space(e) else e  # in words, not the C library's
+                print(f"osl-hooks: cannot write {self.status_file}: {why}", file=self.out, flush=True)
             self._write_failed = True
         self._last_write = time.monotonic()
 
