@@ -107,7 +107,7 @@ def _commands_since(state_dir: Path, start_written_ns: int) -> list[dict[str, An
     home's lock), oldest first."""
     folder = state_dir / COMMANDS_DIR
     try:
-        names = sorted(os.listdir(folder))
+        names = os.listdir(folder)
     except OSError:
         return []
     written = [(_written_ns(folder / name), name) for name in names if name.endswith(".json")]
