@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..plan import COPIED_MODES, Plan, PlanError, parse_plan
-from ..status import COMMANDS_DIR, LOCK_FILE, STATUS_FILE, read_state_text, read_status
+from ..plan import COPIED_MODES, Plan
+from ..status import COMMANDS_DIR, LOCK_FILE, STATUS_FILE, read_status
 from .background import is_placeholder
 from .background import records as background_records
 from .envdiff import PackageChanges, package_changes
@@ -26,8 +26,6 @@ from .manifest import MANIFEST_FILE, read_id
 from .retire import status_rows
 from .summary import linked_share
 from .syncstate import sync_records
-
-PLAN_RECORD = "plan.json"  # in the state folder: the plan of the last start, for the server's REST API
 
 
 class EnvNotFound(LookupError):
@@ -137,27 +135,3 @@ def env_changes(plan: Plan, name: str) -> PackageChanges:
         if not Path(path).is_dir() or is_placeholder(path):
             raise EnvMissing(f"{what} {path} does not exist")
     return package_changes(Path(env.source), Path(env.target))
-
-
-def record_plan(plan: Plan, write: Any, state_dir: Path) -> None:
-    """Keep the start's plan in the state folder (mode 0600, as kernel.json keeps the kernels' env).
-
-    Why: with the `wrap` delivery the server (and its kernels and terminals) never gets $OSL_HOOKS_PLAN, yet the
-    server's REST API (`osl_hooks.lab`) must reset or materialize an env as `osl-hooks reset` would, with the
-    plan of this home's start. `write` is `Home.write_text` (never through a link out of the home). Written only
-    when it differs from the recorded one: most starts have the same plan, and a write costs more than a read."""
-    text = plan.to_json()
-    try:
-        recorded: str | None = read_state_text(state_dir / PLAN_RECORD, private=True)
-    except (OSError, UnicodeDecodeError):
-        recorded = None
-    if recorded != text:
-        write(state_dir / PLAN_RECORD, text, "state file", mode=0o600)
-
-
-def recorded_plan(state_dir: Path) -> Plan | None:
-    """The plan the last start recorded in `state_dir`, or None (no start yet, or unreadable or invalid)."""
-    try:
-        return parse_plan(read_state_text(state_dir / PLAN_RECORD), str(state_dir / PLAN_RECORD))
-    except (OSError, UnicodeDecodeError, PlanError):
-        return None

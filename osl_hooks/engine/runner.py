@@ -25,13 +25,13 @@ from typing import IO, TYPE_CHECKING
 from ..plan import COPIED_MODES, Environment, Plan
 from ..status import COMMANDS_DIR, LOCK_FILE
 from .copykind import decide, sync_of, tell, tell_not_linked
-from .envstatus import record_plan
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
 from .kernels import KernelSteps
 from .lock import LockTimeout, StartLock
 from .notices import Notices
 from .outofspace import is_out_of_space
+from .planrecord import record_plan
 from .redact import secret_values
 from .reporter import Reporter, report_failure_without_home
 from .synced import CopyLater, EnvProblem, Fallback

@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..engine.envstatus import by_env, gather, recorded_plan
+from ..engine.envstatus import by_env, gather
+from ..engine.planrecord import recorded_plan
 from ..plan import (
     COPIED_MODES,
     DEFAULT_STATE_DIR,
