@@ -21,6 +21,7 @@ STATUS_FILE = "status.json"
 COMMANDS_DIR = "commands"
 LOG_FILE = "start.log"
 LOCK_FILE = "start.lock"  # held by a start, a background copy's commit and the save hook (engine/lock.py)
+RETIRED_FILE = "retired.json"  # copies of envs the hub no longer offers, since when (engine/retire.py)
 STATUS_VERSION = 1
 
 

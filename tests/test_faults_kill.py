@@ -30,7 +30,7 @@ from osl_hooks.engine.faultpoints import FAULT_AT_ENV_VAR, FAULT_LIST_ENV_VAR
 from osl_hooks.engine.linked import own_links
 from osl_hooks.engine.linkform import IMAGE_LINK
 from osl_hooks.engine.manifest import bake
-from osl_hooks.engine.sync import STAGING_PREFIX
+from osl_hooks.engine.trees import STAGING_PREFIX
 
 pytestmark = pytest.mark.slow
 

@@ -21,8 +21,8 @@ from .materialize import forget as forget_materialize
 from .retire import RetiredState, read_record, record_files
 from .retire_removal import commit_removal, delete_tree, problem, user_changes
 from .runner import Outcome, Start, in_home
-from .sync import remove_tree
 from .syncstate import SyncState
+from .trees import remove_tree
 
 REPORTS_DIR = "removed"  # in the state folder: the reports of changes `osl-hooks remove` writes first
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 import threading
 from collections.abc import Sequence
@@ -151,7 +150,7 @@ class _Directories:
 
 def _place_file(parent_fd: int, name: str, image: str, st: os.stat_result) -> None:
     """The image's file at `name` in the directory `parent_fd`: written beside it, then renamed into place."""
-    temporary = f".{name}.{secrets.token_hex(3)}"
+    temporary = f".{name}.{os.urandom(3).hex()}"
     source = os.open(image, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         out = os.open(temporary, _NEW_FILE, 0o600, dir_fd=parent_fd)
@@ -173,7 +172,7 @@ def _place_file(parent_fd: int, name: str, image: str, st: os.stat_result) -> No
 
 def _place_link(parent_fd: int, name: str, link: str) -> None:
     """A symlink to `link` at `name`: made beside it, then renamed into place."""
-    temporary = f".{name}.{secrets.token_hex(3)}"
+    temporary = f".{name}.{os.urandom(3).hex()}"
     os.symlink(link, temporary, dir_fd=parent_fd)
     try:
         _rename_into_place(parent_fd, temporary, name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,8 @@ class KernelGuard:
 
 @dataclass(frozen=True)
 class RegisteredKernel:
+    """A kernel of an env's as the registry left it; `changed`: written by this call, not found as it was."""
+
     name: str
     display_name: str
     resource_dir: str
@@ -174,9 +177,7 @@ class KernelRegistry:
         spec = _spec(env_name, mode, prefix, kernel, guard)
         if existing == spec:
             return RegisteredKernel(kernel.name, kernel.display_name, os.fspath(existing_dir), changed=False)
-        import secrets
-        import shutil
-        import tempfile  # here and above: a restart leaves its kernels as they are, without these imports
+        import tempfile  # here: a restart that leaves its kernels as they are does not import it
 
         with tempfile.TemporaryDirectory() as tmp:
             spec_dir = Path(tmp, kernel.name)
@@ -186,7 +187,7 @@ class KernelRegistry:
                 shutil.copyfile(logo, spec_dir / logo.name)
             self.kernels_dir.mkdir(parents=True, exist_ok=True)
             self.remove_leftovers()
-            token = secrets.token_hex(4)
+            token = os.urandom(4).hex()
             staged = Path(self._install(spec_dir, f"{STAGING_PREFIX}{kernel.name}-{token}"))
         point("kernel:staged")
         # jupyter_client replaces a kernel by deleting it and copying the new one in; a kill in between would
@@ -199,7 +200,7 @@ class KernelRegistry:
         os.rename(staged, existing_dir)
         point("kernel:installed")
         if old.exists():
-            _remove_tree(old)
+            shutil.rmtree(old)
         return RegisteredKernel(kernel.name, kernel.display_name, os.fspath(existing_dir), changed=True)
 
     def switch(self, env_name: str, mode: str, prefix: str | os.PathLike[str], kernel: Kernel) -> RegisteredKernel:
@@ -230,7 +231,7 @@ class KernelRegistry:
         """Kernel directories a killed start was installing or replacing (hidden, osl-hooks' own names)."""
         for path in self.kernels_dir.glob(f"{STAGING_PREFIX}*") if self.kernels_dir.is_dir() else []:
             if path.is_dir() and not path.is_symlink():
-                _remove_tree(path)
+                shutil.rmtree(path)
 
     def remove(self, name: str) -> None:
         """Remove one of osl-hooks' own kernels (never a symlink, never one it did not create)."""
@@ -238,14 +239,8 @@ class KernelRegistry:
         spec = _read_spec(spec_dir)
         if spec_dir.is_symlink() or spec is None or METADATA_KEY not in spec.get("metadata", {}):
             raise KernelError(f"refusing to remove kernel {name!r}: it was not created by osl-hooks")
-        _remove_tree(spec_dir)
+        shutil.rmtree(spec_dir)
         point("kernel:removed")
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil  # only when a kernel goes: a restart that keeps its kernels does not import it
-
-    shutil.rmtree(path)
 
 
 def _spec(env_name: str, mode: str, prefix: str, kernel: Kernel, guard: KernelGuard | None) -> dict:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import os
 import re
 import struct
-import subprocess
 from pathlib import Path
 
 from .linkform import LinkForm
@@ -114,6 +113,8 @@ print("resolves" if not misc.is_local(inside) else "keeps")
 
 def pip_resolves_links(source: Path) -> bool:
     """True if the env's pip would refuse to remove links into another tree (Debian's patched `is_local`)."""
+    import subprocess  # here: only a linked copy being made asks its pip
+
     try:
         probe = subprocess.run(
             [source / "bin/python", "-I", "-c", PIP_PROBE], capture_output=True, text=True, timeout=60, check=False

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -206,7 +205,7 @@ def _check_room(home: Home, target: Path, needed: int, files: int) -> None:
 def _replace_link(home: Home, target: Path, source: Path, path: str) -> None:
     """A copy of the image's file beside the link, renamed over it (same mode, plus the owner's write bit)."""
     destination = home.check((target / path).parent, "materialize") / Path(path).name
-    temporary = destination.parent / f"{TEMP_PREFIX}{secrets.token_hex(4)}"
+    temporary = destination.parent / f"{TEMP_PREFIX}{os.urandom(4).hex()}"
     try:
         shutil.copy2(source / path, temporary)
         os.chmod(temporary, os.stat(temporary).st_mode | 0o200)

@@ -42,6 +42,8 @@ TERMINATION_MESSAGE_LIMIT = 4096  # what Kubernetes keeps of a termination messa
 
 @dataclass
 class EnvStatus:
+    """One env in the status file and the summary: what the start did with it and what it takes."""
+
     name: str
     mode: str  # what the plan asked for
     effective_mode: str | None = None  # what the user got ("baked" after a fallback)
@@ -86,6 +88,8 @@ class SyncReport(Protocol):
 
 @dataclass
 class ScriptStatus:
+    """One setup script's run in the status file: its state, exit code, time, and why when it did not run."""
+
     path: str
     env: str | None
     state: str

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from ..plan import COPIED_MODES, Environment, Plan
-from ..status import COMMANDS_DIR, LOCK_FILE
+from ..status import COMMANDS_DIR, LOCK_FILE, RETIRED_FILE
 from .copykind import decide, sync_of, tell, tell_not_linked
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
@@ -135,7 +135,7 @@ def remove_leftovers(home: Home, state_dir: Path) -> None:
                 point("leftovers:temp-file-removed")
     transfer = state_dir / "envs" / "transfer"
     if transfer.is_dir() and not transfer.is_symlink():
-        from .sync import remove_tree
+        from .trees import remove_tree
 
         remove_tree(transfer)
         point("leftovers:transfer-removed")
@@ -218,8 +218,6 @@ class Start:
     def _retiring(self) -> Retiring | None:
         """Retirement's part of the start (`osl_hooks.engine.retiring`), imported only when the plan has
         retirement or an earlier start left its state: a version-1 plan pays one stat for it."""
-        from .retire import RETIRED_FILE
-
         if self.plan.retirement is None and not (self.state_dir / RETIRED_FILE).exists():
             return None
         from .retiring import Retiring

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import stat
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from ..plan import Environment
 from .faultpoints import point
 from .homepaths import Home
 from .manifest import Manifest, ManifestError, load
-from .sync import remove_tree
+from .trees import remove_tree
 
 
 @dataclass
@@ -109,7 +108,7 @@ class SyncState:
     def save(self, env: Environment, target: Path, theirs: Manifest, overrides: dict, conflicts: list[str]) -> None:
         """Record a completed sync: a new base manifest first, then the record that names it (the commit)."""
         self.home.makedirs(self.directory, "state_dir")
-        base = self.home.check(self.directory / f"{self.name}.base.{secrets.token_hex(8)}.jsonl", "sync state")
+        base = self.home.check(self.directory / f"{self.name}.base.{os.urandom(8).hex()}.jsonl", "sync state")
         saving = base.with_name(f".{base.name}.saving.tmp")
         try:
             theirs.save_as(saving)
