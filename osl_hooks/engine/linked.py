@@ -6,8 +6,8 @@ root's `.osl-image -> <source>`). pip and conda unlink a file before they write 
 user upgrades, installs or removes becomes real files in the home and the image is never written; what the
 user never touches costs one inode per file and no data block.
 
-What osl-hooks left at a path is a link to the image exactly when the path is in the sync record's `links`
-(committed with the record, in its one rename), and a link in either of linkform's forms is always
+What osl-hooks left at a path is a link to the image exactly when the path is in the sync record's links
+(`SyncState.links`, in a file the record names, committed with the record, in its one rename), and a link in either of linkform's forms is always
 recognised as its own; a path in `links` that is a real file with the image's size and mtime is a
 materialized link, also its own (`osl_hooks.engine.materialize`). So the three-way update of `synced`
 applies with one more kind of "as left": a link replaced by a real file is the user's; a file whose content
@@ -27,6 +27,7 @@ from .manifest import Entry, Manifest, changed_paths, differing_paths, entry_on_
 from .materialize import recorded_links, settle_interrupted
 from .sync import copy_files
 from .synced import CopyLater, EnvProblem, EnvSync
+from .syncstate import names_links
 
 
 class ImageLacksEnv(EnvProblem):
@@ -55,6 +56,13 @@ class LinkedSync(EnvSync):
             )
         return super().run()
 
+    def base_manifest(self, record: dict, theirs: Manifest) -> Manifest | None:
+        """As for synced; and a record whose links file is missing or damaged is no usable record either: the
+        update could not tell osl-hooks' links from the user's files (the full comparison tells them apart)."""
+        if names_links(record) and self.state.read_links(record) is None:
+            return None
+        return super().base_manifest(record, theirs)
+
     def _unchanged(self, record: dict | None, image_id: str | None) -> bool:
         """Nothing new also needs the env at the same path: the links point at it."""
         return super()._unchanged(record, image_id) and bool(record) and record.get("source") == str(self.source)
@@ -73,7 +81,7 @@ class LinkedSync(EnvSync):
 
         An update changes the last sync's figures by the paths it looked at (the image's changes and the
         paths that became or stopped being links), so it does not read every entry of the manifest."""
-        links = set(self.state.extra.get("links", ()))  # the links this sync commits
+        links = self.state.links or set()  # the links this sync commits
         last = self._update
         if self._planned is not None:  # a first copy: counted when it was planned
             volume, linked = self._planned
@@ -135,7 +143,9 @@ class LinkedSync(EnvSync):
 
     def three_way_update(self, base: Manifest, theirs: Manifest, record: dict) -> None:
         overrides = {p: tuple(s) if s else None for p, s in record.get("overrides", {}).items()}
-        old_links = recorded_links(self.state.directory, self.env.name, record) or set()
+        old_links = self.state.read_links(record)
+        if old_links is None:  # a record of before links were committed with it (base_manifest checked the rest)
+            old_links = recorded_links(self.state.directory, self.env.name, record) or set()
         old_source = Path(record.get("source") or self.source)
         pip_resolves = self._pip_resolves(theirs, record)
         decision = LinkedDecision(self, base, theirs, overrides, old_links, old_source, pip_resolves)
@@ -181,7 +191,7 @@ class LinkedSync(EnvSync):
 
     def _save_links(self, links: set[str]) -> None:
         """The links the copy will have, committed with the sync record."""
-        self.state.extra["links"] = sorted(links)
+        self.state.links = set(links)
 
 
 class LinkedDecision:
@@ -266,10 +276,13 @@ def add_link_details(state_dir: Path, records: dict[str, dict], measure: bool = 
     """`osl-hooks status` per copied env: its mode, and for linked ones the bytes its links stand for
     (None with `measure=False`: counting them walks the copy)."""
     for name, record in records.items():
-        links = recorded_links(state_dir / "envs", name, record)
-        linked = links is not None
+        count = record.get("linked_files")
+        if not isinstance(count, int) or not names_links(record):  # the record did not count them
+            links = recorded_links(state_dir / "envs", name, record)
+            count = None if links is None else len(links)
+        linked = count is not None or names_links(record)
         record.pop("links", None)  # the count is what a reader of the status wants, not every path
-        record["linked_files"] = len(links or ())
+        record["linked_files"] = count or 0
         record["mode"] = "linked" if linked else "synced"
         target, source = Path(record.get("target", "")), Path(record.get("source", ""))
         if not measure:
