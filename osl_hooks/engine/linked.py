@@ -42,6 +42,7 @@ class LinkedSync(EnvSync):
         self.threshold = self.env.link_threshold
         self.form = LinkForm(self.source)
         self._links: set[str] = set()
+        self._real: list[tuple[str, int]] = []  # a first copy's real paths, with their sizes
         self._planned: tuple[int, int] | None = None  # see _footprint
         self._update: tuple[dict, Manifest, set[str], list[str]] | None = None
 
@@ -70,11 +71,10 @@ class LinkedSync(EnvSync):
     # -- first copy ----------------------------------------------------------------------------------
 
     def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
-        self._links = linkplan.linked_paths(theirs, self.source, self.threshold, self._pip_resolves(theirs, None))
-        linked_bytes = sum(theirs.entries[p].size for p in self._links)
-        volume = linkplan.volume_bytes(theirs, self._links, self.source)
-        self._planned = (volume, linked_bytes)  # what _footprint records
-        return theirs.bytes - linked_bytes, volume
+        plan = linkplan.first_copy(theirs, self.source, self.threshold, self._pip_resolves(theirs, None))
+        self._links, self._real = plan.links, plan.real
+        self._planned = (plan.volume, plan.linked_bytes)  # what _footprint records
+        return theirs.bytes - plan.linked_bytes, plan.volume
 
     def _footprint(self, theirs: Manifest) -> dict[str, int]:
         """Real files by their blocks, a block per long link; the links' bytes are served by the image.
@@ -105,9 +105,8 @@ class LinkedSync(EnvSync):
         The real files are a few megabytes among thousands of directories: they go as rsync's arguments, in
         two rsyncs at once (`copy_files`), not as a `--files-from` list, which rsync reads a byte at a time
         with a `poll` per byte (720k system calls for the 33k-file env's 5k real paths)."""
-        entries = theirs.entries
-        real = [p for p in sorted(entries) if p not in self._links]
-        copy_files(self.source, staging, real, [entries[p].size for p in real])
+        copy_files(self.source, staging, [p for p, _ in self._real], [size for _, size in self._real])
+        self._real = []
         self.report.progress(self.env.name, total, total, self._describe_progress)
         self.form.make_dir_links(staging, parent_dirs(self._links))
         file_target, root = self.form.file_target, f"{staging}/"
