@@ -18,6 +18,7 @@ like any other change. A start with nothing new reads the same one manifest line
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ class LinkedSync(EnvSync):
         self.threshold = self.env.link_threshold
         self.form = LinkForm(self.source)
         self._links: set[str] = set()
-        self._real: list[tuple[str, int]] = []  # a first copy's real paths, with their sizes
+        self._dirs: list[tuple[str, int]] = []  # a first copy's directories, with their modes
+        self._real: list[tuple[str, int]] = []  # a first copy's other real paths, with their sizes
         self._planned: tuple[int, int] | None = None  # see _footprint
         self._update: tuple[dict, Manifest, set[str], list[str]] | None = None
 
@@ -72,7 +74,7 @@ class LinkedSync(EnvSync):
 
     def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
         plan = linkplan.first_copy(theirs, self.source, self.threshold, self._pip_resolves(theirs, None))
-        self._links, self._real = plan.links, plan.real
+        self._links, self._dirs, self._real = plan.links, plan.dirs, plan.real
         self._planned = (plan.volume, plan.linked_bytes)  # what _footprint records
         return theirs.bytes - plan.linked_bytes, plan.volume
 
@@ -100,13 +102,22 @@ class LinkedSync(EnvSync):
         return {"volume_bytes": volume, "linked_bytes": linked}
 
     def _fill_staging(self, staging: Path, theirs: Manifest, total: int) -> None:
-        """rsync the real files (and every directory and symlink of the image), then make the links.
+        """Make the directories, rsync the real files (and the image's symlinks), then make the links.
 
-        The real files are a few megabytes among thousands of directories: they go as rsync's arguments, in
-        two rsyncs at once (`copy_files`), not as a `--files-from` list, which rsync reads a byte at a time
-        with a `poll` per byte (720k system calls for the 33k-file env's 5k real paths)."""
+        The directories are made here, with the image's modes (and the owner's write bit, as rsync's
+        `--chmod=u+w` gives): given to rsync as arguments too, the 4x env's 17.5k directories and 3.4k files took
+        3.1-4.3 s, against 2.6 s made here and the files rsynced (load 5, 2 rounds). Their times are not the image's (the links made in them change
+        them anyway; a manifest does not compare a directory's time). The real files are a few megabytes: they
+        go as rsync's arguments, in two rsyncs at once (`copy_files`), not as a `--files-from` list, which rsync
+        reads a byte at a time with a `poll` per byte (720k system calls for the 33k-file env's 5k real paths)."""
+        root, umask = f"{staging}/", _umask()
+        for path, mode in self._dirs:
+            wanted = stat.S_IMODE(mode) | 0o200
+            os.mkdir(root + path, wanted)
+            if wanted & umask:
+                os.chmod(root + path, wanted)
         copy_files(self.source, staging, [p for p, _ in self._real], [size for _, size in self._real])
-        self._real = []
+        self._dirs, self._real = [], []
         self.report.progress(self.env.name, total, total, self._describe_progress)
         self.form.make_dir_links(staging, parent_dirs(self._links))
         file_target, root = self.form.file_target, f"{staging}/"
@@ -191,6 +202,18 @@ class LinkedSync(EnvSync):
     def _save_links(self, links: set[str]) -> None:
         """The links the copy will have, committed with the sync record."""
         self.state.links = set(links)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (`os.umask` sets it, for every thread at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o777  # unknown: every directory gets its mode set
 
 
 class LinkedDecision:

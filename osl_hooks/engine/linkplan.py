@@ -177,10 +177,12 @@ class Classifier:
 
 @dataclass
 class FirstCopy:
-    """What a linked first copy makes: its links, the rest of the image's paths (real) with their sizes, and its
-    figures (`volume_bytes`, and the bytes its links serve)."""
+    """What a linked first copy makes: its links, its directories with their modes, the rest of the image's
+    paths (real files and the image's own symlinks) with their sizes, and its figures (`volume_bytes`, and the
+    bytes its links serve)."""
 
     links: set[str] = field(default_factory=set)
+    dirs: list[tuple[str, int]] = field(default_factory=list)
     real: list[tuple[str, int]] = field(default_factory=list)
     volume: int = 0
     linked_bytes: int = 0
@@ -198,8 +200,12 @@ def first_copy(theirs: Manifest, source: Path, threshold: int, pip_resolves: boo
             plan.linked_bytes += entry.size
             plan.volume += path_blocks(path, entry, True, form)
         else:
-            plan.real.append((path, entry.size))
+            if entry.kind == "d":
+                plan.dirs.append((path, entry.mode))
+            else:
+                plan.real.append((path, entry.size))
             plan.volume += path_blocks(path, entry, False, form)
+    plan.dirs.sort()  # parents first
     plan.real.sort()
     return plan
 
