@@ -30,9 +30,9 @@ class SyncState:
     """The files in `<state_dir>/envs/` that remember one env's syncs.
 
     The record (`NAME.json`) is the commit point: it names the base manifest it goes with
-    (`NAME.base.GENERATION.jsonl`), which is written completely before the record is renamed into place.
-    A kill in between leaves a base that no record names, which is ignored and removed; so the record and
-    its base change together, in one rename.
+    (`NAME.base.GENERATION.jsonl`), and a linked copy's links file (`NAME.links.GENERATION`), each written
+    completely before the record is renamed into place. A kill in between leaves files that no record names,
+    which are ignored and removed; so the record, its base and its links change together, in one rename.
     """
 
     home: Home
@@ -185,11 +185,11 @@ class SyncState:
         """A new links file (never a rename: no record names it until the record's rename)."""
         path = self.home.check(self.directory / f"{self.name}.links.{secrets.token_hex(8)}", "sync state")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        ordered = sorted(links)
+        paths = list(links)  # in no order: it is read as a set
         with os.fdopen(fd, "wb") as f:
-            f.write(f"{LINKS_FORMAT} {len(links)}\n".encode())
-            for start in range(0, len(ordered), 4096):  # a slice at a time: 131k paths at once took 35 MB
-                f.write(os.fsencode(("\0" if start else "") + "\0".join(ordered[start : start + 4096])))
+            f.write(f"{LINKS_FORMAT} {len(paths)}\n".encode())
+            for start in range(0, len(paths), 4096):  # a slice at a time: 131k paths at once took 35 MB
+                f.write(os.fsencode(("\0" if start else "") + "\0".join(paths[start : start + 4096])))
         point("state:links-written")
         return path.name
 
