@@ -62,9 +62,10 @@ class LinkedSync(EnvSync):
     def base_manifest(self, record: dict, theirs: Manifest) -> Manifest | None:
         """As for synced; and a record whose links file is missing or damaged is no usable record either: the
         update could not tell osl-hooks' links from the user's files (the full comparison tells them apart)."""
-        if names_links(record) and self.state.read_links(record) is None:
+        base = super().base_manifest(record, theirs)  # first: its file is read while no links are held
+        if base is None or (names_links(record) and self.state.read_links(record) is None):
             return None
-        return super().base_manifest(record, theirs)
+        return base
 
     def _unchanged(self, record: dict | None, image_id: str | None) -> bool:
         """Nothing new also needs the env at the same path: the links point at it."""
@@ -201,7 +202,7 @@ class LinkedSync(EnvSync):
 
     def _save_links(self, links: set[str]) -> None:
         """The links the copy will have, committed with the sync record."""
-        self.state.links = set(links)
+        self.state.links = links
 
 
 def _umask() -> int:

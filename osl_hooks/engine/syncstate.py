@@ -43,7 +43,7 @@ class SyncState:
     # names (`links_file`), written before it as the base is, so a start that does not need them (nothing new)
     # never reads tens of thousands of paths, and an update that keeps them does not write them again.
     links: set[str] | None = None
-    _links_read: tuple[str, frozenset[str]] | None = field(default=None, repr=False)  # (file name, its links)
+    _links_read: tuple[str, set[str]] | None = field(default=None, repr=False)  # (file name, its links)
 
     @property
     def record_file(self) -> Path:
@@ -73,13 +73,14 @@ class SyncState:
         return [p for p in self.directory.glob(f"{self.name}.links.*") if _links_name(self.name, p.name)]
 
     def read_links(self, record: dict | None) -> set[str] | None:
-        """The links the record names (see `read_links`), kept so that a save of the same links reuses the file."""
+        """The links the record names (see `read_links`), read once and kept (so that a save of the same links
+        reuses the file): the caller must not change the set it gets (an update changes a copy)."""
         name = (record or {}).get("links_file")
         if self._links_read is not None and self._links_read[0] == name and "links" not in (record or {}):
-            return set(self._links_read[1])
+            return self._links_read[1]
         links = read_links(self.directory, self.name, record)
         if links is not None and isinstance(name, str):
-            self._links_read = (name, frozenset(links))
+            self._links_read = (name, links)
         return links
 
     def base_file(self, record: dict | None) -> Path:
@@ -178,7 +179,7 @@ class SyncState:
         self.home.write_text(self.record_file, json.dumps(record), "sync state")
         point("state:record-saved")
         if links is not None:
-            self._links_read = (record["links_file"], frozenset(links))
+            self._links_read = (record["links_file"], links)
         self._remove_stray_links(record.get("links_file"))
 
     def _write_links(self, links: set[str]) -> str:
