@@ -69,11 +69,7 @@ class BackgroundBench(Bench):
             step()
 
     def run(self, rounds: int) -> None:
-        self.rounds = rounds
-        if self.runs.exists():
-            shutil.rmtree(self.runs)
-        self.runs.mkdir(parents=True)
-        self.use("v0")
+        self.fresh_runs(rounds)
         self.timed(None, ["cp", "-a", f"{self.source}/", str(self.runs / "warmup")])  # the page cache, bytecode
         self.timed(None, self.start(self.plan("warmup")))
         for i in range(rounds):

@@ -9,7 +9,8 @@ patched pip resolves links, so linked mode would keep every pip-managed file rea
 packages; image versions and the 4x env (its site-packages four times over) are made as bench_sync.py makes
 them, cached in the work directory. `--quick`: the venv and the demo conda packages only.
 Measured per round, on the env and on the 4x env, the modes alternating so both see the same disk:
-1. cold first start: `osl-hooks start` as a whole process into an empty home, per mode (after `sync`);
+1. cold first start: `osl-hooks start` as a whole process into an empty home, per mode (after `sync`), and
+   `cp -as` of the same env (coreutils' symlink farm, made in C: the floor of a link per file);
 2. bytes on the user's volume afterwards: the blocks of every file, directory and link of the copy;
 3. restart with nothing new: `osl-hooks start` again, per mode, after `sync`;
 4. an image update of 1% of the files (the "0.1%" version to the "1%" one): `osl-hooks start` of the linked
@@ -84,10 +85,8 @@ class UserBench(Bench):
         pycache.mkdir(exist_ok=True)
         os.chown(pycache, UID, GID)
 
-    def fresh_runs(self) -> None:
-        if self.runs.exists():
-            shutil.rmtree(self.runs)
-        self.runs.mkdir(parents=True)
+    def fresh_runs(self, rounds: int = 1) -> None:
+        super().fresh_runs(rounds)
         os.chown(self.runs, UID, GID)
 
     def plan(self, name: str, source: Path | None = None) -> Path:
@@ -138,8 +137,13 @@ def one_round(bench: UserBench, i: int, size: str) -> dict[str, int]:
     """Samples of one round on the env `size` names (kept in `bench.samples`); returns each mode's bytes."""
     first, before, after = ENVS[size]
     on_volume = {}
-    for mode in MODES if i % 2 == 0 else reversed(MODES):
+    for mode in (*MODES, "cp -as") if i % 2 == 0 else ("cp -as", *reversed(MODES)):
         bench.use(first)
+        if mode == "cp -as":
+            farm = bench.runs / f"cp-as-{first}-{i}".replace(" ", "-")
+            os.sync()
+            bench.timed(f"{size} first cp -as", bench.as_user(["cp", "-as", f"{bench.source.resolve()}/", str(farm)]))
+            continue
         plan = plan_for(bench, f"{mode}-{first}-{i}", mode)
         os.sync()
         bench.timed(f"{size} first {mode}", bench.start(plan))
@@ -226,9 +230,15 @@ def report(bench: UserBench, rounds: int, on_volume: dict[str, dict[str, int]], 
         for label, linked, other, goal in rows:
             linked, other = f"{size} {linked}", f"{size} {other}"
             print(f"| {size}: {label} | {seconds(linked)} | {seconds(other)} | {m[linked] / m[other]:.2f} | {goal} |")
-    peak = {k: max(v) for k, v in bench.memory.items() if "rsync" not in k}
+        farm, first = f"{size} first cp -as", f"{size} first synced"
+        print(
+            f"| {size}: cold `cp -as` (reference: a link per file, in C) | {seconds(farm)} | {seconds(first)} | "
+            f"{m[farm] / m[first]:.2f} | linked/`cp -as`: {m[f'{size} first linked'] / m[farm]:.2f} |"
+        )
+    peak = {k: max(v) for k, v in bench.memory.items() if "rsync" not in k and "cp -as" not in k}
     worst = max(peak, key=peak.__getitem__)
     print(f"\npeak memory of a start: {peak[worst] / 1e6:.0f} MB ({worst}); goal ≤ 80 MB")
+    print(", ".join(f"{k} {v / 1e6:.0f} MB" for k, v in sorted(peak.items())))
 
 
 if __name__ == "__main__":

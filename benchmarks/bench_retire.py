@@ -106,11 +106,7 @@ class RetireBench(Bench):
         shutil.rmtree(scratch)
 
     def run(self, rounds: int) -> None:
-        self.rounds = rounds
-        if self.runs.exists():
-            shutil.rmtree(self.runs)
-        self.runs.mkdir(parents=True)
-        self.use("v0")
+        self.fresh_runs(rounds)
         self.prepare()
         for i in range(rounds):
             steps = [self.with_retired, self.without]

@@ -329,12 +329,17 @@ class Bench:
             ],
         )
 
-    def run(self, rounds: int) -> None:
+    def fresh_runs(self, rounds: int = 1) -> None:
+        """Begin a run of `rounds` rounds in an empty runs folder (a killed run's copies would be measured with
+        this run's, and fill the disk), the base version being the image. Every benchmark's `run` begins so."""
         self.rounds = rounds
         if self.runs.exists():
             shutil.rmtree(self.runs)
         self.runs.mkdir(parents=True)
         self.use("v0")
+
+    def run(self, rounds: int) -> None:
+        self.fresh_runs(rounds)
         self.image_4x = self.runs / "image-4x"
         self.use("4x", self.image_4x)
         # Warm the page cache and osl-hooks' bytecode; make the 4x copies (used, not timed, by every round).

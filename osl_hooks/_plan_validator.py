@@ -1,6 +1,6 @@
 """Generated from plan.schema.json by osl_hooks.plan.write_validator_module(); do not edit."""
 # ruff: noqa
-SCHEMA_SHA256 = '38b15763f939c7f04e7e06898d1c052137f07aaa540cbb83e9a1d5440e956b01'
+SCHEMA_DIGEST = 'crc32:e33591e4:6673'
 VERSION = "2.22.3"
 import re
 

@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .engine.manifest import MANIFEST_FILE, ManifestError, bake
 from .engine.runner import Outcome
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Plan, PlanError, load_plan
 from .status import human_bytes
@@ -82,6 +81,8 @@ def _add_plan(commands) -> None:  # type: ignore[no-untyped-def]
 
 
 def _add_bake(commands) -> None:  # type: ignore[no-untyped-def]
+    from .engine.manifest import MANIFEST_FILE
+
     bake_cmd = commands.add_parser(
         "bake",
         help="write the manifest of envs in the image (at image build time; makes starts faster)",
@@ -253,6 +254,7 @@ def _bake(args: argparse.Namespace) -> int:
     import time
 
     from .engine.imagecheck import parse_user, unreadable_paths
+    from .engine.manifest import ManifestError, bake
 
     for option, value in (("--built-prefix", args.built_prefix), ("--since", args.since)):
         if value and len(args.paths) > 1:
@@ -415,6 +417,8 @@ def _status(args: argparse.Namespace) -> int:
                 print(f"      ! {problem}")
         for script in status["scripts"]:
             print(f"  script {script['path']}: {script['state']} {script['reason']}")
+    for command in gathered["commands"]:  # run since the last start
+        print(f"since then: {command['message']} ({command['state']}, finished {command['finished_at']})")
     for name, record in records.items():
         on_volume = human_bytes(record["bytes_on_volume"]) if record["bytes_on_volume"] is not None else "missing"
         served = f" (+ {human_bytes(record['bytes_via_links'])} through links)" if record["mode"] == "linked" else ""

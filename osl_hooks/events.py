@@ -50,6 +50,8 @@ OUTPUT_LINE_CHARS = 300
 
 @dataclass
 class Event:
+    """One event of a start (see the module's docstring): its kind, env, numbers and sentence."""
+
     kind: str
     message: str
     env: str | None = None

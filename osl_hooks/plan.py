@@ -13,7 +13,6 @@ turns them into absolute paths once the home is known (in the pod, not on the hu
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import posixpath
@@ -40,7 +39,11 @@ FirstCopy = Literal["background", "before_ready"]
 
 # The same names as values, for every module that checks or counts them (the hub's traits, metrics, the engine).
 MODES: tuple[Mode, ...] = get_args(Mode)
-COPIED_MODES: tuple[Mode, ...] = ("synced", "linked")
+BAKED: Mode = "baked"
+SYNCED: Mode = "synced"
+LINKED: Mode = "linked"
+USER: Mode = "user"
+COPIED_MODES: tuple[Mode, ...] = (SYNCED, LINKED)
 """The modes that keep a copy in the home (a sync record, drift, reset, diff)."""
 RUN_POLICIES: tuple[RunPolicy, ...] = get_args(RunPolicy)
 FAILURE_POLICIES: tuple[FailurePolicy, ...] = get_args(FailurePolicy)
@@ -312,7 +315,12 @@ def plan_schema() -> dict[str, Any]:
 
 
 def schema_digest() -> str:
-    return hashlib.sha256(_schema_text().encode()).hexdigest()
+    """What tells the pre-generated validator's schema from an edited one: a CRC-32 and the length, not a
+    cryptographic hash (nothing here is adversarial, and importing hashlib costs every start about 2 ms)."""
+    import zlib
+
+    text = _schema_text().encode()
+    return f"crc32:{zlib.crc32(text):08x}:{len(text)}"
 
 
 @functools.cache
@@ -328,7 +336,7 @@ def _fast_validator() -> Callable[[Any], Any]:
         from . import _plan_validator
     except ImportError:
         _plan_validator = None
-    if _plan_validator is not None and _plan_validator.SCHEMA_SHA256 == schema_digest():
+    if _plan_validator is not None and _plan_validator.SCHEMA_DIGEST == schema_digest():
         return _plan_validator.validate
     import fastjsonschema
 
@@ -350,7 +358,7 @@ def write_validator_module() -> Path:
     header = (
         '"""Generated from plan.schema.json by osl_hooks.plan.write_validator_module(); do not edit."""\n'
         "# ruff: noqa\n"
-        f"SCHEMA_SHA256 = {schema_digest()!r}\n"
+        f"SCHEMA_DIGEST = {schema_digest()!r}\n"
     )
     root_function = re.search(r"^def (\w+)\(", code, re.MULTILINE)
     assert root_function is not None, "fastjsonschema's generated code has no validate function"

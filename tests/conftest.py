@@ -16,7 +16,7 @@ import pytest
 
 from osl_hooks.engine.faultpoints import HOLD_AT_ENV_VAR
 from osl_hooks.engine.runner import Outcome, start
-from osl_hooks.engine.sync import STAGING_PREFIX
+from osl_hooks.engine.trees import STAGING_PREFIX
 from osl_hooks.plan import Plan
 from osl_hooks.status import read_status
 

@@ -24,7 +24,7 @@ from test_faults_kill import Lab
 
 from osl_hooks.engine.faultpoints import HOLD_AT_ENV_VAR
 from osl_hooks.engine.manifest import MANIFEST_FILE, load
-from osl_hooks.engine.sync import STAGING_PREFIX
+from osl_hooks.engine.trees import STAGING_PREFIX
 
 pytestmark = pytest.mark.slow
 BLOCK = 4096

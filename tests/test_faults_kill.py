@@ -30,7 +30,8 @@ from osl_hooks.engine.faultpoints import FAULT_AT_ENV_VAR, FAULT_LIST_ENV_VAR
 from osl_hooks.engine.linked import own_links
 from osl_hooks.engine.linkform import IMAGE_LINK
 from osl_hooks.engine.manifest import bake
-from osl_hooks.engine.sync import STAGING_PREFIX
+from osl_hooks.engine.syncstate import read_links
+from osl_hooks.engine.trees import STAGING_PREFIX
 
 pytestmark = pytest.mark.slow
 
@@ -132,7 +133,7 @@ class Lab:
 
     def expected_state_files(self) -> set[str]:
         record = json.loads((self.state / "envs/geo.json").read_text())
-        return {"geo.json", record["base"]}
+        return {"geo.json", record["base"], *([record["links_file"]] if "links_file" in record else [])}
 
     def check_finished(self, result: subprocess.CompletedProcess, version: str | None) -> None:
         """A finished run, no warnings (no false conflicts), no leftovers, and the tree of `version` if given."""
@@ -310,9 +311,8 @@ def test_kill_at_every_point_of_a_materialize(lab):
         if rerun is None:
             continue
         lab.check_finished(rerun, None)
-        assert set(json.loads((lab.state / "envs/geo.json").read_text())["links"]) == set(
-            own_links(lab.target, lab.image)
-        )
+        record = json.loads((lab.state / "envs/geo.json").read_text())
+        assert read_links(lab.state / "envs", "geo", record) == set(own_links(lab.target, lab.image))
         assert lab.run("materialize", "geo").returncode == 0
         assert image_names(lab.target, lab.image) == [], hit
         assert tree_snapshot(lab.target) == materialized, hit

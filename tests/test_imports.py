@@ -8,8 +8,11 @@ the pod at all. Checked in a fresh process running the real `osl-hooks start` on
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+
+from osl_hooks.engine.manifest import bake
 
 HEAVY = ("jupyter_client", "jsonschema", "psutil", "yaml", "fastjsonschema", "traitlets", "jupyterhub", "kubespawner")
 # The engine's modules for other commands and other paths: a start with nothing new has no use for them.
@@ -19,6 +22,16 @@ OTHER_PATHS = (
     "osl_hooks.engine.imagecheck",  # bake
     "osl_hooks.engine.bytecode",  # bake
     "filecmp",  # adopting a copy osl-hooks did not make
+    "osl_hooks.engine.scripts",  # setup scripts: the plan has none
+    "osl_hooks.engine.condarc",  # conda's configuration: for user envs
+    "osl_hooks.engine.linked",  # linked envs: the plan has none
+    "osl_hooks.engine.sync",  # rsync: nothing to copy
+    "osl_hooks.engine.filecopy",  # an update's copy: nothing to update
+    "osl_hooks.engine.retire",  # retirement: a version-1 plan, and nothing retired
+    "osl_hooks.engine.envdiff",  # package changes: for status and diff
+    "subprocess",  # no rsync, no activation scripts (the env has none), no pip probe
+    "hashlib",  # hashing: bake, setup scripts' digests (and secrets' hmac: temporary names use os.urandom)
+    "csv",  # pip's RECORD files: a scan of an env
 )
 
 START_AND_LIST_MODULES = """
@@ -46,6 +59,10 @@ def start_in_fresh_process(plan_file) -> tuple[int, list[str], str]:
 
 
 def test_restart_with_nothing_new_imports_nothing_heavy(image, tmp_path):
+    """On a baked image, as images are built (`osl-hooks bake`): a restart reads the manifest's id, hashes nothing."""
+    source = tmp_path / "image/envs/geo"
+    shutil.copytree(image / "envs/geo", source, symlinks=True)
+    bake(source)
     home = tmp_path / "home"
     home.mkdir()
     plan = tmp_path / "plan.json"
@@ -54,7 +71,7 @@ def test_restart_with_nothing_new_imports_nothing_heavy(image, tmp_path):
             {
                 "version": 1,
                 "home": str(home),
-                "environments": [{"name": "geo", "mode": "synced", "source": str(image / "envs/geo")}],
+                "environments": [{"name": "geo", "mode": "synced", "source": str(source)}],
             }
         )
     )

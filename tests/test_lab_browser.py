@@ -35,7 +35,7 @@ from osl_hooks.engine.faultpoints import HOLD_AT_ENV_VAR
 from osl_hooks.engine.linkform import IMAGE_LINK
 from osl_hooks.engine.manifest import MANIFEST_FILE, bake, load
 from osl_hooks.engine.runner import start
-from osl_hooks.engine.sync import STAGING_PREFIX
+from osl_hooks.engine.trees import STAGING_PREFIX
 from osl_hooks.plan import Plan
 from osl_hooks.status import human_bytes
 

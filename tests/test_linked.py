@@ -23,7 +23,7 @@ from osl_hooks.engine.linkplan import is_elf_program, is_program
 from osl_hooks.engine.manifest import MANIFEST_FILE, bake, load
 from osl_hooks.engine.packages import record_name
 from osl_hooks.engine.runner import Outcome
-from osl_hooks.engine.sync import STAGING_PREFIX
+from osl_hooks.engine.trees import STAGING_PREFIX
 
 pytestmark = pytest.mark.slow
 

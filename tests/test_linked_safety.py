@@ -24,6 +24,7 @@ from osl_hooks.engine.linked import own_links
 from osl_hooks.engine.linkform import IMAGE_LINK
 from osl_hooks.engine.manifest import MANIFEST_FILE, bake, load
 from osl_hooks.engine.runner import Outcome, start
+from osl_hooks.engine.syncstate import read_links
 from osl_hooks.plan import DEFAULT_LINK_THRESHOLD, Plan
 
 pytestmark = pytest.mark.slow
@@ -66,13 +67,18 @@ def record(home: Path) -> dict:
     return json.loads((home / STATE / "envs/py.json").read_text())
 
 
+def links(home: Path) -> set[str] | None:
+    """The links the sync record names (in the links file it names)."""
+    return read_links(home / STATE / "envs", "py", record(home))
+
+
 def in_site(root: Path, name: str) -> str:
     return (site(root) / name).relative_to(root).as_posix()
 
 
 def record_is_true(home: Path, target: Path, source: Path) -> None:
     """The links the sync record names are exactly osl-hooks' links on disk."""
-    assert set(record(home)["links"]) == set(own_links(target, source))
+    assert links(home) == set(own_links(target, source))
 
 
 def leftovers(root: Path) -> list[Path]:
@@ -119,7 +125,7 @@ def test_interrupted_materialize_is_settled_by_the_next_start_and_resumed_by_the
     data = plan_for(home, source)
     assert run(start, data)[0] == Outcome.OK
     target = home / ".local/envs/py"
-    first = sorted(record(home)["links"])[0]
+    first = sorted(links(home) or ())[0]
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(data))
     command = [sys.executable, "-m", "osl_hooks.cli", "materialize", "py", "--allow-root", "--plan", str(plan_file)]
@@ -139,7 +145,7 @@ def test_interrupted_materialize_is_settled_by_the_next_start_and_resumed_by_the
     record_is_true(home, target, source)
     assert own_links(target, source)
     assert run(materialize, data, "py")[0] == Outcome.OK
-    assert not own_links(target, source) and record(home)["links"] == []
+    assert not own_links(target, source) and links(home) == set()
 
 
 # -- 2. an image env the notebook user can write ----------------------------------------------------------------
@@ -317,7 +323,7 @@ manager.save({{"type": "file", "format": "text", "content": "VERSION = 'edited'\
     assert not (home / path).is_symlink() and (home / path).read_text() == "VERSION = 'edited'\n"
     assert os.stat(home / path).st_uid == 1000
     assert (site(image) / "bigprobe.py").read_bytes() == image_module
-    assert path.removeprefix(".local/envs/py/") not in record(home)["links"]
+    assert path.removeprefix(".local/envs/py/") not in (links(home) or ())
     assert pod.run(["osl-hooks", "start"]).returncode == 0
     assert (home / path).read_text() == "VERSION = 'edited'\n"
 
@@ -351,7 +357,7 @@ def test_linked_to_synced_materializes_at_the_next_start(image, home, tmp_path):
     assert own_links(target, image)
     outcome, output = run(start, plan_for(home, image, mode="synced"))
     assert outcome == Outcome.OK, output
-    assert not own_links(target, image) and "links" not in record(home)
+    assert not own_links(target, image) and links(home) is None and "links_file" not in record(home)
     away = tmp_path / "away"
     image.rename(away)
     try:

@@ -163,7 +163,7 @@ def test_pregenerated_validator_matches_the_schema():
     from osl_hooks import _plan_validator
     from osl_hooks.plan import _fast_validator, schema_digest
 
-    assert _plan_validator.SCHEMA_SHA256 == schema_digest()
+    assert _plan_validator.SCHEMA_DIGEST == schema_digest()
     assert _fast_validator() is _plan_validator.validate
 
 

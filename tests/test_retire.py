@@ -237,7 +237,8 @@ def test_a_changed_linked_copy_loses_its_links_into_the_image_and_keeps_what_the
     assert retired_rows(result)["geo"]["state"] == "kept", result.output
     assert own_links(target, source) == {} and not list(target.rglob(IMAGE_LINK))
     assert (target / "my-notes.txt").read_text() == "mine"
-    assert "links" not in json.loads((home / STATE / "envs/geo.json").read_text())
+    record = json.loads((home / STATE / "envs/geo.json").read_text())
+    assert "links" not in record and not record.get("links_file"), "the record names no links into the image"
 
 
 def test_a_full_home_removes_nothing_and_says_so_then_a_start_with_room_removes(image, tmp_path, run_start_in):

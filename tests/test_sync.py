@@ -13,7 +13,7 @@ from conftest import all_files, kill_during_first_copy, mounted_tmpfs, tree_snap
 
 from osl_hooks.demo.envbuild import CONDA_PLACEHOLDER, build_conda_env, demo_packages
 from osl_hooks.engine.runner import Outcome
-from osl_hooks.engine.sync import STAGING_PREFIX
+from osl_hooks.engine.trees import STAGING_PREFIX
 
 
 def synced_plan(source: Path, **extra) -> dict:

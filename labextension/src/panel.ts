@@ -45,8 +45,8 @@ export function stateOf(env: IEnv, lastRunEnded = true): [string, string] {
     return ['ready', 'ready'];
   }
   if (state === 'pending' && lastRunEnded && env.sync) {
-    // The last run (a materialize of another env, or of this one: it leaves the start's entries pending)
-    // did not work on this env; its copy is as its record says.
+    // The last start ended before it reached this env (a materialize since then changed only its record, a
+    // reset would have replaced this entry): its copy is as its record says.
     return ['ready', 'ready'];
   }
   return [state ?? 'unknown', 'ready'];

@@ -52,8 +52,8 @@ from .faultpoints import point
 from .homepaths import Home
 from .kernels import KernelGuard
 from .lock import is_held
-from .sync import remove_tree
 from .synced import CopyLater
+from .trees import remove_tree
 
 BACKGROUND_DIR = "background"
 STAGING_PREFIX = ".osl-background-"

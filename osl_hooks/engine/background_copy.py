@@ -32,8 +32,9 @@ from .lock import LockTimeout, StartLock
 from .manifest import Manifest
 from .outofspace import is_out_of_space
 from .reporter import EnvStatus
-from .sync import SyncError, copy_files, copy_tree, remove_tree
+from .sync import SyncError, copy_files, copy_tree
 from .synced import EnvSync, Fallback
+from .trees import remove_tree
 
 RECORD_INTERVAL = 1.0  # seconds between progress records of a running copy
 SERVER_WAIT = 120.0  # seconds the copy waits at most for the server to be up

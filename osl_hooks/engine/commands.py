@@ -1,5 +1,6 @@
 """`osl-hooks reset`, `materialize` and `remove`: commands on one copied env, each in the home as a start is
-(as the user, holding the home's lock, reported as a start is: `runner.in_home`)."""
+(as the user, holding the home's lock, reported as a start is: `runner.in_home`), but in their own status file
+(`status.command_file`, per env): status.json stays the last start's, which the hub and the lab show as such."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from .materialize import forget as forget_materialize
 from .retire import RetiredState, read_record, record_files
 from .retire_removal import commit_removal, delete_tree, problem, user_changes
 from .runner import Outcome, Start, in_home
-from .sync import remove_tree
 from .syncstate import SyncState
+from .trees import remove_tree
 
 REPORTS_DIR = "removed"  # in the state folder: the reports of changes `osl-hooks remove` writes first
 
@@ -30,14 +31,14 @@ def reset(
     plan: Plan, name: str, *, discard: bool = False, allow_root: bool = False, out: IO[str] = sys.stdout
 ) -> Outcome:
     """Bring one synced env back to exactly the image's state (the user's copy moved aside unless `discard`)."""
-    return in_home(plan, allow_root, out, lambda run: _reset(run, name, discard))
+    return in_home(plan, allow_root, out, lambda run: _reset(run, name, discard), command=name)
 
 
 def materialize(
     plan: Plan, name: str, paths: tuple[str, ...] = (), *, allow_root: bool = False, out: IO[str] = sys.stdout
 ) -> Outcome:
     """Turn a linked env's links into the image into real files: all, or those at or under `paths`."""
-    return in_home(plan, allow_root, out, lambda run: _materialize(run, name, paths))
+    return in_home(plan, allow_root, out, lambda run: _materialize(run, name, paths), command=name)
 
 
 def _env(run: Start, name: str, modes: tuple[str, ...]) -> Environment | None:
@@ -102,7 +103,7 @@ def _materialize(run: Start, name: str, paths: tuple[str, ...]) -> Outcome:
 
 def remove(plan: Plan, name: str, *, allow_root: bool = False, out: IO[str] = sys.stdout) -> Outcome:
     """Remove the user's copy of an env the hub no longer offers, after writing a report of their changes."""
-    return in_home(plan, allow_root, out, lambda run: _remove(run, name))
+    return in_home(plan, allow_root, out, lambda run: _remove(run, name), command=name)
 
 
 def _remove(run: Start, name: str) -> Outcome:

@@ -30,7 +30,6 @@ from ..plan import Environment
 from ..status import human_bytes
 from .background import CopyPlaces, drop_staging, remove_placeholder
 from .homepaths import Home
-from .linked import ImageLacksEnv, LinkedSync
 from .linkplan import DEBIAN_PIP, WRITABLE_IMAGE, user_can_write
 from .materialize import MaterializeError, is_linked_copy, make_real, recorded_links
 from .notices import Notices
@@ -142,7 +141,11 @@ def sync_of(
 ) -> EnvSync:
     """The sync that carries the decision out, its home made ready for it (no placeholder of a background copy
     where the copy goes, no staging of one that this start will not finish, no links of a former linked copy)."""
-    make = LinkedSync if kind.mode == "linked" else EnvSync
+    make = EnvSync
+    if kind.mode == "linked":
+        from .linked import LinkedSync  # only linked envs pay for its import
+
+        make = LinkedSync
     sync = make(env, home, state_dir, report, margins, kind.first_copy)
     places = CopyPlaces.of(state_dir, env)
     remove_placeholder(sync.target)  # no copy: a background copy's link to its guards is put back if still copying
@@ -157,6 +160,8 @@ def unlink(sync: EnvSync) -> None:
     """A linked copy whose env is now `synced`: its links become real files, then it syncs as usual."""
     links = recorded_links(sync.state.directory, sync.env.name, sync.state.record())
     if links and not sync.source.is_dir():
+        from .linked import ImageLacksEnv
+
         raise ImageLacksEnv(
             f"{sync.source} is not in this image, and your copy of {sync.env.name} still links to files there "
             "(it is becoming a full copy), so its kernel is not registered; start a server whose image has it"

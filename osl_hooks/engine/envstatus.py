@@ -12,12 +12,11 @@ walks a copy only when asked to `measure` the bytes it uses, which costs a walk 
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
-from ..plan import COPIED_MODES, Plan, PlanError, parse_plan
-from ..status import LOCK_FILE, read_state_text, read_status
+from ..plan import COPIED_MODES, Plan
+from ..status import COMMANDS_DIR, LOCK_FILE, STATUS_FILE, read_status
 from .background import is_placeholder
 from .background import records as background_records
 from .envdiff import PackageChanges, package_changes
@@ -27,8 +26,6 @@ from .manifest import MANIFEST_FILE, read_id
 from .retire import status_rows
 from .summary import linked_share
 from .syncstate import sync_records
-
-PLAN_RECORD = "plan.json"  # in the state folder: the plan of the last start, for the server's REST API
 
 
 class EnvNotFound(LookupError):
@@ -40,12 +37,12 @@ class EnvMissing(OSError):
 
 
 def gather(state_dir: Path, measure: bool = True) -> dict[str, Any] | None:
-    """{"last_start", "synced", "background_copies", "retired"} for the home whose state folder is `state_dir`, or None
-    when no start has left anything there. This is what `osl-hooks status --json` prints."""
-    status = read_status(state_dir)
-    if status and status.get("state") == "running" and not is_held(state_dir / LOCK_FILE):
-        # No start holds the lock, so the one that wrote "running" died without ending its status (SIGKILL).
-        status.update(state="interrupted", message="the start was killed before it finished")
+    """{"last_start", "commands", "synced", "background_copies", "retired"} for the home whose state folder is
+    `state_dir`, or None when no start has left anything there. This is what `osl-hooks status --json` prints.
+    `commands`: the commands (reset, materialize, remove) run since the last start, the last one on each env, oldest
+    first, in the last start's format."""
+    status = _ended(read_status(state_dir), state_dir, "start")
+    commands = _commands_since(state_dir, _written_ns(state_dir / STATUS_FILE) if status else 0)
     records = add_link_details(state_dir, sync_records(state_dir, measure), measure)
     started = (status or {}).get("environments") or {}
     for name, record in records.items():
@@ -65,23 +62,66 @@ def gather(state_dir: Path, measure: bool = True) -> dict[str, Any] | None:
             record.get("volume_bytes") if on_volume is None else on_volume,
         )
     copies = background_records(state_dir)
-    if status is None and not records and not copies:
+    if status is None and not commands and not records and not copies:
         return None
-    return {"last_start": status, "synced": records, "background_copies": copies, "retired": status_rows(state_dir)}
+    return {
+        "last_start": status,
+        "commands": commands,
+        "synced": records,
+        "background_copies": copies,
+        "retired": status_rows(state_dir),
+    }
 
 
 def by_env(gathered: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """The same data regrouped per env (what the JupyterLab panel shows one row of): for each env name, what the
-    last start said of it (`start`), its sync record (`sync`) and its background copy (`background_copy`)."""
+    last start said of it (`start`; a reset since then made the env again, so its word replaces the start's), its
+    sync record (`sync`) and its background copy (`background_copy`)."""
     if gathered is None:
         return {}
     last = gathered.get("last_start") or {}
-    started = last.get("environments") or {}
+    started = dict(last.get("environments") or {})
+    for command in gathered.get("commands") or []:
+        # A materialize's entry stays pending (it changes the copy's record only, which `sync` shows).
+        entries = (command.get("environments") or {}).items()
+        started.update({name: entry for name, entry in entries if entry.get("state") != "pending"})
     synced, copies = gathered.get("synced") or {}, gathered.get("background_copies") or {}
     return {
         name: {"start": started.get(name), "sync": synced.get(name), "background_copy": copies.get(name)}
         for name in dict.fromkeys([*started, *synced, *copies])
     }
+
+
+def _ended(status: dict[str, Any] | None, state_dir: Path, what: str) -> dict[str, Any] | None:
+    """`status` as read, but "interrupted" where it says "running" and no process holds the home's lock: the start
+    or command that wrote it died without ending it (SIGKILL)."""
+    if status and status.get("state") == "running" and not is_held(state_dir / LOCK_FILE):
+        status.update(state="interrupted", message=f"the {what} was killed before it finished")
+    return status
+
+
+def _commands_since(state_dir: Path, start_written_ns: int) -> list[dict[str, Any]]:
+    """The statuses of the commands written after the last start's (a command runs only once the start ended: the
+    home's lock), oldest first."""
+    folder = state_dir / COMMANDS_DIR
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    written = [(_written_ns(folder / name), name) for name in names if name.endswith(".json")]
+    commands = []
+    for when, name in sorted(written):
+        status = read_status(folder, name) if when > start_written_ns else None
+        if status is not None:
+            commands.append(_ended(status, state_dir, "command"))
+    return commands
+
+
+def _written_ns(path: Path) -> int:
+    try:
+        return os.lstat(path).st_mtime_ns
+    except OSError:
+        return 0
 
 
 def env_changes(plan: Plan, name: str) -> PackageChanges:
@@ -95,39 +135,3 @@ def env_changes(plan: Plan, name: str) -> PackageChanges:
         if not Path(path).is_dir() or is_placeholder(path):
             raise EnvMissing(f"{what} {path} does not exist")
     return package_changes(Path(env.source), Path(env.target))
-
-
-def record_plan(plan: Plan, write: Any, state_dir: Path) -> None:
-    """Keep the start's plan in the state folder (mode 0600, as kernel.json keeps the kernels' env).
-
-    Why: with the `wrap` delivery the server (and its kernels and terminals) never gets $OSL_HOOKS_PLAN, yet the
-    server's REST API (`osl_hooks.lab`) must reset or materialize an env as `osl-hooks reset` would, with the
-    plan of this home's start. `write` is `Home.write_text` (never through a link out of the home). Written only
-    when it differs from the recorded one: most starts have the same plan, and a write costs more than a read."""
-    text = plan.to_json()
-    if _recorded_text(state_dir / PLAN_RECORD) != text:
-        write(state_dir / PLAN_RECORD, text, "state file", mode=0o600)
-
-
-def _recorded_text(path: Path) -> str | None:
-    """The text of the plan record if it is a regular file (not a link), the user's own, of mode 0600; else None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o600:
-            return None
-        try:
-            return f.read().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
-
-
-def recorded_plan(state_dir: Path) -> Plan | None:
-    """The plan the last start recorded in `state_dir`, or None (no start yet, or unreadable or invalid)."""
-    try:
-        return parse_plan(read_state_text(state_dir / PLAN_RECORD), str(state_dir / PLAN_RECORD))
-    except (OSError, UnicodeDecodeError, PlanError):
-        return None

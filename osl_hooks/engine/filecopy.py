@@ -114,7 +114,7 @@ def _copy_part(source: str, target: str, paths: list[str]) -> list[tuple[str, os
 
 class _TemporaryNames:
     """rsync-style temporary names (`.NAME.XXXXXX`, what `sync.remove_partial_files` recognizes), from a
-    generator seeded once per part: `secrets` would ask the kernel for randomness once per file."""
+    generator seeded once per part: `os.urandom` per name would ask the kernel once per file."""
 
     def __init__(self) -> None:
         self._random = random.Random(os.urandom(16))

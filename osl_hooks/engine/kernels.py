@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +65,8 @@ class KernelGuard:
 
 @dataclass(frozen=True)
 class RegisteredKernel:
+    """A kernel of an env's as the registry left it; `changed`: written by this call, not found as it was."""
+
     name: str
     display_name: str
     resource_dir: str
@@ -96,6 +95,8 @@ def activation_env(prefix: str | os.PathLike[str], env_name: str) -> dict[str, s
     activate_d = Path(prefix, "etc", "conda", "activate.d")
     after = dict(base)
     if activate_d.is_dir() and any(activate_d.glob("*.sh")):
+        import subprocess  # here: a restart whose envs have no activation scripts never starts a process
+
         try:
             result = subprocess.run(
                 ["/bin/sh", "-c", _ACTIVATE],
@@ -176,6 +177,8 @@ class KernelRegistry:
         spec = _spec(env_name, mode, prefix, kernel, guard)
         if existing == spec:
             return RegisteredKernel(kernel.name, kernel.display_name, os.fspath(existing_dir), changed=False)
+        import tempfile  # here: a restart that leaves its kernels as they are does not import it
+
         with tempfile.TemporaryDirectory() as tmp:
             spec_dir = Path(tmp, kernel.name)
             spec_dir.mkdir()
@@ -184,7 +187,7 @@ class KernelRegistry:
                 shutil.copyfile(logo, spec_dir / logo.name)
             self.kernels_dir.mkdir(parents=True, exist_ok=True)
             self.remove_leftovers()
-            token = secrets.token_hex(4)
+            token = os.urandom(4).hex()
             staged = Path(self._install(spec_dir, f"{STAGING_PREFIX}{kernel.name}-{token}"))
         point("kernel:staged")
         # jupyter_client replaces a kernel by deleting it and copying the new one in; a kill in between would

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -100,7 +99,7 @@ class LinkForm:
 
 def replace_link(place: Path, target: str) -> None:
     """Make `place` a link to `target` in one rename (whatever link was there is replaced, never written)."""
-    temporary = place.parent / f".osl-link-{secrets.token_hex(4)}"
+    temporary = place.parent / f".osl-link-{os.urandom(4).hex()}"
     os.symlink(target, temporary)
     os.replace(temporary, place)
 

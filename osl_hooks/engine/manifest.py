@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -192,7 +191,7 @@ class Manifest:
     @cached_property
     def id(self) -> str:
         """Content-based when baked (a rebuilt image with the same files is 'nothing new'), else stat-based."""
-        digest = hashlib.sha256()
+        digest = _sha256()
         for path in sorted(self.entries):
             e = self.entries[path]
             identity = e.digest if self.baked else f"{e.size}\0{e.mtime_ns}"
@@ -390,7 +389,7 @@ def _read_entry_lines(path: str | os.PathLike[str], f: BinaryIO, crc: int, diff_
 def _version_1_entries(path: str | os.PathLike[str], header: dict, body: bytes) -> tuple[dict, dict]:
     """Entries and owners of a version 1 manifest: one JSON line of parallel lists, checked by sha256."""
     entries_line = body.split(b"\n", 1)[0]
-    if hashlib.sha256(entries_line).hexdigest() != header["entries_sha256"]:
+    if _sha256(entries_line).hexdigest() != header["entries_sha256"]:
         raise ManifestError(f"{path}: its entries do not match its checksum (damaged)")
     lists = json.loads(entries_line)
     return dict(zip(lists["paths"], map(Entry._make, lists["entries"]), strict=True)), lists["owners"]
@@ -461,8 +460,15 @@ def entry_on_disk(path: str | os.PathLike[str]) -> Entry | None:
     return Entry("f", st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime_ns)
 
 
+def _sha256(data: bytes = b""):  # returns hashlib._Hash, a private name
+    """hashlib's sha256, imported when a manifest is made or an old one checked: a restart reads only an id."""
+    import hashlib
+
+    return hashlib.sha256(data)
+
+
 def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
+    digest = _sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)

@@ -1,7 +1,8 @@
 """Making a linked env's links into the image real files: all of them, or the paths a user names.
 
-The sync record's `links` names every path where osl-hooks left a link into the image, and it must be true
-at every moment (an update tells the user's changes by it). So a materialize:
+The sync record's links (`osl_hooks.engine.syncstate.SyncState.links`) name every path where osl-hooks left a
+link into the image, and they must be true at every moment (an update tells the user's changes by them). So a
+materialize:
 
 1. checks the room first: the blocks of every file it will copy, against the home's free space; without
    room it changes nothing and says how much to free in the home;
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +29,7 @@ from .faultpoints import point
 from .homepaths import Home
 from .linkform import LinkForm, drop_dir_links
 from .outofspace import is_out_of_space
-from .syncstate import SyncState
+from .syncstate import SyncState, names_links, read_links
 
 TEMP_PREFIX = ".osl-materialize-"
 BLOCK = 4096
@@ -46,10 +46,12 @@ def is_own_link(target: Path, source: Path, path: str) -> bool:
 def recorded_links(envs_state_dir: Path, name: str, record: dict | None) -> set[str] | None:
     """The paths the record says are links into the image; None for a copy that was never linked.
 
-    Records written before the links moved into them kept the list beside them (`NAME.links.json`).
+    The record names its links file (`osl_hooks.engine.syncstate.read_links`); records of older versions
+    listed them in themselves, or beside themselves (`NAME.links.json`).
     """
-    if record is not None and isinstance(record.get("links"), list):
-        return {p for p in record["links"] if isinstance(p, str)}
+    links = read_links(envs_state_dir, name, record)
+    if links is not None or record is None or names_links(record):
+        return links
     try:
         data = json.loads(Home.read_text(envs_state_dir / f"{name}.links.json"))
     except (OSError, ValueError):
@@ -58,10 +60,8 @@ def recorded_links(envs_state_dir: Path, name: str, record: dict | None) -> set[
 
 
 def is_linked_copy(envs_state_dir: Path, name: str, record: dict | None) -> bool:
-    """Whether the record is of a linked copy (`recorded_links` is not None), without reading every path."""
-    if record is not None and isinstance(record.get("links"), list):
-        return True
-    return recorded_links(envs_state_dir, name, record) is not None
+    """Whether the record is of a linked copy, without reading its links (a damaged links file included)."""
+    return names_links(record) or recorded_links(envs_state_dir, name, record) is not None
 
 
 def legacy_links_file(state: SyncState) -> Path:
@@ -89,9 +89,7 @@ def commit_links(
     listed paths it made real the next start commits as here, removing the rest of those links."""
     target = Path(record.get("target", ""))
     drop_dir_links(target, recorded_links(state.directory, state.name, record) or (), links or ())
-    updated = {k: v for k, v in record.items() if k != "links"}
-    if links is not None:
-        updated["links"] = sorted(links)
+    updated = dict(record)
     if made_real and {"volume_bytes", "linked_bytes"} <= updated.keys():
         for path in made_real:
             try:
@@ -100,7 +98,7 @@ def commit_links(
                 continue  # removed since: it takes nothing
             updated["volume_bytes"] += st.st_blocks * 512
             updated["linked_bytes"] -= st.st_size
-    state.home.write_text(state.record_file, json.dumps(updated), "sync state")  # one line, as SyncState.save
+    state.commit(updated, links)
     point("materialize:record-committed")
     record.clear()
     record.update(updated)
@@ -123,7 +121,7 @@ def settle_interrupted(state: SyncState, target: Path, source: Path) -> None:
     links = recorded_links(state.directory, state.name, record)
     if record is not None and links is not None:
         made_real = {p for p in listed if p in links and not os.path.islink(target / p)}
-        if made_real or "links" not in record:
+        if made_real or not names_links(record):
             commit_links(state, record, links - made_real, made_real)
     marker.unlink(missing_ok=True)
     point("materialize:settled")
@@ -206,7 +204,7 @@ def _check_room(home: Home, target: Path, needed: int, files: int) -> None:
 def _replace_link(home: Home, target: Path, source: Path, path: str) -> None:
     """A copy of the image's file beside the link, renamed over it (same mode, plus the owner's write bit)."""
     destination = home.check((target / path).parent, "materialize") / Path(path).name
-    temporary = destination.parent / f"{TEMP_PREFIX}{secrets.token_hex(4)}"
+    temporary = destination.parent / f"{TEMP_PREFIX}{os.urandom(4).hex()}"
     try:
         shutil.copy2(source / path, temporary)
         os.chmod(temporary, os.stat(temporary).st_mode | 0o200)

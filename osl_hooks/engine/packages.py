@@ -10,7 +10,6 @@ dist-info) and later upgraded by pip is one package.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -108,6 +107,8 @@ def _conda_files(text: str) -> list[str]:
 
 
 def _pip_files(text: str, site_packages: str) -> list[str]:
+    import csv  # here: only a scan of an env reads RECORD files; a restart does not
+
     files = []
     for row in csv.reader(io.StringIO(text)):
         if row and row[0]:

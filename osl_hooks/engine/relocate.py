@@ -36,6 +36,8 @@ MAX_SCANNED_FILE = 1 << 20
 
 @dataclass(frozen=True)
 class PrefixFile:
+    """A file of the env that embeds its prefix, to rewrite where the env is copied to."""
+
     path: str  # relative to the env root
     mode: str  # "text" or "binary"
     placeholder_length: int = 0  # length of the placeholder conda replaced here (0: unknown)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from ..events import EVENTS_VERSION, OUTPUT_LINE_CHARS, OUTPUT_LINES, Event, termination_text
-from ..status import LOG_FILE, STATUS_FILE, STATUS_VERSION
+from ..status import LOG_FILE, STATUS_FILE, STATUS_VERSION, command_file
 from .faultpoints import point
 from .homepaths import Home
 from .outofspace import is_out_of_space
@@ -42,6 +42,8 @@ TERMINATION_MESSAGE_LIMIT = 4096  # what Kubernetes keeps of a termination messa
 
 @dataclass
 class EnvStatus:
+    """One env in the status file and the summary: what the start did with it and what it takes."""
+
     name: str
     mode: str  # what the plan asked for
     effective_mode: str | None = None  # what the user got ("baked" after a fallback)
@@ -86,6 +88,8 @@ class SyncReport(Protocol):
 
 @dataclass
 class ScriptStatus:
+    """One setup script's run in the status file: its state, exit code, time, and why when it did not run."""
+
     path: str
     env: str | None
     state: str
@@ -98,9 +102,13 @@ class Reporter:
     """Writes each event of a start once, to every output: stdout, the log, the status file, the
     termination message (see `osl_hooks.events`)."""
 
-    def __init__(self, home: Home, state_dir: Path, out: IO[str] = sys.stdout):
+    def __init__(self, home: Home, state_dir: Path, out: IO[str] = sys.stdout, command: str | None = None):
         self.home = home
         self.state_dir = state_dir
+        # A command on the env `command` (`engine.commands`) leaves the start's records as they are: its status goes
+        # to its own file, its lines follow the start's in the log, and the pod's termination message stays the start's.
+        self.command = command
+        self.status_file = state_dir / (command_file(command) if command is not None else STATUS_FILE)
         self.out = out
         self.started = time.time()
         self._started_monotonic = time.monotonic()
@@ -126,7 +134,9 @@ class Reporter:
         self._event_lines = not _is_terminal(out)  # machine-readable lines for logs, not for people at a terminal
         self.redact = Redactor(secret_values(os.environ))
         log_path = state_dir / LOG_FILE
-        if os.path.lexists(log_path):  # a link is moved aside itself: nothing is written through it
+        # A link (or a FIFO...) is moved aside itself: nothing is written through it. A command appends to a file.
+        appends = command is not None and os.path.isfile(log_path) and not os.path.islink(log_path)
+        if os.path.lexists(log_path) and not appends:
             os.replace(log_path, state_dir / f"{LOG_FILE}.1")
             point("log:rotated")
         home.check(log_path, "start log")
@@ -253,7 +263,8 @@ class Reporter:
         except OSError:
             pass
         problems = [e for e in self._events if e.level != "info" and not e.final]
-        write_termination_message(termination_text(final, problems, message, TERMINATION_MESSAGE_LIMIT))
+        if self.command is None:
+            write_termination_message(termination_text(final, problems, message, TERMINATION_MESSAGE_LIMIT))
 
     def _event(self, event: Event, write_now: bool = False) -> None:
         if event.level != "info" and not event.final:
@@ -291,19 +302,20 @@ class Reporter:
             self._status["environments"] = {name: asdict(s) for name, s in self.envs.items()}
             text = json.dumps(self._status, indent=1)
         try:
-            self.home.write_text(self.state_dir / STATUS_FILE, text, "status file")
+            self.home.write_text(self.status_file, text, "status file")
         except OSError as e:  # a full home must not stop the start; stdout still tells the story
             if final and is_out_of_space(e) and self._overwrite_in_place(text):
                 return
             if not self._write_failed:
-                print(f"osl-hooks: cannot write {self.state_dir / STATUS_FILE}: {e}", file=self.out, flush=True)
+                why = "your home is full" if is_out_of_space(e) else e  # in words, not the C library's
+                print(f"osl-hooks: cannot write {self.status_file}: {why}", file=self.out, flush=True)
             self._write_failed = True
         self._last_write = time.monotonic()
 
     def _overwrite_in_place(self, text: str) -> bool:
         """The home is full: the status must still end, so the old file's own blocks take the final status
         (not atomic: a reader at that very moment may find it unreadable, never "running" forever)."""
-        path = self.state_dir / STATUS_FILE
+        path = self.status_file
         brief = dict(self._status, events=self._status["events"][-3:])
         for attempt in (text, json.dumps(brief)):
             try:

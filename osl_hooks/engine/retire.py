@@ -26,11 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..status import human_bytes
+from ..status import RETIRED_FILE, human_bytes
 from .faultpoints import point
 from .homepaths import Home
 
-RETIRED_FILE = "retired.json"
 DAY = 86400.0
 NOT_RECORDS = (".pending.json", ".materialize.json", ".links.json")  # the other JSON files beside the records
 

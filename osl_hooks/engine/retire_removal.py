@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -37,8 +36,8 @@ from .materialize import commit_links, recorded_links
 from .materialize import forget as forget_materialize
 from .outofspace import is_out_of_space
 from .retire import RetiredState, kept_sentence, read_record, record_key
-from .sync import remove_tree
 from .syncstate import SyncState
+from .trees import remove_tree
 from .update import is_as_left
 
 REMOVING_PREFIX = ".osl-removing-"
@@ -75,7 +74,7 @@ def user_changes(home: Home, state_dir: Path, name: str, record: dict) -> tuple[
 def commit_removal(home: Home, state: RetiredState, name: str, record: dict, volume_bytes: int) -> Path:
     """Steps 1 to 4 of a removal (see the module's docstring); returns the place of the tree to delete."""
     target = Path(record["target"])
-    place = target.parent / f"{REMOVING_PREFIX}{target.name}-{secrets.token_hex(4)}"
+    place = target.parent / f"{REMOVING_PREFIX}{target.name}-{os.urandom(4).hex()}"
     row = state.rows.setdefault(name, {})
     row.update(state="removing", removing=str(place), volume_bytes=volume_bytes)
     row.pop("days_left", None)

@@ -23,27 +23,26 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from ..plan import COPIED_MODES, Environment, Plan
-from ..status import LOCK_FILE
-from .background import CopyPlaces, describe_pending, launch, pending_record, write_guards, write_pip_guard
-from .condarc import CondarcError, ensure_envs_dirs
+from ..status import COMMANDS_DIR, LOCK_FILE, RETIRED_FILE
 from .copykind import decide, sync_of, tell, tell_not_linked
-from .envstatus import record_plan
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
 from .kernels import KernelSteps
-from .linked import ImageLacksEnv
-from .linkplan import DEBIAN_PIP
 from .lock import LockTimeout, StartLock
 from .notices import Notices
 from .outofspace import is_out_of_space
+from .planrecord import record_plan
 from .redact import secret_values
 from .reporter import Reporter, report_failure_without_home
-from .scripts import ScriptSteps
-from .sync import remove_tree
 from .synced import CopyLater, EnvProblem, Fallback
 
 if TYPE_CHECKING:
     from .retiring import Retiring
+    from .scripts import ScriptSteps
+
+# A restart with nothing new is mostly Python's start and these imports, paid by every user at every start: the
+# modules only other paths use (setup scripts, conda's configuration, copies made later, links) are imported
+# where those paths begin, and tests/test_imports.py checks that a restart with nothing new leaves them out.
 
 Step = Callable[[], "str | None"]  # one step of a start: None, or the failure that stops the start
 
@@ -73,9 +72,11 @@ def start(
     return in_home(plan, allow_root, out, lambda run: run.run(background, server_pid))
 
 
-def in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start], Outcome]) -> Outcome:
+def in_home(
+    plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start], Outcome], command: str | None = None
+) -> Outcome:
     """Run `action` for the plan's home, as the user, holding the home's lock (a start, or a command of
-    `osl_hooks.engine.commands`)."""
+    `osl_hooks.engine.commands` on the env `command`: reported in its own status file, see `Reporter`)."""
     if os.geteuid() == 0 and not allow_root:
         report_failure_without_home(
             "refusing to run as root: the start works in the user's home and runs setup "
@@ -90,7 +91,7 @@ def in_home(plan: Plan, allow_root: bool, out: IO[str], action: Callable[[Start]
         state_dir = home.makedirs(plan.state_dir, "state_dir")
         with StartLock(state_dir / LOCK_FILE, plan.lock_timeout):
             remove_leftovers(home, state_dir)
-            report = Reporter(home, state_dir, out)
+            report = Reporter(home, state_dir, out, command)
             try:
                 return action(Start(plan, home, report))
             except BaseException as e:
@@ -115,12 +116,18 @@ def _describe(error: BaseException) -> str:
     return f"unexpected error {type(error).__name__}: {error} (please report this to your admin)"
 
 
+def _image_lacks_env(error: BaseException) -> bool:
+    from .linked import ImageLacksEnv
+
+    return isinstance(error, ImageLacksEnv)
+
+
 def remove_leftovers(home: Home, state_dir: Path) -> None:
     """What killed starts leave: half-written state files, and the transfer directory of older versions.
 
     Called with the lock held, when no other start can be writing them.
     """
-    places = [(state_dir, ".*.tmp"), (state_dir / "envs", ".*.tmp"), (state_dir / "scripts", ".*.tmp")]
+    places = [(state_dir / d, ".*.tmp") for d in ("", "envs", "scripts", COMMANDS_DIR)]
     for directory, pattern in [*places, (home.path, ".condarc.*.tmp")]:
         for path in directory.glob(pattern) if directory.is_dir() else []:
             if path.is_file() and not path.is_symlink():
@@ -128,6 +135,8 @@ def remove_leftovers(home: Home, state_dir: Path) -> None:
                 point("leftovers:temp-file-removed")
     transfer = state_dir / "envs" / "transfer"
     if transfer.is_dir() and not transfer.is_symlink():
+        from .trees import remove_tree
+
         remove_tree(transfer)
         point("leftovers:transfer-removed")
 
@@ -143,7 +152,6 @@ class Start:
         self.state_dir = Path(plan.state_dir)
         self.notices = Notices(home, self.state_dir)
         self.kernels = KernelSteps(plan, home, reporter, self.notices)
-        self.scripts = ScriptSteps(home, self.state_dir, reporter)
         self.background_allowed = False
         self.server_pid: int | None = None
         self.copy_later_queue: list[Environment] = []  # envs whose copy process starts when the start is done
@@ -166,8 +174,16 @@ class Start:
         steps.append(self.kernels.remove_stale)
         if self.retiring and plan.retirement is not None:
             steps.append(self.retiring.survey)
-        steps.append(functools.partial(self.scripts.run, plan.setup_scripts))
+        if plan.setup_scripts:
+            steps.append(functools.partial(self.scripts.run, plan.setup_scripts))
         return steps
+
+    @functools.cached_property
+    def scripts(self) -> ScriptSteps:
+        """The setup scripts' runner, made (and imported) for the first env or plan that has scripts."""
+        from .scripts import ScriptSteps
+
+        return ScriptSteps(self.home, self.state_dir, self.report)
 
     def run(self, background: bool = False, server_pid: int | None = None) -> Outcome:
         self.background_allowed = background
@@ -202,8 +218,6 @@ class Start:
     def _retiring(self) -> Retiring | None:
         """Retirement's part of the start (`osl_hooks.engine.retiring`), imported only when the plan has
         retirement or an earlier start left its state: a version-1 plan pays one stat for it."""
-        from .retire import RETIRED_FILE
-
         if self.plan.retirement is None and not (self.state_dir / RETIRED_FILE).exists():
             return None
         from .retiring import Retiring
@@ -228,7 +242,7 @@ class Start:
         except (EnvProblem, UnsafePath, OSError) as e:
             status.state = "failed"
             self.report.error(f"{env.name}: {e}", env.name)
-            if env.kernel is not None and not isinstance(e, ImageLacksEnv):
+            if env.kernel is not None and not _image_lacks_env(e):
                 self.kernels.registered.add(env.kernel.name)  # keep its previous kernel rather than break notebooks
             return None
         status.seconds = round(time.monotonic() - started, 3)
@@ -241,6 +255,8 @@ class Start:
             status.state = "ready"
         if env.kernel is not None:
             self.kernels.register(env.name, mode, prefix, env.kernel)
+        if not env.setup_scripts:
+            return None
         return self.scripts.run(env.setup_scripts, env.name, prefix, mode)
 
     def check_baked(self, env: Environment) -> Path:
@@ -272,12 +288,16 @@ class Start:
         if isinstance(prefix, CopyLater):
             return self.copy_later(env, prefix)
         if kind.mode == "linked":
+            from .linkplan import DEBIAN_PIP
+
             tell_not_linked(env, {DEBIAN_PIP}, self.report.envs[env.name], self.report, self.notices)
         self.notices.resolved(f"fallback:{env.name}")
         return prefix, kind.mode
 
     def copy_later(self, env: Environment, later: CopyLater) -> tuple[Path, str]:
         """The env runs from the image, with guards against installs, while its own copy is made later."""
+        from .background import CopyPlaces, describe_pending, pending_record, write_guards, write_pip_guard
+
         assert env.source is not None
         places = CopyPlaces.of(self.state_dir, env)
         message, numbers = describe_pending(env.name, later, pending_record(places, later))
@@ -293,6 +313,10 @@ class Start:
         return Path(env.source), "background"
 
     def launch_copies(self) -> None:
+        if not self.copy_later_queue:
+            return
+        from .background import launch
+
         for env in self.copy_later_queue:
             try:
                 launch(self.plan, env, self.home, self.state_dir, self.server_pid)
@@ -334,6 +358,8 @@ class Start:
 
     def configure_conda(self) -> None:
         """`envs_dirs` in `~/.condarc`: the user's envs first (a warning, never a failure, if it cannot be)."""
+        from .condarc import CondarcError, ensure_envs_dirs
+
         envs_dirs = [self.plan.envs_dir]
         envs_dirs += sorted(
             {str(Path(e.source).parent) for e in self.plan.environments if e.mode == "baked" and e.source}

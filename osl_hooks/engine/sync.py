@@ -13,7 +13,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import select
 import shutil
 import stat
@@ -26,8 +25,6 @@ from pathlib import Path
 
 from .manifest import MANIFEST_FILE
 from .outofspace import says_out_of_space
-
-STAGING_PREFIX = ".osl-staging-"
 
 _RSYNC_COMMON = (
     # -a without -o/-g: the copy belongs to the user running the start, never to the image's owner.
@@ -346,33 +343,6 @@ def _rsync_failed(code: int, stderr: str) -> SyncError:
     room = [line for line in lines if says_out_of_space(line)]
     line = (room or lines or ["no message"])[0]
     return SyncError(f"rsync exited with code {code}: {line}", out_of_space=bool(room))
-
-
-def new_staging_dir(target: Path) -> Path:
-    """A fresh, empty directory beside `target`, private to this start."""
-    staging = target.parent / f"{STAGING_PREFIX}{target.name}-{secrets.token_hex(4)}"
-    staging.mkdir(mode=0o700)
-    return staging
-
-
-def stale_staging_dirs(target: Path) -> list[Path]:
-    """Staging directories left for `target` by interrupted starts (ours to remove)."""
-    if not target.parent.is_dir():
-        return []
-    pattern = f"{STAGING_PREFIX}{target.name}-*"
-    return [p for p in target.parent.glob(pattern) if p.is_dir() and not p.is_symlink()]
-
-
-def remove_tree(path: Path, missing_ok: bool = False) -> None:
-    """Remove a tree osl-hooks created, making read-only directories writable on the way."""
-
-    def make_writable_and_retry(function, failed_path, excinfo):  # type: ignore[no-untyped-def]
-        if missing_ok and isinstance(excinfo[1], FileNotFoundError):
-            return
-        os.chmod(os.path.dirname(failed_path), 0o700)
-        function(failed_path)
-
-    shutil.rmtree(path, onerror=make_writable_and_retry)
 
 
 def _summed_progress(processes: list[subprocess.Popen]) -> Iterator[Progress]:

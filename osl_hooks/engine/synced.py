@@ -40,8 +40,8 @@ from .manifest import (
 from .outofspace import is_out_of_space
 from .packages import record_name, record_paths
 from .reporter import SyncReport
-from .sync import SyncError, copy_tree, new_staging_dir, remove_partial_files, remove_tree, stale_staging_dirs
 from .syncstate import SyncState
+from .trees import new_staging_dir, remove_tree, stale_staging_dirs
 
 
 class Fallback(Exception):
@@ -210,6 +210,8 @@ class EnvSync:
         leaves a record of a copy that is not there (the next start makes a fresh copy), a kill after it
         a recorded, complete copy.
         """
+        from .sync import SyncError  # the rsync driver, here and below: imported by the starts that copy
+
         total, needed = self.check_first_copy(theirs)
         staging = new_staging_dir(self.target)
         point("first-copy:staging-made")
@@ -274,6 +276,8 @@ class EnvSync:
 
     def _fill_staging(self, staging: Path, theirs: Manifest, total: int) -> None:
         """Put the env's files into the (empty) staging directory; relocation follows."""
+        from .sync import copy_tree
+
         for step in copy_tree(self.source, staging):
             self.report.progress(self.env.name, step.bytes_done, total, self._describe_progress)
             hold("first-copy:progress")  # a test that shows the copy's progress holds the copy here
@@ -415,6 +419,8 @@ class EnvSync:
         old_conflicts: list[str],
         candidates: set[str] | None = None,
     ) -> None:
+        from .sync import SyncError, remove_partial_files
+
         name = self.env.name
         needed = sum(theirs.entries[p].size for p in changes.copy)
         self._check_space_for_update(needed)

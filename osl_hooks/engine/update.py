@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .faultpoints import point
-from .filecopy import copy_paths
 from .manifest import Entry, Manifest, changed_paths, entry_on_disk
 from .packages import record_name, record_paths
 from .relocate import relocate
@@ -170,6 +169,8 @@ def apply(
         save_conflict(path)
         point("update:conflict-saved")
     if changes.copy:
+        from .filecopy import copy_paths  # threads and the transfer's cut: for an update that copies
+
         paths = sorted(changes.copy)
         copy_paths(source, target, paths, [theirs.entries[p].size for p in paths])
         point("update:copied")

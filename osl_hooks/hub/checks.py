@@ -25,7 +25,7 @@ from traitlets import TraitError
 from traitlets.config import Config
 from traitlets.config.loader import LazyConfigValue
 
-from ..plan import FIRST_COPIES, MODES, PLAN_VERSION, RETIREMENT_PLAN_VERSION, plan_schema
+from ..plan import BAKED, FIRST_COPIES, MODES, PLAN_VERSION, RETIREMENT_PLAN_VERSION, SYNCED, USER, plan_schema
 from .config import (
     ENV_KEYS,
     KERNEL_KEYS,
@@ -120,9 +120,9 @@ def env_rule(
     mode = value.get("mode")
     refused = set()
     for key, modes, why in (
-        ("source", ("user",), "a user env has no copy in the image"),
-        ("built_prefix", ("user",), "a user env has no copy in the image"),
-        ("target", ("baked",), "a baked env stays where it is in the image"),
+        ("source", (USER,), "a user env has no copy in the image"),
+        ("built_prefix", (USER,), "a user env has no copy in the image"),
+        ("target", (BAKED,), "a baked env stays where it is in the image"),
     ):
         if key in value and mode in modes:
             problems.add(f"{where}.{key}", f"not allowed with mode {mode!r} ({why})")
@@ -132,9 +132,9 @@ def env_rule(
     if "first_copy" in value:
         if value["first_copy"] not in FIRST_COPIES:
             problems.add(f"{where}.first_copy", _one_of(value["first_copy"], FIRST_COPIES))
-        elif mode != "synced":
-            problems.add(f"{where}.first_copy", f"only for mode 'synced' (this env is {mode!r})")
-    if mode == "synced":
+        elif mode != SYNCED:
+            problems.add(f"{where}.first_copy", f"only for mode {SYNCED!r} (this env is {mode!r})")
+    if mode == SYNCED:
         entry["first_copy"] = value.get("first_copy", hooks.first_copy)
 
     kernel = value.get("kernel", True)

@@ -19,7 +19,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..plan import COPIED_MODES, KERNEL_NAME_PREFIX, MODES, Environment, Kernel, Plan, PlanError, plan_schema
+from ..plan import (
+    BAKED,
+    COPIED_MODES,
+    KERNEL_NAME_PREFIX,
+    MODES,
+    USER,
+    Environment,
+    Kernel,
+    Plan,
+    PlanError,
+    plan_schema,
+)
 from .config import SECTION
 
 Renumber = Callable[[str], str]
@@ -116,9 +127,9 @@ def stand_in(value: Any) -> Environment | None:
     definitions = plan_schema()["definitions"]
     kernel = Kernel(kernel_name, name) if _matches(definitions["kernel"]["properties"]["name"], kernel_name) else None
     if mode not in MODES:
-        return Environment(name, "baked", kernel=kernel)
-    source = value.get("source") if mode != "user" and _matches(definitions["imagePath"], value.get("source")) else None
-    target = value.get("target") if mode != "baked" and isinstance(value.get("target"), str) else None
+        return Environment(name, BAKED, kernel=kernel)
+    source = value.get("source") if mode != USER and _matches(definitions["imagePath"], value.get("source")) else None
+    target = value.get("target") if mode != BAKED and isinstance(value.get("target"), str) else None
     return Environment(name, mode, source=source and posixpath.normpath(source), target=target or None, kernel=kernel)
 
 
@@ -126,7 +137,7 @@ def _leaving_the_home(settings: dict[str, Any], environments: Iterable[Any]) -> 
     """With no home known at hub start, a path relative to the home can still be seen to leave it."""
     paths = [(k, settings.get(k)) for k in ("envs_dir", "state_dir", "jupyter_data_dir")]
     for i, env in enumerate(environments):
-        if isinstance(env, dict) and env.get("mode") in (*COPIED_MODES, "user"):
+        if isinstance(env, dict) and env.get("mode") in (*COPIED_MODES, USER):
             paths.append((f"environments[{i}].target", env.get("target")))
     problems = []
     for where, value in paths:

@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..engine.envstatus import by_env, gather, recorded_plan
+from ..engine.envstatus import by_env, gather
+from ..engine.planrecord import recorded_plan
 from ..plan import (
     COPIED_MODES,
     DEFAULT_STATE_DIR,
@@ -69,13 +70,21 @@ class HomeEnvs:
         known = by_env(gathered)
         planned = {e.name: e for e in plan.environments} if plan else {}
         last = dict((gathered or {}).get("last_start") or {})
+        command = dict(((gathered or {}).get("commands") or [{}])[-1])
         for bulky in ("environments", "events", "scripts"):
             last.pop(bulky, None)
+            command.pop(bulky, None)
         envs = []
         for name in dict.fromkeys([*planned, *known]):
             entry = self.entry(name, planned.get(name), known.get(name, {}), running_kernels)
             envs.append(dict(entry, task=busy.get(name)))
-        return {"home": self.home, "plan_found": plan is not None, "last_start": last or None, "envs": envs}
+        return {
+            "home": self.home,
+            "plan_found": plan is not None,
+            "last_start": last or None,
+            "last_command": command or None,  # the last reset or materialize since the last start, as `last_start`
+            "envs": envs,
+        }
 
     def entry(
         self, name: str, env: Environment | None, known: dict[str, Any], running_kernels: set[str]
