@@ -46,9 +46,9 @@ print(json.dumps({"code": code, "heavy": heavy}))
 """
 
 
-def start_in_fresh_process(plan_file) -> tuple[int, list[str], str]:
+def start_in_fresh_process(plan_file, unwanted: tuple[str, ...] = HEAVY + OTHER_PATHS) -> tuple[int, list[str], str]:
     result = subprocess.run(
-        [sys.executable, "-c", START_AND_LIST_MODULES, str(plan_file), ",".join(HEAVY + OTHER_PATHS)],
+        [sys.executable, "-c", START_AND_LIST_MODULES, str(plan_file), ",".join(unwanted)],
         capture_output=True,
         text=True,
         check=True,
@@ -58,23 +58,22 @@ def start_in_fresh_process(plan_file) -> tuple[int, list[str], str]:
     return report["code"], report["heavy"], "\n".join(lines)
 
 
-def test_restart_with_nothing_new_imports_nothing_heavy(image, tmp_path):
-    """On a baked image, as images are built (`osl-hooks bake`): a restart reads the manifest's id, hashes nothing."""
+def baked_copy_of_geo(image, tmp_path):
+    """The image's geo env copied and baked (`osl-hooks bake`, as images are built), a home, and a plan for both."""
     source = tmp_path / "image/envs/geo"
     shutil.copytree(image / "envs/geo", source, symlinks=True)
     bake(source)
     home = tmp_path / "home"
     home.mkdir()
     plan = tmp_path / "plan.json"
-    plan.write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "home": str(home),
-                "environments": [{"name": "geo", "mode": "synced", "source": str(source)}],
-            }
-        )
-    )
+    environments = [{"name": "geo", "mode": "synced", "source": str(source)}]
+    plan.write_text(json.dumps({"version": 1, "home": str(home), "environments": environments}))
+    return source, home, plan
+
+
+def test_restart_with_nothing_new_imports_nothing_heavy(image, tmp_path):
+    """On a baked image: a restart reads the manifest's id, hashes nothing."""
+    source, home, plan = baked_copy_of_geo(image, tmp_path)
     invalid = tmp_path / "invalid.json"
     invalid.write_text(json.dumps({"version": 1, "home": str(home), "environments": [{"name": "geo"}]}))
     code, heavy, _ = start_in_fresh_process(invalid)
@@ -86,6 +85,25 @@ def test_restart_with_nothing_new_imports_nothing_heavy(image, tmp_path):
     assert code == 0, output
     assert "geo is up to date" in output
     assert heavy == [], f"a start with nothing new imported {heavy}"
+
+
+def test_an_image_update_copies_in_the_start_s_own_process(image, tmp_path):
+    """A small update costs what changed: its files are copied by the start itself, without the rsync driver or
+    any process (starting rsync cost more than copying a 1% update's files)."""
+    source, home, plan = baked_copy_of_geo(image, tmp_path)
+    code, _, output = start_in_fresh_process(plan)
+    assert code == 0, output
+    tile = next(source.glob("share/geodemo-data/tiles/*.txt"))
+    tile.write_text("a new version of this tile\n")
+    (source / "share/geodemo-data/tiles/new-tile.txt").write_text("a tile the update adds\n")
+    bake(source)
+
+    code, heavy, output = start_in_fresh_process(plan, HEAVY + ("osl_hooks.engine.sync", "subprocess"))
+    assert code == 0, output
+    copy = home / ".local/envs/geo" / tile.relative_to(source)
+    assert copy.read_text() == "a new version of this tile\n", output
+    assert (copy.parent / "new-tile.txt").read_text() == "a tile the update adds\n"
+    assert heavy == [], f"an update imported {heavy}"
 
 
 def test_restart_with_the_same_plan_does_not_rewrite_the_plan_record(image, tmp_path, run_start_in):

@@ -197,7 +197,7 @@ def test_copy_files_transfers_exactly_the_given_paths_in_several_rsync_runs(tmp_
 def test_copy_files_splits_a_long_list_over_rsyncs_running_at_once(tmp_path, monkeypatch):
     """A long update list goes to two rsyncs at the same time; both may need the same new directories (the cut
     falls inside a tree the copy does not have yet), and the result is exactly the image's files and modes."""
-    from osl_hooks.engine import sync
+    from osl_hooks.engine import parts, sync
 
     source, target = tmp_path / "image", tmp_path / "copy"
     listed = [f"new/deep/d{i % 7}/f{i}.py" for i in range(300)]
@@ -206,7 +206,7 @@ def test_copy_files_splits_a_long_list_over_rsyncs_running_at_once(tmp_path, mon
         (source / path).write_text(f"image {i}\n" * (i % 50))
         (source / path).chmod(0o755 if i % 3 else 0o644)
     target.mkdir()
-    monkeypatch.setattr(sync, "available_cpus", lambda: 2)
+    monkeypatch.setattr(parts, "available_cpus", lambda: 2)
     monkeypatch.setattr(sync, "ARGUMENT_BYTES", 2000)  # several runs per rsync: the two overlap in time
     in_flight, most = [0], [0]
     real_run = subprocess.run
@@ -231,7 +231,7 @@ def test_copy_files_splits_a_long_list_over_rsyncs_running_at_once(tmp_path, mon
 def test_copy_files_reports_a_failed_rsync_after_every_rsync_ended(tmp_path, monkeypatch):
     """One part failing (a file gone from the image) fails the transfer with rsync's message; the other part's
     files are complete, none half-written."""
-    from osl_hooks.engine import sync
+    from osl_hooks.engine import parts, sync
 
     source, target = tmp_path / "image", tmp_path / "copy"
     listed = [f"pkg/f{i:03d}.py" for i in range(200)]
@@ -240,7 +240,7 @@ def test_copy_files_reports_a_failed_rsync_after_every_rsync_ended(tmp_path, mon
         (source / path).write_text("x\n")
     target.mkdir()
     (source / listed[-1]).unlink()  # in the second part
-    monkeypatch.setattr(sync, "available_cpus", lambda: 2)
+    monkeypatch.setattr(parts, "available_cpus", lambda: 2)
     with pytest.raises(sync.SyncError, match="rsync exited with code 23"):
         sync.copy_files(source, target, listed)
     assert all((target / p).read_text() == "x\n" for p in listed[:100])
@@ -248,7 +248,7 @@ def test_copy_files_reports_a_failed_rsync_after_every_rsync_ended(tmp_path, mon
 
 
 def test_balanced_parts_keep_runs_consecutive_and_weigh_bytes():
-    from osl_hooks.engine.sync import PER_FILE_COST, balanced_parts
+    from osl_hooks.engine.parts import PER_FILE_COST, balanced_parts
 
     paths = [f"p{i:03d}" for i in range(100)]
     assert balanced_parts(paths, None, 1) == [paths]

@@ -7,7 +7,7 @@ from the image's file into a new file beside its place, with no process started.
 What the copy gets is what `rsync --links --perms --times --chmod=u+w --relative` gave it:
 - each file is written beside its place as `.NAME.XXXXXX` (rsync's own temporary name) and renamed into
   place, so every path holds its old or its new content; a killed transfer leaves such partial files, which
-  the next update removes (`sync.remove_partial_files`, on the paths it recorded as pending);
+  the next update removes (`trees.remove_partial_files`, on the paths it recorded as pending);
 - the image's mode plus u+w (the user must be able to change and remove everything in their copy), and the
   image's mtime (an update recognizes what osl-hooks left by its size and mtime);
 - a symlink is made anew with the image's target; a listed directory gets the image's mode and, once its
@@ -33,7 +33,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from .sync import balanced_parts, transfer_processes
+from .parts import balanced_parts, transfer_processes
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -51,7 +51,7 @@ def copy_paths(source: Path, target: Path, paths: list[str], sizes: Sequence[int
     """Transfer exactly `paths` (relative; parents before children, as sorted) from `source` into `target`.
 
     A long list is cut into consecutive parts of about equal cost (`sizes`: the files' bytes, when known), each
-    copied by its own thread at the same time, as many as `sync.transfer_processes` says: the copying is system
+    copied by its own thread at the same time, as many as `parts.transfer_processes` says: the copying is system
     calls, which run outside the interpreter's lock, and one thread leaves a second core idle. Two parts may
     both make a parent directory the copy lacks; the one that comes second opens the one the first made.
     """
@@ -113,7 +113,7 @@ def _copy_part(source: str, target: str, paths: list[str]) -> list[tuple[str, os
 
 
 class _TemporaryNames:
-    """rsync-style temporary names (`.NAME.XXXXXX`, what `sync.remove_partial_files` recognizes), from a
+    """rsync-style temporary names (`.NAME.XXXXXX`, what `trees.remove_partial_files` recognizes), from a
     generator seeded once per part: `os.urandom` per name would ask the kernel once per file."""
 
     def __init__(self) -> None:

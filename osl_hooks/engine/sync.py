@@ -19,10 +19,11 @@ import stat
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import parts
 from .manifest import MANIFEST_FILE
 from .outofspace import says_out_of_space
 
@@ -54,12 +55,8 @@ RSYNC_UPDATE_OPTIONS = (
 )
 
 ARGUMENT_BYTES = 256 * 1024  # of paths per rsync run: far below the kernel's limit for a command line (2 MiB)
-TRANSFER_PROCESSES = 2  # transfers run at once, at most: rsyncs (`copy_files`, first copies) or threads (`filecopy`)
-MIN_PATHS_PER_PROCESS = 64  # a shorter list is not worth a second rsync process
-PER_FILE_COST = 16 * 1024  # bytes' worth of work per file (create, rename, set times), for balancing the rsyncs
 PROGRESS_READ_INTERVAL = 0.1  # seconds; the status file shows progress every 0.5 s
 _PROGRESS = re.compile(rb"\s*([\d,]+)\s+(\d+)%")  # matched at the start of a line
-_PARTIAL = re.compile(r"\.(.+)\.[A-Za-z0-9]{6}")  # rsync's temporary name for NAME (receiver.c, get_tmpname)
 
 
 class SyncError(Exception):
@@ -113,7 +110,7 @@ def copy_tree(
     every directory. Progress is the sum of both rsyncs' bytes done. rsync's errors go to a temporary file
     rather than a pipe, so a long list of errors can never block rsync while progress is being read.
     """
-    halves = None if resume or available_cpus() < 2 else first_copy_halves(Path(source))
+    halves = None if resume or parts.available_cpus() < 2 else first_copy_halves(Path(source))
     commands = [rsync_command(source, destination, resume)] if halves is None else []
     commands += [rsync_command(source, destination, roots=half) for half in halves or ()]
     with contextlib.ExitStack() as stack:
@@ -146,7 +143,7 @@ def first_copy_halves(source: Path) -> tuple[list[str], list[str]] | None:
     holds; None when there is no manifest to weigh the tree by, or nothing to cut.
 
     The cut is the path where half of the cost of the manifest's entries lies (as `copy_files` weighs them:
-    the bytes plus `PER_FILE_COST` per entry), read line by line from the raw manifest without keeping it.
+    the bytes plus `parts.PER_FILE_COST` per entry), read line by line from the raw manifest without keeping it.
     The halves come from the tree itself: in each directory on the way to the cut path, the entries before
     it are the first half's and the entries after it (and the cut path) the second's, so every path of the
     source is in exactly one half whatever the manifest says."""
@@ -190,11 +187,11 @@ def _cut_path(manifest: Path) -> str | None:
     try:
         with open(manifest, "rb") as lines:
             header = json.loads(lines.readline())
-            half = (header["bytes"] + header["files"] * PER_FILE_COST) / 2
+            half = (header["bytes"] + header["files"] * parts.PER_FILE_COST) / 2
             done = 0
             for line in lines:
                 size = _ENTRY_SIZE.search(line)
-                done += PER_FILE_COST + (int(size.group(1)) if size else 0)
+                done += parts.PER_FILE_COST + (int(size.group(1)) if size else 0)
                 if done >= half:
                     path = json.loads(line)[0]
                     return path if isinstance(path, str) and path else None
@@ -218,7 +215,7 @@ def copy_files(source: Path, target: Path, paths: list[str], sizes: Sequence[int
 
     rsync writes each file as `.NAME.XXXXXX` beside it and renames it into place, so every path holds
     either its old or its new content. A killed transfer can leave such a partial file: callers record
-    the paths first and remove what is left with `remove_partial_files`. (Beside the file, not in a
+    the paths first and remove what is left with `trees.remove_partial_files`. (Beside the file, not in a
     `--temp-dir`: renaming across directories made a transfer of many files markedly slower.)
 
     The paths are rsync's arguments (`SOURCE/./PATH` with `--relative`), as many per run as fit in
@@ -226,12 +223,12 @@ def copy_files(source: Path, target: Path, paths: list[str], sizes: Sequence[int
     byte, which made an update of thousands of files cost more than `rsync -a` of the same change.
 
     A long list is split into consecutive parts of about equal cost (`sizes`: the files' bytes, when known),
-    each sent by its own rsync, at the same time (`transfer_processes`). One rsync's sender and receiver take
+    each sent by its own rsync, at the same time (`parts.transfer_processes`). One rsync's sender and receiver take
     turns over a pipe and leave a second core mostly idle: two rsyncs moved a 3,341-file update in about two
     thirds of the time of one (`docs/benchmarks.md`). Two rsyncs may both create a new parent directory; rsync takes a
     directory that already exists (EEXIST) as made, and both give it the image's mode and mtime.
     """
-    own, *others = balanced_parts(paths, sizes, transfer_processes(len(paths)))
+    own, *others = parts.balanced_parts(paths, sizes, parts.transfer_processes(len(paths)))
     failures: list[Exception] = []
 
     def copy_part(part: list[str]) -> None:
@@ -248,45 +245,6 @@ def copy_files(source: Path, target: Path, paths: list[str], sizes: Sequence[int
         thread.join()  # every rsync has ended before this returns or raises
     if failures:
         raise failures[0]
-
-
-def transfer_processes(paths: int) -> int:
-    """How many rsyncs an update of `paths` files runs at once: one per CPU this process may use, at most
-    `TRANSFER_PROCESSES` (measured on 2 cores; more rsyncs than that contend for the disk), and one for a list
-    too short to be worth a second process (`MIN_PATHS_PER_PROCESS`)."""
-    return max(1, min(TRANSFER_PROCESSES, available_cpus(), paths // MIN_PATHS_PER_PROCESS))
-
-
-def available_cpus() -> int:
-    """The CPUs this process may use: its affinity, and a container's CPU limit (cgroup v2 `cpu.max`), which a
-    pod's `resources.limits.cpu` sets while the affinity still shows every CPU of the node."""
-    cpus = len(os.sched_getaffinity(0))
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            cpus = min(cpus, max(1, int(quota) // int(period)))
-    except (OSError, ValueError):
-        pass  # no cgroup v2 limit visible: the affinity is the limit
-    return cpus
-
-
-def balanced_parts(paths: list[str], sizes: Sequence[int] | None, count: int) -> list[list[str]]:
-    """`paths` cut into `count` consecutive runs of about equal cost (a file's bytes plus a fixed cost per
-    file, `PER_FILE_COST`, for the work each file takes whatever its size). Consecutive: a run keeps whole
-    directories together, so the transfers rarely share a parent to create. The one cut of every transfer that
-    runs in parts: the rsyncs of `copy_files` and the threads of `filecopy.copy_paths`."""
-    if count <= 1:
-        return [paths]
-    costs = [PER_FILE_COST + (sizes[i] if sizes is not None else 0) for i in range(len(paths))]
-    share = sum(costs) / count
-    parts: list[list[str]] = [[]]
-    done = 0.0
-    for path, cost in zip(paths, costs, strict=True):
-        if done >= share * len(parts) and len(parts) < count:
-            parts.append([])
-        parts[-1].append(path)
-        done += cost
-    return [part for part in parts if part]
 
 
 def _copy_part(source: Path, target: Path, paths: list[str]) -> None:
@@ -311,30 +269,6 @@ def _argument_chunks(prefix: bytes, paths: list[str]) -> Iterator[list[bytes]]:
         size += len(argument) + 1
     if chunk:
         yield chunk
-
-
-def remove_partial_files(target: Path, paths: Iterable[str]) -> int:
-    """Remove the partial files a killed `copy_files` of `paths` left in `target` (rsync's `.NAME.XXXXXX`
-    beside each NAME it was writing); returns how many. Only regular files of exactly that form, next to a
-    path that was being written, are touched."""
-    names_by_dir: dict[str, set[str]] = {}
-    for path in paths:
-        directory, _, name = path.rpartition("/")
-        names_by_dir.setdefault(directory, set()).add(name)
-    removed = 0
-    for directory, names in names_by_dir.items():
-        folder = os.path.join(target, directory)
-        try:
-            entries = os.listdir(folder)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            match = _PARTIAL.fullmatch(entry)
-            if match and match.group(1) in names and os.path.isfile(path := os.path.join(folder, entry)):
-                if not os.path.islink(path):
-                    os.unlink(path)
-                    removed += 1
-    return removed
 
 
 def _rsync_failed(code: int, stderr: str) -> SyncError:

@@ -41,7 +41,7 @@ from .outofspace import is_out_of_space
 from .packages import record_name, record_paths
 from .reporter import SyncReport
 from .syncstate import SyncState
-from .trees import new_staging_dir, remove_tree, stale_staging_dirs
+from .trees import new_staging_dir, remove_partial_files, remove_tree, stale_staging_dirs
 
 
 class Fallback(Exception):
@@ -419,8 +419,6 @@ class EnvSync:
         old_conflicts: list[str],
         candidates: set[str] | None = None,
     ) -> None:
-        from .sync import SyncError, remove_partial_files
-
         name = self.env.name
         needed = sum(theirs.entries[p].size for p in changes.copy)
         self._check_space_for_update(needed)
@@ -438,7 +436,7 @@ class EnvSync:
             conflicts = sorted(set(old_conflicts) | set(changes.conflicts))
             self.state.extra.update(self._footprint(theirs))
             self.state.save(self.env, self.target, theirs, overrides, conflicts)
-        except (SyncError, relocate.RelocationError, OSError) as e:
+        except _transfer_errors() as e:
             if is_out_of_space(e):
                 e = f"your home ran out of space (free at least {human_bytes(needed)} in it)"
             raise EnvProblem(
@@ -467,6 +465,14 @@ class EnvSync:
                 f"your home has {human_bytes(free)} free, not enough for the update of {self.env.name} "
                 f"({human_bytes(needed_bytes)}); your copy is kept as it is"
             )
+
+
+def _transfer_errors() -> tuple[type[BaseException], ...]:
+    """What a failed transfer raises. Called by an except clause, so only when something was raised: an update
+    copies in its own process, and only a linked env's real files go through rsync (`SyncError`)."""
+    from .sync import SyncError
+
+    return (SyncError, relocate.RelocationError, OSError)
 
 
 def _existing_ancestor(path: Path) -> Path:

@@ -154,7 +154,7 @@ def apply(
     """Carry out `changes`; return the stats of the rewritten files (for the next sync's overrides).
 
     Each file is written beside its place and renamed into place (`filecopy`); what a killed update leaves
-    half-written is removed by the next one (`sync.remove_partial_files` on the paths it recorded as pending).
+    half-written is removed by the next one (`trees.remove_partial_files` on the paths it recorded as pending).
     """
     for path in changes.delete:
         (target / path).unlink(missing_ok=True)
