@@ -25,6 +25,9 @@ OTHER_PATHS = (
     "osl_hooks.engine.scripts",  # setup scripts: the plan has none
     "osl_hooks.engine.condarc",  # conda's configuration: for user envs
     "osl_hooks.engine.linked",  # linked envs: the plan has none
+    "osl_hooks.engine.linkplan",  # which files a linked copy links
+    "osl_hooks.engine.update",  # the three-way decision: nothing to update
+    "osl_hooks.engine.bakeddiff",  # the previous version from the baked diff: nothing to update
     "osl_hooks.engine.sync",  # rsync: nothing to copy
     "osl_hooks.engine.filecopy",  # an update's copy: nothing to update
     "osl_hooks.engine.retire",  # retirement: a version-1 plan, and nothing retired

@@ -23,6 +23,7 @@ again. It settles:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +31,6 @@ from ..plan import Environment
 from ..status import human_bytes
 from .background import CopyPlaces, drop_staging, remove_placeholder
 from .homepaths import Home
-from .linkplan import DEBIAN_PIP, WRITABLE_IMAGE, user_can_write
 from .materialize import MaterializeError, is_linked_copy, make_real, recorded_links
 from .notices import Notices
 from .reporter import EnvStatus, Reporter
@@ -38,22 +38,29 @@ from .summary import linked_share
 from .synced import EnvProblem, EnvSync, FirstCopyAt
 from .syncstate import SyncState
 
-# Why a `linked` env is not (all) linked (`linkplan`'s causes): said in full once, then in a line; the fix.
-NOT_LINKED = {
-    WRITABLE_IMAGE: (
-        "{name} is a full copy in your home, not linked to the image: you can write the image's {source}, so your "
-        "writes through links would go into the image and be lost at a restart",
-        "{name} is a full copy: you can write the image's {source}",
-        "make it read-only for the notebook user in the image, see `osl-hooks bake`",
-    ),
-    DEBIAN_PIP: (
-        "{name} is linked only in part ({share} of its bytes through links): its pip, Debian's or Ubuntu's patched "
-        "pip, resolves links before it decides what an uninstall may remove, so every file of a package pip "
-        "manages is a real file in your home",
-        "{name} is linked only in part ({share} of its bytes through links): its pip resolves links",
-        "install pip from the package index in the image's env: `{source}/bin/python -m pip install -U pip`",
-    ),
-}
+
+@functools.cache
+def _not_linked_texts() -> dict[str, tuple[str, str, str]]:
+    """Why a `linked` env is not (all) linked, by `linkplan`'s causes: the sentence said in full once, the line
+    said afterwards, the fix. A function: `linkplan` is imported when a linked env is told about, not at every
+    restart of synced envs."""
+    from .linkplan import DEBIAN_PIP, WRITABLE_IMAGE
+
+    return {
+        WRITABLE_IMAGE: (
+            "{name} is a full copy in your home, not linked to the image: you can write the image's {source}, so your "
+            "writes through links would go into the image and be lost at a restart",
+            "{name} is a full copy: you can write the image's {source}",
+            "make it read-only for the notebook user in the image, see `osl-hooks bake`",
+        ),
+        DEBIAN_PIP: (
+            "{name} is linked only in part ({share} of its bytes through links): its pip, Debian's or Ubuntu's patched "
+            "pip, resolves links before it decides what an uninstall may remove, so every file of a package pip "
+            "manages is a real file in your home",
+            "{name} is linked only in part ({share} of its bytes through links): its pip resolves links",
+            "install pip from the package index in the image's env: `{source}/bin/python -m pip install -U pip`",
+        ),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +84,8 @@ def decide(env: Environment, home: Home, state_dir: Path, background: bool) -> C
     mode: Literal["synced", "linked"] = "synced"
     stays_full = False
     if env.mode == "linked":
+        from .linkplan import WRITABLE_IMAGE, user_can_write
+
         if user_can_write(Path(env.source or "")):
             because = (WRITABLE_IMAGE,)
         elif record is not None and not was_linked and home.check(env.target or "", env.name).exists():
@@ -99,6 +108,8 @@ def tell(kind: CopyKind, env: Environment, report: Reporter, notices: Notices) -
     for cause in kind.not_linked_because:
         status.not_linked(cause)
     if env.mode == "linked":
+        from .linkplan import WRITABLE_IMAGE
+
         tell_not_linked(env, {WRITABLE_IMAGE}, status, report, notices)
     if kind.stays_full:
         report.info(
@@ -118,7 +129,7 @@ def tell_not_linked(env: Environment, causes: set[str], status: EnvStatus, repor
             continue
         share = linked_share(status.linked_bytes, status.volume_bytes) or 0.0
         sentence, line, fix = (
-            s.format(name=env.name, source=env.source, share=f"{share:.0%}") for s in NOT_LINKED[cause]
+            s.format(name=env.name, source=env.source, share=f"{share:.0%}") for s in _not_linked_texts()[cause]
         )
         if notices.already_said(key, str(env.source)):
             report.info(line, env.name)
@@ -130,9 +141,9 @@ def tell_not_linked(env: Environment, causes: set[str], status: EnvStatus, repor
 def not_linked_reason(cause: str, source: str) -> str:
     """A cause of `not_linked_because` for `osl-hooks status`: what it is (the sentence after its first colon),
     and the fix."""
-    if cause not in NOT_LINKED:
+    if cause not in _not_linked_texts():
         return cause
-    sentence, _line, fix = (s.format(name="it", source=source, share="") for s in NOT_LINKED[cause])
+    sentence, _line, fix = (s.format(name="it", source=source, share="") for s in _not_linked_texts()[cause])
     return f"{sentence.split(': ', 1)[-1]} (admins: {fix})"
 
 

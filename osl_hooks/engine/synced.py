@@ -19,10 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..plan import Environment
 from ..status import human_bytes
-from . import bakeddiff, relocate, update
+from . import relocate
 from .faultpoints import hold, point
 from .homepaths import Home
 from .manifest import (
@@ -42,6 +43,9 @@ from .packages import record_name, record_paths
 from .reporter import SyncReport
 from .syncstate import SyncState
 from .trees import new_staging_dir, remove_partial_files, remove_tree, stale_staging_dirs
+
+if TYPE_CHECKING:
+    from . import update
 
 
 class Fallback(Exception):
@@ -144,6 +148,8 @@ class EnvSync:
     def base_manifest(self, record: dict, theirs: Manifest) -> Manifest | None:
         """The version the copy was last synced from: from the image's baked diff when it starts from exactly
         that version (nothing else is read), else the manifest the sync record keeps (None: not usable)."""
+        from . import bakeddiff  # here and below (`update`): for a start that has something to do
+
         previous, unusable = bakeddiff.previous_version(theirs, record.get("source_id"))
         if unusable:
             self.report.info(
@@ -254,6 +260,8 @@ class EnvSync:
     def relocate_and_record(self, staging: Path, theirs: Manifest) -> int:
         """A complete copy in `staging`: relocate it for the target and record the sync (the rename commits it).
         Returns how many files were relocated."""
+        from . import update
+
         assert theirs.built_prefix is not None
         changed = relocate.relocate(staging, theirs.prefix_files, theirs.built_prefix, str(self.target))
         rewritten = {
@@ -314,6 +322,8 @@ class EnvSync:
     # -- updates -------------------------------------------------------------------------------------
 
     def three_way_update(self, base: Manifest, theirs: Manifest, record: dict) -> None:
+        from . import update
+
         overrides = {p: tuple(s) if s else None for p, s in record.get("overrides", {}).items()}
         trusted = self.state.pending()
         changes = update.decide(base, theirs, overrides, self.target, trusted)
@@ -332,6 +342,8 @@ class EnvSync:
         copied again and relocated, and the rest is recorded as synced. What differs from the image is the
         user's and is kept, counted as their change from then on.
         """
+        from . import update
+
         adopting = not self.state.record_file.exists()
         if not adopting:
             self.report.warning(
@@ -419,6 +431,8 @@ class EnvSync:
         old_conflicts: list[str],
         candidates: set[str] | None = None,
     ) -> None:
+        from . import update
+
         name = self.env.name
         needed = sum(theirs.entries[p].size for p in changes.copy)
         self._check_space_for_update(needed)
