@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .manifest import Entry, EntryLines, LineOwners, Manifest, line_path
 from .packages import PackageIndex
@@ -64,6 +64,12 @@ class PreviousEntries(EntryLines):
         if path in self._named:
             return self._old._lookup(path)
         return self._current._lookup(path)
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """As `EntryLines.prefetch`, each path from where its lookup reads it (never building every line)."""
+        paths = list(paths)
+        self._old.prefetch(path for path in paths if path in self._named)
+        self._current.prefetch(path for path in paths if path not in self._named)
 
     def differing(self, other: EntryLines) -> list[str]:
         if other is self._current:

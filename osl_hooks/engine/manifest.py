@@ -100,16 +100,27 @@ class EntryLines(Mapping[str, Entry]):
             self._parsed[row[0]] = (Entry._make(row[1:7]), row[7])
         return [row[0] for row in rows]
 
+    def _line(self, path: str) -> bytes | None:
+        key = f"[{json.dumps(path, ensure_ascii=False)},".encode()
+        i = bisect.bisect_left(self.lines, key)
+        return self.lines[i] if i < len(self.lines) and self.lines[i].startswith(key) else None
+
     def _lookup(self, path: str) -> tuple[Entry, str | None] | None:
         found = self._parsed.get(path)
         if found is None:
-            key = f"[{json.dumps(path, ensure_ascii=False)},".encode()
-            i = bisect.bisect_left(self.lines, key)
-            if i == len(self.lines) or not self.lines[i].startswith(key):
+            line = self._line(path)
+            if line is None:
                 return None
-            self.parse([self.lines[i]])
+            self.parse([line])
             found = self._parsed[path]
         return found
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """Parse the lines of `paths` at once, for a caller about to look up each (an update checks every
+        package record): one `json.loads` of them all, not one each."""
+        lines = [line for path in paths if path not in self._parsed and (line := self._line(path)) is not None]
+        if lines:
+            self.parse(lines)
 
     def __getitem__(self, path: str) -> Entry:
         found = self._lookup(path)
@@ -202,6 +213,11 @@ class Manifest:
     def files(self) -> int:
         return sum(1 for e in self.entries.values() if e.kind == "f")
 
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """Ready the entries of `paths` for lookups (see `EntryLines.prefetch`; scanned entries are ready)."""
+        if isinstance(self.entries, EntryLines):
+            self.entries.prefetch(paths)
+
     def save_as(self, path: str | os.PathLike[str]) -> None:
         """Write the manifest to `path`: a plain file copy when it was loaded from a file, else `dump`."""
         if self.file is None:
@@ -274,7 +290,10 @@ def differing_paths(base: Manifest, theirs: Manifest) -> list[str]:
 
 def changed_paths(base: Manifest, theirs: Manifest) -> list[str]:
     """The paths whose content the image changed (added, removed or different), sorted: what an update decides."""
-    return [p for p in differing_paths(base, theirs) if not same_content(base.entries.get(p), theirs.entries.get(p))]
+    paths = differing_paths(base, theirs)
+    base.prefetch(paths)
+    theirs.prefetch(paths)
+    return [p for p in paths if not same_content(base.entries.get(p), theirs.entries.get(p))]
 
 
 def same_content(old: Entry | None, new: Entry | None) -> bool:

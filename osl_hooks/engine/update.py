@@ -57,11 +57,13 @@ def left_entry(base: Manifest, overrides: dict[str, Stat], path: str) -> Entry |
 def user_packages(base: Manifest, overrides: dict[str, Stat], target: Path, trusted: set[str]) -> set[str]:
     """Packages the user upgraded, removed or installed: their records differ from what osl-hooks left."""
     touched = set()
+    on_disk = record_paths(target)
+    base.prefetch([rel for records in base.packages.records.values() for rel in records] + on_disk)
     for name, records in base.packages.records.items():
         for rel in records:
             if rel not in trusted and not _looks_as_left(base, overrides, target, rel):
                 touched.add(name)
-    for rel in record_paths(target):
+    for rel in on_disk:
         if rel not in base.entries and rel not in trusted:
             name = record_name(rel)
             if name:
