@@ -35,6 +35,7 @@ from osl_hooks.engine.faultpoints import HOLD_AT_ENV_VAR
 from osl_hooks.engine.linkform import IMAGE_LINK
 from osl_hooks.engine.manifest import MANIFEST_FILE, bake, load
 from osl_hooks.engine.runner import start
+from osl_hooks.engine.syncstate import read_links
 from osl_hooks.engine.trees import STAGING_PREFIX
 from osl_hooks.plan import Plan
 from osl_hooks.status import human_bytes
@@ -82,10 +83,11 @@ def image_links(env: Path) -> list[str]:
 
 def env_state(home: Path, name: str) -> tuple[dict, dict]:
     """The env's tree and its sync record, as a materialize leaves them; what differs between two copies made of
-    the same image aside (the time of the sync, the relocated files' mtimes, the base manifest's random file
-    name), as the CLI's reset below makes the copy again."""
+    the same image aside (the time of the sync, the relocated files' mtimes, the random names of the base manifest
+    and of the links file: the links it holds count, not its name), as the CLI's reset below makes the copy again."""
     record = json.loads((home / STATE / f"envs/{name}.json").read_text())
-    record.pop("synced_at"), record.pop("base")
+    record["links"] = read_links(home / STATE / "envs", name, record)
+    record.pop("synced_at"), record.pop("base"), record.pop("links_file", None)
     record["overrides"] = {path: size for path, (size, _mtime) in record["overrides"].items()}
     return tree_snapshot(home / ".local/envs" / name), record
 
