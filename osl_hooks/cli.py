@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from .engine.runner import Outcome
 from .plan import DEFAULT_STATE_DIR, PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Plan, PlanError, load_plan
 from .status import human_bytes
+
+if TYPE_CHECKING:
+    import argparse
 
 # Each command imports what it uses when it runs: a server start pays for the start's modules only (the
 # restart with nothing new costs little more than the interpreter), not for bake's, status's or the copy's.
@@ -19,7 +23,7 @@ from .status import human_bytes
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser(argv[0] if argv else None).parse_args(argv)
+    args = _start_arguments(argv) or _parser(argv[0] if argv else None).parse_args(argv)
     if args.command == "start":
         return _start(args)
     if args.command == "plan":
@@ -45,9 +49,40 @@ def main(argv: list[str] | None = None) -> int:
     return _status(args)
 
 
+START_FLAGS = {"--allow-root": "allow_root", "--degraded-ok": "degraded_ok"}
+
+
+def _start_arguments(argv: list[str]) -> SimpleNamespace | None:
+    """`start` as the hub's deliveries and images run it (`--plan FILE`, `--allow-root`, `--degraded-ok`, then
+    the server command), read without argparse: importing it (with gettext and locale) and building the parser
+    cost a restart with nothing new about 3 ms, a tenth of what it costs beyond Python's own start. Anything
+    else (`--help`, a typo, an abbreviation, an option's value that begins with '-') gives None: argparse reads
+    it, and explains. The arguments are those argparse gives (tests/test_cli.py compares them)."""
+    if argv[:1] != ["start"]:
+        return None
+    args = SimpleNamespace(command="start", plan=None, allow_root=False, degraded_ok=False, server_command=[])
+    rest = iter(range(1, len(argv)))
+    for i in rest:
+        arg = argv[i]
+        if arg in START_FLAGS:
+            setattr(args, START_FLAGS[arg], True)
+        elif arg == "--plan" and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            args.plan = argv[next(rest)]
+        elif arg.startswith("--plan="):
+            args.plan = arg.removeprefix("--plan=")
+        elif arg == "--" or not arg.startswith("-"):
+            args.server_command = argv[i:]  # argparse's REMAINDER: the server command, from here on
+            break
+        else:
+            return None
+    return args
+
+
 def _parser(command: str | None) -> argparse.ArgumentParser:
     """The command line's parser, with only `command`'s subparser when it names one (a start does not build
     the other commands' help), else with all of them (`--help`, a typo: the choices are listed)."""
+    import argparse
+
     parser = argparse.ArgumentParser(prog="osl-hooks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, add in COMMANDS.items():
@@ -57,6 +92,8 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
 
 
 def _add_start(commands) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+
     start_cmd = commands.add_parser(
         "start",
         help="prepare the home: sync envs, register kernels, run setup scripts",
@@ -194,6 +231,8 @@ INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
 
 def _env_command(commands, name: str, help: str, description: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
     """A command about one env of the plan: NAME, --plan (and --allow-root for throwaway containers)."""
+    import argparse
+
     command = commands.add_parser(name, help=help, description=description)
     command.add_argument("name", help="the env's name")
     command.add_argument("--plan", metavar="FILE", help="the plan file (default: as for start)")
@@ -201,7 +240,7 @@ def _env_command(commands, name: str, help: str, description: str) -> argparse.A
     return command
 
 
-def _start(args: argparse.Namespace) -> int:
+def _start(args: argparse.Namespace | SimpleNamespace) -> int:
     from .engine.reporter import report_failure_without_home
     from .engine.runner import start
 
