@@ -22,8 +22,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass as record  # what `record` makes, for type checkers
+else:
+    from ._records import record
 
 EVENTS_VERSION = 2
 EVENT_LINE_PREFIX = "osl-hooks-event: "
@@ -48,7 +53,7 @@ OUTPUT_LINES = 5  # lines of a failed script's output carried by its script-done
 OUTPUT_LINE_CHARS = 300
 
 
-@dataclass
+@record
 class Event:
     """One event of a start (see the module's docstring): its kind, env, numbers and sentence."""
 

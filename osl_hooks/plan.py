@@ -18,9 +18,14 @@ import os
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass as record  # what `record` makes, for type checkers
+else:
+    from ._records import record
 
 PLAN_VERSION = 1
 """The version of a plan without `retirement`: every osl-hooks engine reads it."""
@@ -71,7 +76,7 @@ class PlanError(ValueError):
         super().__init__(f"invalid {source}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Script:
     """One admin-provided setup script, or a directory of them (run in name order, like run-parts)."""
 
@@ -81,7 +86,7 @@ class Script:
     on_failure: FailurePolicy = "continue"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Kernel:
     """How an env's Jupyter kernel is named and shown."""
 
@@ -90,7 +95,7 @@ class Kernel:
     env: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Environment:
     """One conda env and what to do with it at start.
 
@@ -121,7 +126,7 @@ class Environment:
         return self.target
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Retirement:
     """The hub's whole offer (plan version 2), so the engine can tell a retired env from one merely not selected.
 
@@ -139,7 +144,7 @@ class Retirement:
         return name.lower() in {o.lower() for o in self.offered}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Plan:
     """A validated plan. Build it with `Plan.from_dict`, `load_plan` or the hub side."""
 

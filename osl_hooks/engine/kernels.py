@@ -17,14 +17,19 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..plan import Kernel, Plan
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
 from .notices import Notices
 from .reporter import Reporter
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass as record  # what `record` makes, for type checkers
+else:
+    from .._records import record
 
 METADATA_KEY = "osl_hooks"
 USER_KERNEL_PREFIX = "osl-user-"  # the kernels of envs the user built
@@ -54,7 +59,7 @@ class UsersOwnKernel(KernelError):
         self.path = path
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KernelGuard:
     """What a kernel running read-only from the image gets while the user's copy is made
     (see `osl_hooks.engine.background`): `bin` first on its PATH, and the variables `env`."""
@@ -63,7 +68,7 @@ class KernelGuard:
     env: dict[str, str]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RegisteredKernel:
     """A kernel of an env's as the registry left it; `changed`: written by this call, not found as it was."""
 

@@ -21,9 +21,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from ..events import EVENTS_VERSION, OUTPUT_LINE_CHARS, OUTPUT_LINES, Event, termination_text
 from ..status import LOG_FILE, STATUS_FILE, STATUS_VERSION, command_file
@@ -33,6 +33,11 @@ from .outofspace import is_out_of_space
 from .redact import Redactor, secret_values
 from .summary import PHASES, start_summary
 
+if TYPE_CHECKING:
+    from dataclasses import dataclass as record  # what `record` makes, for type checkers
+else:
+    from .._records import record
+
 PROGRESS_WRITE_INTERVAL = 0.5
 PROGRESS_PRINT_INTERVAL = 5.0
 TERMINATION_LOG_ENV_VAR = "OSL_HOOKS_TERMINATION_LOG"
@@ -40,7 +45,7 @@ DEFAULT_TERMINATION_LOG = "/dev/termination-log"  # Kubernetes' default terminat
 TERMINATION_MESSAGE_LIMIT = 4096  # what Kubernetes keeps of a termination message
 
 
-@dataclass
+@record
 class EnvStatus:
     """One env in the status file and the summary: what the start did with it and what it takes."""
 
@@ -86,7 +91,7 @@ class SyncReport(Protocol):
     def progress(self, env: str, done: int, total: int, describe: Callable[[int, int], str]) -> None: ...
 
 
-@dataclass
+@record
 class ScriptStatus:
     """One setup script's run in the status file: its state, exit code, time, and why when it did not run."""
 
