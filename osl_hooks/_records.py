@@ -6,7 +6,7 @@ start defines a dozen of them (the plan, the events, the status), so a restart w
 compiling them more than for anything else it does. `record` lets `dataclass` collect the fields only (no method
 asked for, nothing compiled) and gives the class the same methods, written once here and reading the class's
 fields. The class is a dataclass all the same: `dataclasses.fields`, `replace` and `asdict` work on it, and type
-checkers see `dataclasses.dataclass` itself (each module imports `record` as `dataclass` under `TYPE_CHECKING`).
+checkers see `dataclasses.dataclass` itself (`record` is that, under `TYPE_CHECKING`).
 tests/test_records.py checks every record class against the class `dataclass` makes of the same definition.
 
 A contract module (the plan and the events import it), so it imports nothing of osl-hooks.
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 T = TypeVar("T")
 _MISSING = dataclasses.MISSING
 
 
-def record(cls: type[T] | None = None, /, *, frozen: bool = False) -> Any:
+def _record(cls: type[T] | None = None, /, *, frozen: bool = False) -> Any:
     """`@record` or `@record(frozen=True)`, as `@dataclass` (with its defaults: init, repr, eq)."""
 
     def make(cls: type[T]) -> type[T]:
@@ -31,6 +31,12 @@ def record(cls: type[T] | None = None, /, *, frozen: bool = False) -> Any:
         return cls
 
     return make if cls is None else make(cls)
+
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass as record  # what `record` makes, for type checkers
+else:
+    record = _record
 
 
 def _add_methods(cls: type, frozen: bool) -> None:

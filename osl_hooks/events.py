@@ -23,12 +23,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from dataclasses import dataclass as record  # what `record` makes, for type checkers
-else:
-    from ._records import record
+from ._records import record
 
 EVENTS_VERSION = 2
 EVENT_LINE_PREFIX = "osl-hooks-event: "

@@ -20,12 +20,9 @@ import re
 from collections.abc import Callable
 from dataclasses import field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
-if TYPE_CHECKING:
-    from dataclasses import dataclass as record  # what `record` makes, for type checkers
-else:
-    from ._records import record
+from ._records import record
 
 PLAN_VERSION = 1
 """The version of a plan without `retirement`: every osl-hooks engine reads it."""

@@ -33,6 +33,10 @@ SAMPLES = {
         "exit_code": 0,
         "seconds": 0.5,
     },
+    "osl_hooks.engine.copykind.CopyKind": {"mode": "linked", "first_copy": "now", "not_linked_because": ("x",)},
+    "osl_hooks.engine.background.CopyPlaces": {"directory": Path("/s/background"), "name": "geo", "target": Path("/t")},
+    "osl_hooks.engine.relocate.PrefixFile": {"path": "bin/pip", "mode": "text"},
+    "osl_hooks.engine.packages.PackageIndex": {"records": {"numpy": ["conda-meta/numpy-2.0-0.json"]}},
     "osl_hooks.engine.kernels.KernelGuard": {"bin": Path("/home/jovyan/.guard/bin"), "env": {"PIP_PYTHON": "x"}},
     "osl_hooks.engine.kernels.RegisteredKernel": {
         "name": "osl-geo",

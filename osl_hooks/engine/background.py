@@ -42,10 +42,10 @@ import os
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._records import record
 from ..plan import PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Environment, Plan
 from ..status import read_state_text, read_status
 from .faultpoints import point
@@ -63,7 +63,7 @@ PIP_GUARD = "pip-python"
 NICENESS = 10
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CopyPlaces:
     """Where one env's background copy keeps its state (see the module's docstring)."""
 

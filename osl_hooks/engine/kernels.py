@@ -18,18 +18,13 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from .._records import record
 from ..plan import Kernel, Plan
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
 from .notices import Notices
 from .reporter import Reporter
-
-if TYPE_CHECKING:
-    from dataclasses import dataclass as record  # what `record` makes, for type checkers
-else:
-    from .._records import record
 
 METADATA_KEY = "osl_hooks"
 USER_KERNEL_PREFIX = "osl-user-"  # the kernels of envs the user built

@@ -23,8 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, Any, Protocol
 
+from .._records import record
 from ..events import EVENTS_VERSION, OUTPUT_LINE_CHARS, OUTPUT_LINES, Event, termination_text
 from ..status import LOG_FILE, STATUS_FILE, STATUS_VERSION, command_file
 from .faultpoints import point
@@ -32,11 +33,6 @@ from .homepaths import Home
 from .outofspace import is_out_of_space
 from .redact import Redactor, secret_values
 from .summary import PHASES, start_summary
-
-if TYPE_CHECKING:
-    from dataclasses import dataclass as record  # what `record` makes, for type checkers
-else:
-    from .._records import record
 
 PROGRESS_WRITE_INTERVAL = 0.5
 PROGRESS_PRINT_INTERVAL = 5.0
