@@ -18,11 +18,10 @@ import os
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from ._records import record
+from ._records import field, record, replace
 
 PLAN_VERSION = 1
 """The version of a plan without `retirement`: every osl-hooks engine reads it."""

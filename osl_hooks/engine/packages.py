@@ -15,10 +15,9 @@ import json
 import os
 import posixpath
 import re
-from dataclasses import field
 from pathlib import Path
 
-from .._records import record
+from .._records import field, record
 
 _DIST_INFO = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+)\.dist-info$")
 _CONDA_RECORD = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+)-(?P<build>[^-]+)\.json$")
