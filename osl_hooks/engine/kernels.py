@@ -82,7 +82,13 @@ def has_ipykernel(prefix: str | os.PathLike[str]) -> bool:
     prefix = Path(prefix)
     if not python_of(prefix).exists():
         return False
-    return any(prefix.glob("lib/python3*/site-packages/ipykernel/__init__.py"))
+    # lib/python3*/site-packages/ipykernel/__init__.py, without a glob (whose pattern every start compiled)
+    lib = prefix / "lib"
+    try:
+        versions = [name for name in os.listdir(lib) if name.startswith("python3")]
+    except OSError:  # no lib, or one the user cannot read: as the glob, no ipykernel found
+        return False
+    return any((lib / name / "site-packages/ipykernel/__init__.py").is_file() for name in versions)
 
 
 def activation_env(prefix: str | os.PathLike[str], env_name: str) -> dict[str, str]:
