@@ -37,6 +37,7 @@ OTHER_PATHS = (
     "csv",  # pip's RECORD files: a scan of an env
     "argparse",  # other commands, help, mistakes: `start` as the deliveries run it is read by hand
     "gettext",  # argparse's messages
+    "shlex",  # the guard scripts of copies made later: none
 )
 
 START_AND_LIST_MODULES = """
