@@ -100,7 +100,11 @@ def activation_env(prefix: str | os.PathLike[str], env_name: str) -> dict[str, s
     base["PATH"] = f"{prefix}/bin:{os.environ.get('PATH', '')}"
     activate_d = Path(prefix, "etc", "conda", "activate.d")
     after = dict(base)
-    if activate_d.is_dir() and any(activate_d.glob("*.sh")):
+    try:  # activate.d/*.sh, without a glob (whose pattern every start with a kernel compiled)
+        scripts = [name for name in os.listdir(activate_d) if name.endswith(".sh")]
+    except OSError:  # none, or a directory the user cannot read: nothing to source, as for the shell's glob
+        scripts = []
+    if scripts:
         import subprocess  # here: a restart whose envs have no activation scripts never starts a process
 
         try:
