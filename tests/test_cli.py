@@ -1,7 +1,8 @@
 """The command line: `start` as the deliveries run it is read without argparse, with the arguments argparse gives.
 
 A restart with nothing new costs little more than Python's own start, so the start's command line is read by hand
-(`cli._start_arguments`); every other form goes to argparse, which explains mistakes and prints the help.
+(`cli._start_arguments`); every other form goes to argparse (`cli_parser`), which explains mistakes and prints the
+help.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 
 import pytest
 
-from osl_hooks import cli
+from osl_hooks import cli, cli_parser
 
 # The forms the deliveries write (`hub/delivery.py`: init container, postStart, wrap), and their neighbours.
 READ_BY_HAND = [
@@ -57,7 +58,7 @@ def effective(args) -> tuple:
 def test_start_read_by_hand_as_argparse_reads_it(argv):
     by_hand = cli._start_arguments(argv)
     assert by_hand is not None, f"{argv} is a form the deliveries write, read without argparse"
-    assert effective(by_hand) == effective(cli._parser("start").parse_args(argv))
+    assert effective(by_hand) == effective(cli_parser.parser("start").parse_args(argv))
 
 
 @pytest.mark.parametrize("argv", LEFT_TO_ARGPARSE, ids=" ".join)
