@@ -33,6 +33,8 @@ OTHER_PATHS = (
     "osl_hooks.engine.retire",  # retirement: a version-1 plan, and nothing retired
     "osl_hooks.engine.envdiff",  # package changes: for status and diff
     "subprocess",  # no rsync, no activation scripts (the env has none), no pip probe
+    "dataclasses",  # the records of a start are `_records.record`s: their dataclass view is made when asked for
+    "inspect",  # (imported by dataclasses)
     "hashlib",  # hashing: bake, setup scripts' digests (and secrets' hmac: temporary names use os.urandom)
     "csv",  # pip's RECORD files: a scan of an env
     "argparse",  # other commands, help, mistakes: `start` as the deliveries run it is read by hand
