@@ -97,7 +97,8 @@ def test_restart_with_nothing_new_imports_nothing_heavy(image, tmp_path):
 
 def test_an_image_update_copies_in_the_start_s_own_process(image, tmp_path):
     """A small update costs what changed: its files are copied by the start itself, without the rsync driver or
-    any process (starting rsync cost more than copying a 1% update's files)."""
+    any process (starting rsync cost more than copying a 1% update's files), and its decision is a record, not a
+    dataclass (importing dataclasses and inspect was 5 ms of a 1% update's 0.15 s)."""
     source, home, plan = baked_copy_of_geo(image, tmp_path)
     code, _, output = start_in_fresh_process(plan)
     assert code == 0, output
@@ -106,7 +107,7 @@ def test_an_image_update_copies_in_the_start_s_own_process(image, tmp_path):
     (source / "share/geodemo-data/tiles/new-tile.txt").write_text("a tile the update adds\n")
     bake(source)
 
-    code, heavy, output = start_in_fresh_process(plan, HEAVY + ("osl_hooks.engine.sync", "subprocess"))
+    code, heavy, output = start_in_fresh_process(plan, HEAVY + ("osl_hooks.engine.sync", "subprocess", "dataclasses"))
     assert code == 0, output
     copy = home / ".local/envs/geo" / tile.relative_to(source)
     assert copy.read_text() == "a new version of this tile\n", output

@@ -44,6 +44,7 @@ SAMPLES = {
     "osl_hooks.engine.manifest.Manifest": {"entries": {}, "bytes": 10, "baked": True},
     "osl_hooks.engine.syncstate.SyncState": {"home": "/home/jovyan", "directory": Path("/s/envs"), "name": "geo"},
     "osl_hooks.engine.synced.CopyLater": {"image_id": "abc", "running": False},
+    "osl_hooks.engine.update.Changes": {"copy": ["bin/python"], "user_packages": {"numpy"}},
     "osl_hooks.engine.kernels.KernelGuard": {"bin": Path("/home/jovyan/.guard/bin"), "env": {"PIP_PYTHON": "x"}},
     "osl_hooks.engine.kernels.RegisteredKernel": {
         "name": "osl-geo",
