@@ -156,6 +156,8 @@ def uninterrupted_copy(home: Path, plan: dict) -> dict:
 
 
 def clear_home(home: Path) -> None:
+    """An empty home, once no copy process works in it (one that has recorded "done" may still be ending)."""
+    wait_for_copy_processes_to_end(home)
     subprocess.run(["rm", "-rf", str(home)], check=True)
     home.mkdir()
 
