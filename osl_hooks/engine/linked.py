@@ -74,7 +74,19 @@ class LinkedSync(EnvSync):
     # -- first copy ----------------------------------------------------------------------------------
 
     def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
-        plan = linkplan.first_copy(theirs, self.source, self.threshold, self._pip_resolves(theirs, None))
+        """Classify every path; the env's pip, when it must be asked, is asked meanwhile, as if it kept links (so
+        upstream's pip costs no wait), and the env classified again when it resolves them (Debian's)."""
+        key = linkplan.pip_probe_key(theirs, self.source)
+        probe = linkplan.PipProbe(self.source) if key is not None else None
+        try:
+            plan = linkplan.first_copy(theirs, self.source, self.threshold, False)
+            resolves = probe is not None and probe.resolves()
+        finally:
+            if probe is not None:
+                probe.close()
+        self._note_pip(key, resolves)
+        if resolves:
+            plan = linkplan.first_copy(theirs, self.source, self.threshold, True)
         self._links, self._dirs, self._real = plan.links, plan.dirs, plan.real
         self._planned = (plan.volume, plan.linked_bytes)  # what _footprint records
         return theirs.bytes - plan.linked_bytes, plan.volume
@@ -136,20 +148,26 @@ class LinkedSync(EnvSync):
             f"{self.env.name}: {len(self._links)} files are links into the image ({self.source})", self.env.name
         )
 
-    def _pip_resolves(self, theirs: Manifest, record: dict | None) -> bool:
+    def _pip_resolves(self, theirs: Manifest, record: dict) -> bool:
         """Whether the image's pip resolves links (see linkplan), asked once per version of that pip."""
         key = linkplan.pip_probe_key(theirs, self.source)
         if key is None:
             return False
-        known = (record or {}).get("pip_probe")
+        known = record.get("pip_probe")
         if isinstance(known, dict) and known.get("key") == key:
             resolves = bool(known.get("resolves"))
         else:
             resolves = linkplan.pip_resolves_links(self.source)
+        self._note_pip(key, resolves)
+        return resolves
+
+    def _note_pip(self, key: str | None, resolves: bool) -> None:
+        """Keep the probe's answer in the sync record, and tell the user when it keeps pip's files real."""
+        if key is None:
+            return
         self.state.extra["pip_probe"] = {"key": key, "resolves": resolves}
         if resolves:
             self.status.not_linked(linkplan.DEBIAN_PIP)
-        return resolves
 
     def _up_to_date(self, record: dict) -> Path:
         probe = record.get("pip_probe")
