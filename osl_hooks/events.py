@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from ._records import as_dict, field, record
 
 EVENTS_VERSION = 2
 EVENT_LINE_PREFIX = "osl-hooks-event: "
@@ -48,7 +49,7 @@ OUTPUT_LINES = 5  # lines of a failed script's output carried by its script-done
 OUTPUT_LINE_CHARS = 300
 
 
-@dataclass
+@record
 class Event:
     """One event of a start (see the module's docstring): its kind, env, numbers and sentence."""
 
@@ -81,7 +82,7 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """The event as JSON data, without the fields it does not use."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in as_dict(self).items() if v is not None}
 
     def line(self) -> str:
         """The event as one machine-readable log line."""
@@ -129,7 +130,7 @@ def termination_text(final: Event, problems: list[Event], human: str, limit: int
 def _fitting_line(event: Event, limit: int) -> str:
     """The event's line, with its output and then its message shortened until it fits `limit` bytes."""
     line = event.line()
-    shortened = Event(**{k: v for k, v in asdict(event).items() if k != "final"})
+    shortened = Event(**{k: v for k, v in as_dict(event).items() if k != "final"})
     while len(line.encode()) > limit and shortened.output:
         shortened.output = shortened.output[1:] or None
         line = shortened.line()

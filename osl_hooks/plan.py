@@ -18,9 +18,10 @@ import os
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
+
+from ._records import field, record, replace
 
 PLAN_VERSION = 1
 """The version of a plan without `retirement`: every osl-hooks engine reads it."""
@@ -71,7 +72,7 @@ class PlanError(ValueError):
         super().__init__(f"invalid {source}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Script:
     """One admin-provided setup script, or a directory of them (run in name order, like run-parts)."""
 
@@ -81,7 +82,7 @@ class Script:
     on_failure: FailurePolicy = "continue"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Kernel:
     """How an env's Jupyter kernel is named and shown."""
 
@@ -90,7 +91,7 @@ class Kernel:
     env: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Environment:
     """One conda env and what to do with it at start.
 
@@ -121,7 +122,7 @@ class Environment:
         return self.target
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Retirement:
     """The hub's whole offer (plan version 2), so the engine can tell a retired env from one merely not selected.
 
@@ -139,7 +140,7 @@ class Retirement:
         return name.lower() in {o.lower() for o in self.offered}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Plan:
     """A validated plan. Build it with `Plan.from_dict`, `load_plan` or the hub side."""
 

@@ -4,8 +4,8 @@
   `osl_hooks.hub` or `osl_hooks.demo`;
 - `osl_hooks/hub/` runs in the JupyterHub process and never touches user files: it must not import the engine;
 - `osl_hooks/lab/` runs in the user's Jupyter server: it uses the engine and the contracts, never the hub side;
-- the contracts (`plan`, `events`, `status` and the generated plan validator) are imported by both sides and
-  import neither;
+- the contracts (`plan`, `events`, `status`, the generated plan validator and `_records`, their classes' maker)
+  are imported by both sides and import neither;
 - no import cycle anywhere in the package.
 """
 
@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "osl_hooks"
-CONTRACTS = {"osl_hooks.plan", "osl_hooks.events", "osl_hooks.status", "osl_hooks._plan_validator"}
+CONTRACTS = {
+    "osl_hooks.plan",
+    "osl_hooks.events",
+    "osl_hooks.status",
+    "osl_hooks._plan_validator",
+    "osl_hooks._records",
+}
 
 
 def import_graph(package: Path) -> dict[str, set[str]]:

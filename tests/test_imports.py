@@ -35,6 +35,9 @@ OTHER_PATHS = (
     "subprocess",  # no rsync, no activation scripts (the env has none), no pip probe
     "hashlib",  # hashing: bake, setup scripts' digests (and secrets' hmac: temporary names use os.urandom)
     "csv",  # pip's RECORD files: a scan of an env
+    "argparse",  # other commands, help, mistakes: `start` as the deliveries run it is read by hand
+    "gettext",  # argparse's messages
+    "shlex",  # the guard scripts of copies made later: none
 )
 
 START_AND_LIST_MODULES = """

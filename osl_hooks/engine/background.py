@@ -39,13 +39,12 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._records import record
 from ..plan import PLAN_ENV_VAR, PLAN_FILE_ENV_VAR, Environment, Plan
 from ..status import read_state_text, read_status
 from .faultpoints import point
@@ -63,7 +62,7 @@ PIP_GUARD = "pip-python"
 NICENESS = 10
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CopyPlaces:
     """Where one env's background copy keeps its state (see the module's docstring)."""
 
@@ -203,11 +202,15 @@ sys.exit(1)
 
 def _refusal() -> str:
     """The shell line that says the guard's sentence for `$name`, `$tool` and `$record`, and exits 1."""
+    import shlex  # here and below: for the guards of copies made later, not at every start
+
     return f'exec {shlex.quote(sys.executable)} -I -c {shlex.quote(REFUSAL)} "$name" "$tool" "$record"\n'
 
 
 def guard_script(env_name: str, tool: str, record_file: Path) -> str:
     """A `pip`/`conda` that refuses, with how far the copy is (read from its record by `REFUSAL`)."""
+    import shlex
+
     return f"""#!/bin/sh
 # osl-hooks: {env_name} runs read-only from the image while your own copy of it is made.
 name={shlex.quote(env_name)} tool={shlex.quote(tool)} record={shlex.quote(str(record_file))}
@@ -218,6 +221,8 @@ def pip_guard_script(copies: dict[str, tuple[str, Path]]) -> str:
     """The interpreter pip's `--python` runs (`PIP_PYTHON`): for an install or uninstall by pip of an env in
     `copies` (name -> (its image prefix, its record)), the guard's sentence; for anything else, the command pip
     was given, run with the interpreter pip was started with (its parent's argv[0], found as it was)."""
+    import shlex
+
     cases = "".join(
         f"    {shlex.quote(os.path.realpath(prefix))}) name={shlex.quote(name)} record={shlex.quote(str(record))} ;;\n"
         for name, (prefix, record) in sorted(copies.items())

@@ -19,7 +19,8 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator
 
-from .manifest import Entry, EntryLines, LineOwners, Manifest, line_path
+from .entrylines import Entry, EntryLines, LineOwners, line_path
+from .manifest import Manifest
 from .packages import PackageIndex
 
 

@@ -22,11 +22,11 @@ again. It settles:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from pathlib import Path
 from typing import Literal
 
+from .._records import record
 from ..plan import Environment
 from ..status import human_bytes
 from .background import CopyPlaces, drop_staging, remove_placeholder
@@ -63,7 +63,7 @@ def _not_linked_texts() -> dict[str, tuple[str, str, str]]:
     }
 
 
-@dataclasses.dataclass(frozen=True)
+@record(frozen=True)
 class CopyKind:
     """What a copied env gets at this start (see the module's docstring)."""
 

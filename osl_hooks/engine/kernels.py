@@ -17,9 +17,9 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from .._records import record
 from ..plan import Kernel, Plan
 from .faultpoints import point
 from .homepaths import Home, UnsafePath
@@ -54,7 +54,7 @@ class UsersOwnKernel(KernelError):
         self.path = path
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KernelGuard:
     """What a kernel running read-only from the image gets while the user's copy is made
     (see `osl_hooks.engine.background`): `bin` first on its PATH, and the variables `env`."""
@@ -63,7 +63,7 @@ class KernelGuard:
     env: dict[str, str]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RegisteredKernel:
     """A kernel of an env's as the registry left it; `changed`: written by this call, not found as it was."""
 
@@ -82,7 +82,13 @@ def has_ipykernel(prefix: str | os.PathLike[str]) -> bool:
     prefix = Path(prefix)
     if not python_of(prefix).exists():
         return False
-    return any(prefix.glob("lib/python3*/site-packages/ipykernel/__init__.py"))
+    # lib/python3*/site-packages/ipykernel/__init__.py, without a glob (whose pattern every start compiled)
+    lib = prefix / "lib"
+    try:
+        versions = [name for name in os.listdir(lib) if name.startswith("python3")]
+    except OSError:  # no lib, or one the user cannot read: as the glob, no ipykernel found
+        return False
+    return any((lib / name / "site-packages/ipykernel/__init__.py").is_file() for name in versions)
 
 
 def activation_env(prefix: str | os.PathLike[str], env_name: str) -> dict[str, str]:
@@ -94,7 +100,11 @@ def activation_env(prefix: str | os.PathLike[str], env_name: str) -> dict[str, s
     base["PATH"] = f"{prefix}/bin:{os.environ.get('PATH', '')}"
     activate_d = Path(prefix, "etc", "conda", "activate.d")
     after = dict(base)
-    if activate_d.is_dir() and any(activate_d.glob("*.sh")):
+    try:  # activate.d/*.sh, without a glob (whose pattern every start with a kernel compiled)
+        scripts = [name for name in os.listdir(activate_d) if name.endswith(".sh")]
+    except OSError:  # none, or a directory the user cannot read: nothing to source, as for the shell's glob
+        scripts = []
+    if scripts:
         import subprocess  # here: a restart whose envs have no activation scripts never starts a process
 
         try:

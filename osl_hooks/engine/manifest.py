@@ -14,7 +14,6 @@ builds one at start by walking the env (stat only, no hashing; the identity rsyn
 
 from __future__ import annotations
 
-import bisect
 import functools
 import json
 import os
@@ -22,12 +21,13 @@ import shutil
 import stat
 import tempfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
+from .entrylines import Entry, EntryLines, LineOwners, line_path
 from .packages import PackageIndex, index_packages
 from .relocate import PrefixFile, prefix_files
 
@@ -38,151 +38,6 @@ FORMAT_VERSION = 2
 
 class ManifestError(Exception):
     """A manifest file that cannot be read; callers fall back to something safe."""
-
-
-class Entry(NamedTuple):
-    """One path of a tree. A named tuple: manifests hold tens of thousands, built fast from JSON."""
-
-    kind: str  # "f" file, "d" directory, "l" symlink
-    size: int = 0
-    mode: int = 0
-    mtime_ns: int = 0
-    digest: str | None = None  # sha256 of a file's content (baked manifests)
-    link: str | None = None  # a symlink's target
-
-    def same_content(self, other: Entry | None) -> bool:
-        """True if `other` holds the same thing: by hash when both have one, else by size and mtime."""
-        if other is None or other.kind != self.kind:
-            return False
-        if self.kind == "l":
-            return self.link == other.link
-        if self.kind == "d":
-            return True
-        if self.mode != other.mode:
-            return False
-        if self.digest and other.digest:
-            return self.digest == other.digest
-        return self.size == other.size and self.mtime_ns == other.mtime_ns
-
-    def same_stat(self, other: Entry | None) -> bool:
-        """True if a file on disk still looks as it did (size, mtime, link): how user changes are seen."""
-        if other is None or other.kind != self.kind:
-            return False
-        if self.kind == "l":
-            return self.link == other.link
-        return self.kind == "d" or (self.size == other.size and self.mtime_ns == other.mtime_ns)
-
-
-class EntryLines(Mapping[str, Entry]):
-    """The entries of a manifest file, kept as its sorted raw lines and parsed only when asked for.
-
-    One line per path, `[path, kind, size, mode, mtime_ns, digest, link, owner]`: a lookup is a binary
-    search and one `json.loads`, and two manifests are compared as sets of lines (`differing_paths`), so
-    the unchanged entries of an update are never parsed. Iterating parses everything (a full comparison).
-    `lines` may be a function that reads them: a start that only needs the header never reads the entries.
-    """
-
-    def __init__(self, lines: list[bytes] | Callable[[], list[bytes]]):
-        self._source = lines
-        self._parsed: dict[str, tuple[Entry, str | None]] = {}
-        self._differing: tuple[EntryLines, list[str]] | None = None
-
-    @cached_property
-    def lines(self) -> list[bytes]:
-        source = self._source
-        return sorted(source() if callable(source) else source)  # sorted already by `Manifest.dump`: linear
-
-    def parse(self, lines: Iterable[bytes]) -> list[str]:
-        """Parse lines (once each is enough) and return their paths. One `json.loads` of them all as an array:
-        for short lines, a call per line costs more than the parsing itself."""
-        rows = json.loads(b"[" + b",".join(lines) + b"]")
-        for row in rows:
-            self._parsed[row[0]] = (Entry._make(row[1:7]), row[7])
-        return [row[0] for row in rows]
-
-    def _line(self, path: str) -> bytes | None:
-        key = f"[{json.dumps(path, ensure_ascii=False)},".encode()
-        i = bisect.bisect_left(self.lines, key)
-        return self.lines[i] if i < len(self.lines) and self.lines[i].startswith(key) else None
-
-    def _lookup(self, path: str) -> tuple[Entry, str | None] | None:
-        found = self._parsed.get(path)
-        if found is None:
-            line = self._line(path)
-            if line is None:
-                return None
-            self.parse([line])
-            found = self._parsed[path]
-        return found
-
-    def prefetch(self, paths: Iterable[str]) -> None:
-        """Parse the lines of `paths` at once, for a caller about to look up each (an update checks every
-        package record): one `json.loads` of them all, not one each."""
-        lines = [line for path in paths if path not in self._parsed and (line := self._line(path)) is not None]
-        if lines:
-            self.parse(lines)
-
-    def __getitem__(self, path: str) -> Entry:
-        found = self._lookup(path)
-        if found is None:
-            raise KeyError(path)
-        return found[0]
-
-    def get(self, path: str, default: Entry | None = None) -> Entry | None:  # type: ignore[override]
-        """As `Mapping.get`, without its exception round trip (an update asks several times per path)."""
-        found = self._lookup(path)
-        return default if found is None else found[0]
-
-    def __contains__(self, path: object) -> bool:
-        return isinstance(path, str) and self._lookup(path) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._parse_all())
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    def owner(self, path: str) -> str | None:
-        found = self._lookup(path)
-        return found[1] if found else None
-
-    def owners(self) -> dict[str, str]:
-        return {p: owner for p, (_, owner) in self._parse_all().items() if owner is not None}
-
-    def _parse_all(self) -> dict[str, tuple[Entry, str | None]]:
-        if len(self._parsed) < len(self.lines):
-            self.parse(self.lines)
-        return self._parsed
-
-    def differing(self, other: EntryLines) -> list[str]:
-        """The paths whose lines differ between `self` and `other`, sorted (kept: an update asks twice)."""
-        if self._differing is None or self._differing[0] is not other:
-            mine, theirs = frozenset(self.lines), frozenset(other.lines)
-            paths = {*self.parse(mine - theirs), *other.parse(theirs - mine)}
-            self._differing = (other, sorted(paths))
-        return self._differing[1]
-
-
-class LineOwners(Mapping[str, str]):
-    """Which package owns each path, read from the same lines as the entries (parsed on demand)."""
-
-    def __init__(self, entries: EntryLines):
-        self._entries = entries
-
-    def __getitem__(self, path: str) -> str:
-        owner = self._entries.owner(path)
-        if owner is None:
-            raise KeyError(path)
-        return owner
-
-    def __contains__(self, path: object) -> bool:
-        return isinstance(path, str) and self._entries.owner(path) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entries.owners())
-
-    def __len__(self) -> int:
-        return len(self._entries.owners())
 
 
 @dataclass
@@ -330,22 +185,19 @@ def load(path: str | os.PathLike[str], defer_entries: bool = False) -> Manifest:
             version = header.get("version") if header.get("format") == FORMAT else None
             diff_bytes = int(header.get("since_bytes", 0)) if version == FORMAT_VERSION else 0
             baked_diff = None
+            body: bytes | None = None
             if version == FORMAT_VERSION:
-                crc = header["entries_crc32"]
-                if defer_entries:
-                    lines: list[bytes] | Callable[[], list[bytes]] = functools.partial(
-                        _entry_lines, path, crc, diff_bytes
-                    )
-                else:
-                    lines = _read_entry_lines(path, f, crc, diff_bytes)
+                lines = functools.partial(_entry_lines, path, header["entries_crc32"], diff_bytes)
+                if not defer_entries:
+                    body = _read_body(path, f, header["entries_crc32"], diff_bytes)
                     if diff_bytes:
                         baked_diff = (f.read(), int(header["since_crc32"]))
             elif version == 1:
                 body = f.read()
         if version == FORMAT_VERSION:
-            entries: Mapping[str, Entry] = EntryLines(lines)
+            entries: Mapping[str, Entry] = EntryLines(lines, body)
             owners: Mapping[str, str] = LineOwners(entries)
-        elif version == 1:
+        elif version == 1 and body is not None:
             entries, owners = _version_1_entries(path, header, body)
         else:
             raise ManifestError(f"{path}: not an osl-hooks manifest of version {FORMAT_VERSION} (or 1)")
@@ -368,7 +220,8 @@ def load(path: str | os.PathLike[str], defer_entries: bool = False) -> Manifest:
 
 
 def _entry_lines(path: str | os.PathLike[str], crc: int, diff_bytes: int = 0) -> list[bytes]:
-    """The entry lines of a version 2 manifest, read when first used (`load`'s `defer_entries`)."""
+    """The entry lines of a version 2 manifest, read a chunk at a time when something first needs them all (a
+    manifest `load`ed with `defer_entries` never read them; one loaded without read its body for lookups)."""
     try:
         with open(path, "rb") as f:
             f.readline()
@@ -378,6 +231,15 @@ def _entry_lines(path: str | os.PathLike[str], crc: int, diff_bytes: int = 0) ->
 
 
 READ_CHUNK = 1 << 20
+
+
+def _read_body(path: str | os.PathLike[str], f: BinaryIO, crc: int, diff_bytes: int) -> bytes:
+    """The entry lines from `f` as they are in the file (just past the header line; the baked diff, its last
+    `diff_bytes`, left to read), checked against the header's CRC-32: one object, for `EntryLines` to bisect."""
+    body = f.read(os.fstat(f.fileno()).st_size - f.tell() - diff_bytes)
+    if zlib.crc32(body) != crc:
+        raise ManifestError(f"{path}: its entries do not match its checksum (damaged)")
+    return body
 
 
 def _read_entry_lines(path: str | os.PathLike[str], f: BinaryIO, crc: int, diff_bytes: int) -> list[bytes]:
@@ -508,8 +370,3 @@ def since_section(old: Manifest, new_lines: list[bytes]) -> dict:
         "paths": paths,
         "lines": [line.decode() for line in removed],
     }
-
-
-def line_path(line: bytes) -> str:
-    """The path of one entry line of a manifest file."""
-    return json.loads(line)[0]

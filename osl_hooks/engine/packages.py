@@ -15,14 +15,15 @@ import json
 import os
 import posixpath
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from .._records import field, record
 
 _DIST_INFO = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+)\.dist-info$")
 _CONDA_RECORD = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+)-(?P<build>[^-]+)\.json$")
 
 
-@dataclass
+@record
 class PackageIndex:
     """Packages of one env: the record files of each, and the package owning each file."""
 

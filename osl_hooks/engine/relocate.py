@@ -24,9 +24,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
+from .._records import record
 from .faultpoints import point
 
 SCANNED_DIRS = ("bin",)
@@ -34,7 +34,7 @@ SCANNED_FILES = ("pyvenv.cfg",)
 MAX_SCANNED_FILE = 1 << 20
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PrefixFile:
     """A file of the env that embeds its prefix, to rewrite where the env is copied to."""
 

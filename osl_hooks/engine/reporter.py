@@ -21,10 +21,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from .._records import as_dict, field, record
 from ..events import EVENTS_VERSION, OUTPUT_LINE_CHARS, OUTPUT_LINES, Event, termination_text
 from ..status import LOG_FILE, STATUS_FILE, STATUS_VERSION, command_file
 from .faultpoints import point
@@ -40,7 +40,7 @@ DEFAULT_TERMINATION_LOG = "/dev/termination-log"  # Kubernetes' default terminat
 TERMINATION_MESSAGE_LIMIT = 4096  # what Kubernetes keeps of a termination message
 
 
-@dataclass
+@record
 class EnvStatus:
     """One env in the status file and the summary: what the start did with it and what it takes."""
 
@@ -86,7 +86,7 @@ class SyncReport(Protocol):
     def progress(self, env: str, done: int, total: int, describe: Callable[[int, int], str]) -> None: ...
 
 
-@dataclass
+@record
 class ScriptStatus:
     """One setup script's run in the status file: its state, exit code, time, and why when it did not run."""
 
@@ -214,7 +214,7 @@ class Reporter:
         """Record a script's result; with `message`, also its script-done event (a problem at `level`
         "warning" or "error", with the script's last output lines, when it did not succeed)."""
         with self._lock:
-            self._status["scripts"].append(asdict(result))
+            self._status["scripts"].append(as_dict(result))
             self.phase_seconds["scripts"] += result.seconds
         if message is None:
             return
@@ -299,7 +299,7 @@ class Reporter:
 
     def _write(self, final: bool = False) -> None:
         with self._lock:
-            self._status["environments"] = {name: asdict(s) for name, s in self.envs.items()}
+            self._status["environments"] = {name: as_dict(s) for name, s in self.envs.items()}
             text = json.dumps(self._status, indent=1)
         try:
             self.home.write_text(self.status_file, text, "status file")

@@ -127,10 +127,14 @@ def remove_leftovers(home: Home, state_dir: Path) -> None:
 
     Called with the lock held, when no other start can be writing them.
     """
-    places = [(state_dir / d, ".*.tmp") for d in ("", "envs", "scripts", COMMANDS_DIR)]
-    for directory, pattern in [*places, (home.path, ".condarc.*.tmp")]:
-        for path in directory.glob(pattern) if directory.is_dir() else []:
-            if path.is_file() and not path.is_symlink():
+    places = [(state_dir / d, ".") for d in ("", "envs", "scripts", COMMANDS_DIR)]
+    for directory, prefix in [*places, (home.path, ".condarc.")]:
+        # `prefix*.tmp` (Home.write_text's temporary names) matched by hand: a glob compiles a pattern, which
+        # costs a restart with nothing new more than looking at the few names there are.
+        names = os.listdir(directory) if directory.is_dir() else []
+        for name in names:
+            leftover = len(name) > len(prefix) + 3 and name.startswith(prefix) and name.endswith(".tmp")
+            if leftover and (path := directory / name).is_file() and not path.is_symlink():
                 path.unlink(missing_ok=True)
                 point("leftovers:temp-file-removed")
     transfer = state_dir / "envs" / "transfer"

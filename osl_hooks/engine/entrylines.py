@@ -1,0 +1,215 @@
+"""The entries of a manifest file: one sorted JSON line per path, looked up and parsed only when asked for.
+
+Kept apart from `manifest` (which reads, writes and compares whole manifests): these are the classes every
+lookup of an update goes through, and the one place that knows the lines' order. A manifest file's entry
+lines are sorted as bytes (`Manifest.dump` has written them so since the format's version 2), so a path's line
+is found by bisection, in the file's bytes as read (`SortedBody`) or in its lines once they are split.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cached_property
+from typing import NamedTuple
+
+
+class Entry(NamedTuple):
+    """One path of a tree. A named tuple: manifests hold tens of thousands, built fast from JSON."""
+
+    kind: str  # "f" file, "d" directory, "l" symlink
+    size: int = 0
+    mode: int = 0
+    mtime_ns: int = 0
+    digest: str | None = None  # sha256 of a file's content (baked manifests)
+    link: str | None = None  # a symlink's target
+
+    def same_content(self, other: Entry | None) -> bool:
+        """True if `other` holds the same thing: by hash when both have one, else by size and mtime."""
+        if other is None or other.kind != self.kind:
+            return False
+        if self.kind == "l":
+            return self.link == other.link
+        if self.kind == "d":
+            return True
+        if self.mode != other.mode:
+            return False
+        if self.digest and other.digest:
+            return self.digest == other.digest
+        return self.size == other.size and self.mtime_ns == other.mtime_ns
+
+    def same_stat(self, other: Entry | None) -> bool:
+        """True if a file on disk still looks as it did (size, mtime, link): how user changes are seen."""
+        if other is None or other.kind != self.kind:
+            return False
+        if self.kind == "l":
+            return self.link == other.link
+        return self.kind == "d" or (self.size == other.size and self.mtime_ns == other.mtime_ns)
+
+
+class EntryLines(Mapping[str, Entry]):
+    """The entries of a manifest file, kept as its sorted raw lines and parsed only when asked for.
+
+    One line per path, `[path, kind, size, mode, mtime_ns, digest, link, owner]`: a lookup is a binary
+    search and one `json.loads`, and two manifests are compared as sets of lines (`differing_paths`), so
+    the unchanged entries of an update are never parsed. Iterating parses everything (a full comparison).
+    `lines` may be a function that reads them: a start that only needs the header never reads the entries.
+    `body`: the same lines as one bytes object, as `manifest.load` read and checked them. Lookups bisect it
+    (an update's few hundred, without making an object of each of the 33k lines: 7 of a 1% update's 12 ms of
+    loading were the splitting); whatever needs every line (a full comparison, a first copy) drops it and
+    reads `lines` from their source, a chunk at a time, so the entries are never held twice.
+    """
+
+    def __init__(self, lines: list[bytes] | Callable[[], list[bytes]], body: bytes | None = None):
+        self._source = lines
+        self._body = SortedBody(body) if body is not None else None
+        self._parsed: dict[str, tuple[Entry, str | None]] = {}
+        self._differing: tuple[EntryLines, list[str]] | None = None
+
+    @cached_property
+    def lines(self) -> list[bytes]:
+        self._body = None  # the lines replace it
+        source = self._source
+        return sorted(source() if callable(source) else source)  # sorted already by `Manifest.dump`: linear
+
+    def parse(self, lines: Iterable[bytes]) -> list[str]:
+        """Parse lines (once each is enough) and return their paths. One `json.loads` of them all as an array:
+        for short lines, a call per line costs more than the parsing itself."""
+        rows = json.loads(b"[" + b",".join(lines) + b"]")
+        for row in rows:
+            self._parsed[row[0]] = (Entry._make(row[1:7]), row[7])
+        return [row[0] for row in rows]
+
+    def _line(self, path: str) -> bytes | None:
+        key = f"[{json.dumps(path, ensure_ascii=False)},".encode()
+        if self._body is not None:
+            return self._body.find(key)
+        i = bisect.bisect_left(self.lines, key)
+        return self.lines[i] if i < len(self.lines) and self.lines[i].startswith(key) else None
+
+    def _lookup(self, path: str) -> tuple[Entry, str | None] | None:
+        found = self._parsed.get(path)
+        if found is None:
+            line = self._line(path)
+            if line is None:
+                return None
+            self.parse([line])
+            found = self._parsed[path]
+        return found
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """Parse the lines of `paths` at once, for a caller about to look up each (an update checks every
+        package record): one `json.loads` of them all, not one each."""
+        lines = [line for path in paths if path not in self._parsed and (line := self._line(path)) is not None]
+        if lines:
+            self.parse(lines)
+
+    def __getitem__(self, path: str) -> Entry:
+        found = self._lookup(path)
+        if found is None:
+            raise KeyError(path)
+        return found[0]
+
+    def get(self, path: str, default: Entry | None = None) -> Entry | None:  # type: ignore[override]
+        """As `Mapping.get`, without its exception round trip (an update asks several times per path)."""
+        found = self._lookup(path)
+        return default if found is None else found[0]
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self._lookup(path) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parse_all())
+
+    def __len__(self) -> int:
+        return len(self._body) if self._body is not None else len(self.lines)
+
+    def owner(self, path: str) -> str | None:
+        found = self._lookup(path)
+        return found[1] if found else None
+
+    def owners(self) -> dict[str, str]:
+        return {p: owner for p, (_, owner) in self._parse_all().items() if owner is not None}
+
+    def _parse_all(self) -> dict[str, tuple[Entry, str | None]]:
+        if len(self._parsed) < len(self.lines):
+            self.parse(self.lines)
+        return self._parsed
+
+    def differing(self, other: EntryLines) -> list[str]:
+        """The paths whose lines differ between `self` and `other`, sorted (kept: an update asks twice)."""
+        if self._differing is None or self._differing[0] is not other:
+            mine, theirs = frozenset(self.lines), frozenset(other.lines)
+            paths = {*self.parse(mine - theirs), *other.parse(theirs - mine)}
+            self._differing = (other, sorted(paths))
+        return self._differing[1]
+
+
+class LineOwners(Mapping[str, str]):
+    """Which package owns each path, read from the same lines as the entries (parsed on demand)."""
+
+    def __init__(self, entries: EntryLines):
+        self._entries = entries
+
+    def __getitem__(self, path: str) -> str:
+        owner = self._entries.owner(path)
+        if owner is None:
+            raise KeyError(path)
+        return owner
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self._entries.owner(path) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries.owners())
+
+    def __len__(self) -> int:
+        return len(self._entries.owners())
+
+
+def line_path(line: bytes) -> str:
+    """The path of one entry line of a manifest file."""
+    return json.loads(line)[0]
+
+
+class SortedBody:
+    """A manifest's entry lines as the file holds them (sorted, each ending in a newline), searched in place.
+
+    A lookup bisects a sample of the lines (one every `SAMPLE_BYTES`, taken once) and then finds the line in the
+    few kilobytes between two samples with one substring search: in C, and without making an object of each of
+    the 33k lines (splitting them was 7 of a 1% update's 12 ms of loading). The samples are whole lines, so
+    the first line not below a key is the only one that can start with it (a key is a path's JSON string and the
+    comma after it: no other path's line shares it), and it lies after the last sample below the key, at most
+    as far as the next sample."""
+
+    SAMPLE_BYTES = 8192
+
+    def __init__(self, body: bytes):
+        self.body = body
+        self._starts: list[int] = []
+        self._lines: list[bytes] = []
+        start = 0
+        while start < len(body):
+            end = body.find(b"\n", start)
+            end = end if end >= 0 else len(body)
+            self._starts.append(start)
+            self._lines.append(body[start:end])
+            start = body.find(b"\n", start + self.SAMPLE_BYTES) + 1 or len(body)
+
+    def __len__(self) -> int:
+        return self.body.count(b"\n")
+
+    def find(self, key: bytes) -> bytes | None:
+        """The line that starts with `key`, or None."""
+        i = bisect.bisect_right(self._lines, key) - 1  # the last sample below the key (none can start with it)
+        if i + 1 < len(self._starts) and self._lines[i + 1].startswith(key):
+            return self._lines[i + 1]
+        if i < 0:
+            return None
+        end = self._starts[i + 1] if i + 1 < len(self._starts) else len(self.body)
+        found = self.body.find(b"\n" + key, self._starts[i], end)
+        if found < 0:
+            return None
+        line_end = self.body.find(b"\n", found + 1)
+        return self.body[found + 1 : line_end if line_end >= 0 else len(self.body)]
