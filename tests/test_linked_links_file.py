@@ -9,6 +9,9 @@ import io
 import os
 import random
 
+import pytest
+
+from osl_hooks.engine import linksfile
 from osl_hooks.engine.linkform import drop_dir_links
 from osl_hooks.engine.linksfile import LinkChanges, SortedLinks, read, write
 
@@ -31,7 +34,10 @@ def written(links: set[str] | LinkChanges, tmp_path) -> SortedLinks | None:
     return read(path)
 
 
-def test_the_links_file_answers_as_the_set_it_was_written_from(tmp_path):
+@pytest.mark.parametrize("sample_bytes", [1, 40, 8192])
+def test_the_links_file_answers_as_the_set_it_was_written_from(tmp_path, monkeypatch, sample_bytes):
+    """(Searches bisect a sample of the paths first: sampled every few bytes, or never, as well.)"""
+    monkeypatch.setattr(linksfile, "SAMPLE_BYTES", sample_bytes)
     rng = random.Random(33)
     universe = some_paths(rng, 600)
     for _ in range(20):

@@ -13,6 +13,7 @@ commit.
 
 from __future__ import annotations
 
+import bisect
 import os
 import sys
 import zlib
@@ -23,6 +24,7 @@ from typing import BinaryIO
 FORMAT = b"osl-hooks-links"
 _HEADER = "osl-hooks-links 2 {:010d} {:08x}\n"
 _SLICE = 4096  # paths joined and written at once
+SAMPLE_BYTES = 8192  # a sample path every so many bytes: a search bisects them first
 
 
 class SortedLinks:
@@ -32,6 +34,7 @@ class SortedLinks:
         """`rewrite`: the file holds another format (the next commit writes it anew, even unchanged)."""
         self._data, self._start, self._count, self.rewrite = data, start, count, rewrite
         self._known: dict[str, bool] = {}  # the answers so far: an update asks about a path several times
+        self._samples: tuple[list[bytes], list[int]] | None = None  # see `_window`
 
     @classmethod
     def of(cls, paths: Iterable[str], rewrite: bool = False) -> SortedLinks:
@@ -51,7 +54,10 @@ class SortedLinks:
         found = self._known.get(path)
         if found is None:
             key = os.fsencode(path)
-            found = self._known[path] = self._data.startswith(key + b"\0", self._bisect(key))
+            lo, hi = self._window(key)  # the key is the path at `hi` (a sample), or one after a NUL before it
+            data, record = self._data, key + b"\0"
+            found = data.startswith(record, lo) or data.startswith(record, hi) or data.find(b"\0" + record, lo, hi) >= 0
+            self._known[path] = found
         return found
 
     def under(self, directory: str) -> Iterator[str]:
@@ -63,12 +69,27 @@ class SortedLinks:
             yield os.fsdecode(data[at:end])
             at = end + 1
 
-    def _bisect(self, key: bytes) -> int:
-        """The offset of the first path not below `key` (the end of the data if there is none).
+    def _window(self, key: bytes) -> tuple[int, int]:
+        """Offsets where paths start (or the end), `lo` and `hi`, such that every path before `lo` is below `key`
+        and none from `hi` on is: a bisection of a sample of the paths (one every `SAMPLE_BYTES`, taken once), so
+        that the rest of a search is within a few kilobytes (one substring search, or a few steps of `_bisect`)."""
+        if self._samples is None:
+            data, paths, starts = self._data, [], []
+            at = self._start
+            while at < len(data):
+                starts.append(at)
+                paths.append(data[at : data.find(b"\0", at)])
+                at = data.find(b"\0", at + SAMPLE_BYTES) + 1 or len(data)
+            self._samples = (paths, starts)
+        paths, starts = self._samples
+        i = bisect.bisect_left(paths, key)  # the first sample not below the key
+        return (starts[i - 1] if i else self._start), (starts[i] if i < len(starts) else len(self._data))
 
-        `lo` and `hi` are offsets where paths start (or the end): every path before `lo` is below `key`, none
-        from `hi` on is. The path around the middle is found by the NUL before it."""
-        data, lo, hi = self._data, self._start, len(self._data)
+    def _bisect(self, key: bytes) -> int:
+        """The offset of the first path not below `key` (the end of the data if there is none): a binary search
+        of `_window`'s few kilobytes, the path around the middle found by the NUL before it."""
+        data = self._data
+        lo, hi = self._window(key)
         while lo < hi:
             start = data.rfind(b"\0", lo, (lo + hi) // 2) + 1 or lo
             end = data.find(b"\0", start)
