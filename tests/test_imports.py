@@ -33,6 +33,8 @@ OTHER_PATHS = (
     "osl_hooks.engine.retire",  # retirement: a version-1 plan, and nothing retired
     "osl_hooks.engine.envdiff",  # package changes: for status and diff
     "subprocess",  # no rsync, no activation scripts (the env has none), no pip probe
+    "dataclasses",  # the records of a start are `_records.record`s: their dataclass view is made when asked for
+    "inspect",  # (imported by dataclasses)
     "hashlib",  # hashing: bake, setup scripts' digests (and secrets' hmac: temporary names use os.urandom)
     "csv",  # pip's RECORD files: a scan of an env
     "argparse",  # other commands, help, mistakes: `start` as the deliveries run it is read by hand
@@ -95,7 +97,8 @@ def test_restart_with_nothing_new_imports_nothing_heavy(image, tmp_path):
 
 def test_an_image_update_copies_in_the_start_s_own_process(image, tmp_path):
     """A small update costs what changed: its files are copied by the start itself, without the rsync driver or
-    any process (starting rsync cost more than copying a 1% update's files)."""
+    any process (starting rsync cost more than copying a 1% update's files), and its decision is a record, not a
+    dataclass (importing dataclasses and inspect was 5 ms of a 1% update's 0.15 s)."""
     source, home, plan = baked_copy_of_geo(image, tmp_path)
     code, _, output = start_in_fresh_process(plan)
     assert code == 0, output
@@ -104,7 +107,7 @@ def test_an_image_update_copies_in_the_start_s_own_process(image, tmp_path):
     (source / "share/geodemo-data/tiles/new-tile.txt").write_text("a tile the update adds\n")
     bake(source)
 
-    code, heavy, output = start_in_fresh_process(plan, HEAVY + ("osl_hooks.engine.sync", "subprocess"))
+    code, heavy, output = start_in_fresh_process(plan, HEAVY + ("osl_hooks.engine.sync", "subprocess", "dataclasses"))
     assert code == 0, output
     copy = home / ".local/envs/geo" / tile.relative_to(source)
     assert copy.read_text() == "a new version of this tile\n", output

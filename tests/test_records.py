@@ -41,6 +41,10 @@ SAMPLES = {
     "osl_hooks.engine.background.CopyPlaces": {"directory": Path("/s/background"), "name": "geo", "target": Path("/t")},
     "osl_hooks.engine.relocate.PrefixFile": {"path": "bin/pip", "mode": "text"},
     "osl_hooks.engine.packages.PackageIndex": {"records": {"numpy": ["conda-meta/numpy-2.0-0.json"]}},
+    "osl_hooks.engine.manifest.Manifest": {"entries": {}, "bytes": 10, "baked": True},
+    "osl_hooks.engine.syncstate.SyncState": {"home": "/home/jovyan", "directory": Path("/s/envs"), "name": "geo"},
+    "osl_hooks.engine.synced.CopyLater": {"image_id": "abc", "running": False},
+    "osl_hooks.engine.update.Changes": {"copy": ["bin/python"], "user_packages": {"numpy"}},
     "osl_hooks.engine.kernels.KernelGuard": {"bin": Path("/home/jovyan/.guard/bin"), "env": {"PIP_PYTHON": "x"}},
     "osl_hooks.engine.kernels.RegisteredKernel": {
         "name": "osl-geo",

@@ -22,11 +22,11 @@ import stat
 import tempfile
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
+from .._records import field, record
 from .entrylines import Entry, EntryLines, LineOwners, line_path
 from .packages import PackageIndex, index_packages
 from .relocate import PrefixFile, prefix_files
@@ -40,7 +40,7 @@ class ManifestError(Exception):
     """A manifest file that cannot be read; callers fall back to something safe."""
 
 
-@dataclass
+@record
 class Manifest:
     """An env tree: entries by relative path, totals, and the extras a sync needs."""
 

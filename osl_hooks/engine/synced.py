@@ -17,10 +17,10 @@ import functools
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._records import record
 from ..plan import Environment
 from ..status import human_bytes
 from . import relocate
@@ -73,7 +73,7 @@ class FirstCopyAt(enum.Enum):
     RUNNING = "running"  # by the background copy process running already: never doubled
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CopyLater:
     """What a sync gives when the env's first copy is left to the background copy process: the env runs from
     the image meanwhile. `image_id`: the image's env id (a stopped copy of the same image resumes)."""

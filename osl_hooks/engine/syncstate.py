@@ -14,9 +14,9 @@ import os
 import re
 import stat
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._records import field, record
 from ..plan import Environment
 from . import linksfile
 from .faultpoints import point
@@ -26,7 +26,7 @@ from .manifest import Manifest, ManifestError, load
 from .trees import remove_tree
 
 
-@dataclass
+@record
 class SyncState:
     """The files in `<state_dir>/envs/` that remember one env's syncs.
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._records import field, record
 from .faultpoints import point
 from .manifest import Entry, Manifest, changed_paths, entry_on_disk
 from .packages import record_name, record_paths
@@ -31,7 +31,7 @@ from .relocate import relocate
 Stat = tuple[int, int] | None  # (size, mtime_ns) osl-hooks left at a path, or None: it left nothing there
 
 
-@dataclass
+@record
 class Changes:
     """What an update will do to the user's copy."""
 
