@@ -7,7 +7,8 @@ with the system's python (`/usr/bin/python3`, which uid 1000 can run) and osl-ho
 env is bench_sync.py's package list in a venv of that python whose pip was upgraded to upstream's (Debian's
 patched pip resolves links, so linked mode would keep every pip-managed file real), plus the demo conda
 packages; image versions and the 4x env (its site-packages four times over) are made as bench_sync.py makes
-them, cached in the work directory. `--quick`: the venv and the demo conda packages only.
+them, each baked with the diff from the one before (`osl-hooks bake --since`, as bench_sync.py's), cached in the
+work directory. `--quick`: the venv and the demo conda packages only.
 Measured per round, on the env and on the 4x env, the modes alternating so both see the same disk:
 1. cold first start: `osl-hooks start` as a whole process into an empty home, per mode (after `sync`), and
    `cp -as` of the same env (coreutils' symlink farm, made in C: the floor of a link per file);
@@ -81,6 +82,9 @@ class UserBench(Bench):
         previous = self.version("4x", built, 0, grow=True)
         for label, every in (("4x 0.1%", 1000), ("4x 1%", 100)):
             previous = self.version(label, previous, every)
+        for size in ENVS.values():  # each version with the diff from the one before, as bench_sync's
+            for label, since in zip(size[1:], size, strict=False):
+                self.add_diff(label, since)
         pycache = Path(self.environ["PYTHONPYCACHEPREFIX"])
         pycache.mkdir(exist_ok=True)
         os.chown(pycache, UID, GID)

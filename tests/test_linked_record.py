@@ -112,7 +112,17 @@ def test_a_record_that_lists_its_links_is_updated_and_rewritten_with_a_links_fil
     assert read_links(home / ENVS, "py", new) == set(own_links(target, two_images.source))
 
 
-def test_a_damaged_links_file_makes_the_update_a_safe_comparison(two_images, home, run_start):
+def cut_short(data: bytes) -> bytes:
+    return data[: len(data) // 2]  # fewer paths than its header says
+
+
+def one_byte_changed(data: bytes) -> bytes:
+    at = data.rindex(b".py")  # as many paths as its header says, one of them not what was written
+    return data[:at] + b".pz" + data[at + 3 :]
+
+
+@pytest.mark.parametrize("damage", [cut_short, one_byte_changed])
+def test_a_damaged_links_file_makes_the_update_a_safe_comparison(two_images, home, run_start, damage):
     """Without its links, an update could not tell osl-hooks' links from the user's files: it compares the
     copy with the image instead (nothing the user made is lost), and commits the links it finds."""
     two_images.use("1")
@@ -124,7 +134,7 @@ def test_a_damaged_links_file_makes_the_update_a_safe_comparison(two_images, hom
     saved = record(home)
     links_file = home / ENVS / saved["links_file"]
     damaged = links_file.read_bytes()
-    links_file.write_bytes(damaged[: len(damaged) // 2])  # cut short: fewer paths than its header says
+    links_file.write_bytes(damage(damaged))
     two_images.use("2")
     result = run_start(plan)
     assert result.outcome in (Outcome.OK, Outcome.DEGRADED), result.output
@@ -136,3 +146,49 @@ def test_a_damaged_links_file_makes_the_update_a_safe_comparison(two_images, hom
     # The comparison removes nothing: the links of files the image no longer has stay, and are not recorded.
     shown = {p for p in own_links(target, two_images.source) if (two_images.source / p).exists()}
     assert read_links(home / ENVS, "py", new) == shown
+
+
+def test_a_links_file_of_before_is_read_and_written_anew(two_images, home, run_start, tmp_path):
+    """A links file of the format before (paths in no order, no checksum), left by an older osl-hooks: an update
+    reads it (no false conflict, the new content shows) and commits the same links in the current format."""
+    two_images.use("1")
+    source = tmp_path / "image/envs/py"
+    source.parent.mkdir(parents=True)
+    subprocess.run(["cp", "-a", two_images.source, source], check=True)
+    bake(source)
+    plan = linked_plan(source, kernel=False)
+    assert run_start(plan).outcome == Outcome.OK
+    target = home / ".local/envs/py"
+    before = record(home)
+    links = sorted(read_links(home / ENVS, "py", before) or (), reverse=True)
+    older = f"osl-hooks-links 1 {len(links)}\n" + "\0".join(links)
+    (home / ENVS / before["links_file"]).write_bytes(older.encode())
+    changed = next(p for p in links if p.endswith(".py"))
+    (source / changed).write_text((source / changed).read_text() + "# changed by the image\n")
+    bake(source)
+    result = run_start(plan)
+    assert result.outcome == Outcome.OK and not result.env("py")["warnings"], result.output
+    assert (target / changed).read_text().endswith("# changed by the image\n")
+    after = record(home)
+    assert after["links_file"] != before["links_file"] and links_files(home) == [after["links_file"]]
+    assert (home / ENVS / after["links_file"]).read_bytes().startswith(b"osl-hooks-links 2 ")
+    assert read_links(home / ENVS, "py", after) == set(links) == set(own_links(target, source))
+
+
+def test_an_update_counts_the_copy_as_a_first_copy_of_the_new_version_would(two_images, home, run_start):
+    """The figures of the sync record (what the copy takes on the volume, what its links serve) after an update
+    that changes which files are links: the same as counted over the whole new version, though the update looked
+    only at the paths it changed."""
+    from osl_hooks.engine.linkplan import volume_bytes
+    from osl_hooks.engine.manifest import MANIFEST_FILE, load
+
+    two_images.use("1")
+    plan = linked_plan(two_images.source, kernel=False)
+    assert run_start(plan).outcome == Outcome.OK
+    two_images.use("2")
+    assert run_start(plan).outcome == Outcome.OK
+    after = record(home)
+    links = read_links(home / ENVS, "py", after) or set()
+    theirs = load(two_images.source / MANIFEST_FILE)
+    assert after["volume_bytes"] == volume_bytes(theirs, links, two_images.source)
+    assert after["linked_bytes"] == sum(theirs.entries[p].size for p in links)

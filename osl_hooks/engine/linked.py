@@ -24,9 +24,9 @@ from typing import Any
 
 from . import linkplan, update
 from .linkform import LinkForm, drop_dir_links, parent_dirs, replace_link
+from .linksfile import LinkChanges, SortedLinks
 from .manifest import Entry, Manifest, changed_paths, differing_paths, entry_on_disk
 from .materialize import recorded_links, settle_interrupted
-from .sync import copy_files
 from .synced import CopyLater, EnvProblem, EnvSync
 from .syncstate import names_links
 
@@ -42,11 +42,11 @@ class LinkedSync(EnvSync):
         super().__init__(*args, **kwargs)
         self.threshold = self.env.link_threshold
         self.form = LinkForm(self.source)
-        self._links: set[str] = set()
+        self._links: set[str] = set()  # a first copy's
         self._dirs: list[tuple[str, int]] = []  # a first copy's directories, with their modes
         self._real: list[tuple[str, int]] = []  # a first copy's other real paths, with their sizes
         self._planned: tuple[int, int] | None = None  # see _footprint
-        self._update: tuple[dict, Manifest, set[str], list[str]] | None = None
+        self._update: tuple[dict, Manifest, list[str]] | None = None  # an update's record, base and candidates
 
     def run(self) -> Path | CopyLater:
         if self.target.is_dir():
@@ -74,7 +74,19 @@ class LinkedSync(EnvSync):
     # -- first copy ----------------------------------------------------------------------------------
 
     def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
-        plan = linkplan.first_copy(theirs, self.source, self.threshold, self._pip_resolves(theirs, None))
+        """Classify every path; the env's pip, when it must be asked, is asked meanwhile, as if it kept links (so
+        upstream's pip costs no wait), and the env classified again when it resolves them (Debian's)."""
+        key = linkplan.pip_probe_key(theirs, self.source)
+        probe = linkplan.PipProbe(self.source) if key is not None else None
+        try:
+            plan = linkplan.first_copy(theirs, self.source, self.threshold, False)
+            resolves = probe is not None and probe.resolves()
+        finally:
+            if probe is not None:
+                probe.close()
+        self._note_pip(key, resolves)
+        if resolves:
+            plan = linkplan.first_copy(theirs, self.source, self.threshold, True)
         self._links, self._dirs, self._real = plan.links, plan.dirs, plan.real
         self._planned = (plan.volume, plan.linked_bytes)  # what _footprint records
         return theirs.bytes - plan.linked_bytes, plan.volume
@@ -83,22 +95,27 @@ class LinkedSync(EnvSync):
         """Real files by their blocks, a block per long link; the links' bytes are served by the image.
 
         An update changes the last sync's figures by the paths it looked at (the image's changes and the
-        paths that became or stopped being links), so it does not read every entry of the manifest."""
+        paths that became or stopped being links), so it reads neither every entry of the manifest nor every
+        link."""
         links = self.state.links or set()  # the links this sync commits
         last = self._update
         if self._planned is not None:  # a first copy: counted when it was planned
             volume, linked = self._planned
-        elif last is None or not {"volume_bytes", "linked_bytes"} <= last[0].keys():
+        elif (
+            last is None or not isinstance(links, LinkChanges) or not {"volume_bytes", "linked_bytes"} <= last[0].keys()
+        ):
+            links = set(links)
             volume = linkplan.volume_bytes(theirs, links, self.source)
             linked = sum(theirs.entries[p].size for p in links if p in theirs.entries)
         else:
-            record, base, old_links, changed = last
+            record, base, changed = last
             volume, linked = record["volume_bytes"], record["linked_bytes"]
-            for path in {*changed, *(old_links ^ links)}:
+            for path in {*changed, *links.added, *links.removed}:
                 was, now = base.entries.get(path), theirs.entries.get(path)
-                volume += linkplan.path_blocks(path, now, path in links, self.form)
-                volume -= linkplan.path_blocks(path, was, path in old_links, self.form)
-                linked += (now.size if now and path in links else 0) - (was.size if was and path in old_links else 0)
+                link_was, link_now = path in links.old, path in links
+                volume += linkplan.path_blocks(path, now, link_now, self.form)
+                volume -= linkplan.path_blocks(path, was, link_was, self.form)
+                linked += (now.size if now and link_now else 0) - (was.size if was and link_was else 0)
         self.status.volume_bytes, self.status.linked_bytes = volume, linked
         return {"volume_bytes": volume, "linked_bytes": linked}
 
@@ -111,6 +128,8 @@ class LinkedSync(EnvSync):
         them anyway; a manifest does not compare a directory's time). The real files are a few megabytes: they
         go as rsync's arguments, in two rsyncs at once (`copy_files`), not as a `--files-from` list, which rsync
         reads a byte at a time with a `poll` per byte (720k system calls for the 33k-file env's 5k real paths)."""
+        from .sync import copy_files  # rsync: a first copy's real files (an update copies in its own process)
+
         root, umask = f"{staging}/", _umask()
         for path, mode in self._dirs:
             wanted = stat.S_IMODE(mode) | 0o200
@@ -129,20 +148,26 @@ class LinkedSync(EnvSync):
             f"{self.env.name}: {len(self._links)} files are links into the image ({self.source})", self.env.name
         )
 
-    def _pip_resolves(self, theirs: Manifest, record: dict | None) -> bool:
+    def _pip_resolves(self, theirs: Manifest, record: dict) -> bool:
         """Whether the image's pip resolves links (see linkplan), asked once per version of that pip."""
         key = linkplan.pip_probe_key(theirs, self.source)
         if key is None:
             return False
-        known = (record or {}).get("pip_probe")
+        known = record.get("pip_probe")
         if isinstance(known, dict) and known.get("key") == key:
             resolves = bool(known.get("resolves"))
         else:
             resolves = linkplan.pip_resolves_links(self.source)
+        self._note_pip(key, resolves)
+        return resolves
+
+    def _note_pip(self, key: str | None, resolves: bool) -> None:
+        """Keep the probe's answer in the sync record, and tell the user when it keeps pip's files real."""
+        if key is None:
+            return
         self.state.extra["pip_probe"] = {"key": key, "resolves": resolves}
         if resolves:
             self.status.not_linked(linkplan.DEBIAN_PIP)
-        return resolves
 
     def _up_to_date(self, record: dict) -> Path:
         probe = record.get("pip_probe")
@@ -156,7 +181,7 @@ class LinkedSync(EnvSync):
         overrides = {p: tuple(s) if s else None for p, s in record.get("overrides", {}).items()}
         old_links = self.state.read_links(record)
         if old_links is None:  # a record of before links were committed with it (base_manifest checked the rest)
-            old_links = recorded_links(self.state.directory, self.env.name, record) or set()
+            old_links = SortedLinks.of(recorded_links(self.state.directory, self.env.name, record) or (), rewrite=True)
         old_source = Path(record.get("source") or self.source)
         pip_resolves = self._pip_resolves(theirs, record)
         decision = LinkedDecision(self, base, theirs, overrides, old_links, old_source, pip_resolves)
@@ -175,7 +200,7 @@ class LinkedSync(EnvSync):
         # As for synced: what osl-hooks left differs from the image's new entries only where the image changed
         # an entry or the last sync left something else (its overrides), links included (see `left`).
         candidates = {*differing_paths(base, theirs), *overrides}
-        self._update = (record, base, old_links, sorted(candidates))
+        self._update = (record, base, sorted(candidates))
         self._apply(changes, theirs, left, record.get("conflicts", []), candidates)
         if relink:
             self.report.info(f"{self.env.name}: {len(relink)} links into the image made or renewed", self.env.name)
@@ -200,7 +225,7 @@ class LinkedSync(EnvSync):
         for path in paths:
             replace_link(self.target / path, self.form.file_target(path))
 
-    def _save_links(self, links: set[str]) -> None:
+    def _save_links(self, links: set[str] | LinkChanges) -> None:
         """The links the copy will have, committed with the sync record."""
         self.state.links = links
 
@@ -226,7 +251,7 @@ class LinkedDecision:
         base: Manifest,
         theirs: Manifest,
         overrides: dict[str, update.Stat],
-        old_links: set[str],
+        old_links: SortedLinks,
         old_source: Path,
         pip_resolves: bool,
     ):
@@ -235,11 +260,12 @@ class LinkedDecision:
         self.old_links, self.old_source = old_links, old_source
         self.pip_resolves = pip_resolves  # the env's pip probe's answer (see linkplan)
 
-    def decide(self, trusted: set[str]) -> tuple[update.Changes, list[str], set[str]]:
-        """The changes for rsync (real files), the paths to (re)link, and the links the copy will have."""
+    def decide(self, trusted: set[str]) -> tuple[update.Changes, list[str], LinkChanges]:
+        """The changes for rsync (real files), the paths to (re)link, and the links the copy will have (those of
+        its links file, changed where the image changed a path: the others are never read)."""
         base, theirs, target = self.base, self.theirs, self.sync.target
         changes = update.Changes(user_packages=update.user_packages(base, self.overrides, target, trusted))
-        links = set(self.old_links)
+        links = LinkChanges(self.old_links)
         relink: list[str] = []
         classify = linkplan.Classifier(theirs, self.sync.source, self.sync.threshold, self.pip_resolves)
         changed = changed_paths(base, theirs)  # sorted; only the manifests' differing lines are parsed
@@ -252,9 +278,9 @@ class LinkedDecision:
             else:
                 update.take_image_side(changes, path, now, theirs)
         if self.old_source != self.sync.source:  # the image moved the env: links naming its old path follow it
-            unchanged = links - set(changed)
+            image_changed = set(changed)
             old = f"{self.old_source}/"
-            for path in sorted(unchanged):
+            for path in [p for p in links if p not in image_changed]:
                 now = entry_on_disk(target / path)
                 if now is not None and now.kind == "l" and now.link == old + path:
                     relink.append(path)

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .faultpoints import point
+from .linksfile import LinkChanges
 
 IMAGE_LINK = ".osl-image"
 INODE_TARGET_BYTES = 59  # ext4 keeps a target up to this long inside the inode
@@ -119,18 +120,24 @@ def parent_dirs(paths: Iterable[str]) -> set[str]:
     return {p.rpartition("/")[0] for p in paths}
 
 
-def drop_dir_links(root: Path, old_links: Iterable[str], links: Iterable[str]) -> None:
+def drop_dir_links(root: Path, old_links: Iterable[str], links: Iterable[str] | LinkChanges) -> None:
     """Remove the directory links a copy with `old_links` has and one with `links` no longer needs, deepest
     first: those of directories that hold no link any more (nor any directory under them), and with no link
     left, the root's too (nothing goes through them; the copy is what one made with `links` would be).
+    An update's `LinkChanges` name the links it dropped, and are searched for what is left under a directory
+    (its other links are never read).
 
     Each is one unlink that leaves every remaining link working, so a kill between them leaves only links
     that nothing goes through; the caller commits `links` after this, and redoes it when it was killed."""
-    links = set(links)
-    dropped = set(old_links) - links
+    if isinstance(links, LinkChanges):
+        dropped, holds_under = links.removed, links.holds_under
+    else:
+        links = set(links)
+        dropped = set(old_links) - links
+        holds_under = (with_parents(parent_dirs(links)) if links else set()).__contains__
     if not dropped:
         return
-    stale = with_parents(parent_dirs(dropped)) - (with_parents(parent_dirs(links)) if links else set())
+    stale = [d for d in with_parents(parent_dirs(dropped)) if not holds_under(d)]
     for directory in sorted(stale, key=lambda d: (d.count("/") if d else -1, d), reverse=True):
         place = root / directory / IMAGE_LINK if directory else root / IMAGE_LINK
         if os.path.islink(place):

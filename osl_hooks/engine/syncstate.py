@@ -18,8 +18,10 @@ from pathlib import Path
 
 from .._records import field, record
 from ..plan import Environment
+from . import linksfile
 from .faultpoints import point
 from .homepaths import Home
+from .linksfile import LinkChanges, SortedLinks
 from .manifest import Manifest, ManifestError, load
 from .trees import remove_tree
 
@@ -41,8 +43,9 @@ class SyncState:
     # A linked copy's links into the image, committed with the record: in a file of their own that the record
     # names (`links_file`), written before it as the base is, so a start that does not need them (nothing new)
     # never reads tens of thousands of paths, and an update that keeps them does not write them again.
-    links: set[str] | None = None
-    _links_read: tuple[str, set[str]] | None = field(default=None, repr=False)  # (file name, its links)
+    # An update's are the links file's with its changes (`LinkChanges`), a first copy's or a comparison's a set.
+    links: set[str] | LinkChanges | None = None
+    _links_read: tuple[str, SortedLinks] | None = field(default=None, repr=False)  # (file name, its links)
 
     @property
     def record_file(self) -> Path:
@@ -71,13 +74,13 @@ class SyncState:
         """Every links file of this env on disk, current or stray."""
         return [p for p in self.directory.glob(f"{self.name}.links.*") if _links_name(self.name, p.name)]
 
-    def read_links(self, record: dict | None) -> set[str] | None:
-        """The links the record names (see `read_links`), read once and kept (so that a save of the same links
-        reuses the file): the caller must not change the set it gets (an update changes a copy)."""
+    def read_links(self, record: dict | None) -> SortedLinks | None:
+        """The links the record names (see `read_links`), sorted for lookups (`linksfile`), read once and kept
+        (so that a commit of the same links reuses the file)."""
         name = (record or {}).get("links_file")
         if self._links_read is not None and self._links_read[0] == name and "links" not in (record or {}):
             return self._links_read[1]
-        links = read_links(self.directory, self.name, record)
+        links = read_sorted_links(self.directory, self.name, record)
         if links is not None and isinstance(name, str):
             self._links_read = (name, links)
         return links
@@ -159,37 +162,45 @@ class SyncState:
         point("state:pending-removed")
         self._remove_stray_bases(base)
 
-    def commit(self, record: dict, links: set[str] | None) -> None:
+    def commit(self, record: dict, links: set[str] | LinkChanges | None) -> None:
         """Write `record` in one rename, with `links` (None: the copy has none) in the links file it names.
 
         A new links file is written first, under a name no record uses yet; the record's rename commits both.
         A kill before it leaves the old record with its own links file, and a file no record names, which the
-        next `record()` removes. Links equal to those of the file last read keep that file (nothing written).
-        A record of before the links file (its `links` a list in it) loses that list here."""
+        next `record()` removes. Links equal to those of the file last read keep that file (nothing written),
+        unless it is of an older format. A record of before the links file (its `links` a list in it) loses that
+        list here."""
         record.pop("links", None)
         if links is None:
             record.pop("links_file", None)
             record.pop("linked_files", None)
         else:
-            known = self._links_read
-            name = known[0] if known and known[1] == links else self._write_links(links)
-            record.update(links_file=name, linked_files=len(links))
+            kept = self._unchanged_links_file(links)
+            record.update(links_file=kept or self._write_links(links), linked_files=len(links))
+            if not kept:
+                self._links_read = None  # read again if asked for (a commit is the sync's last step)
         # One line: json's C encoder (no indent) writes it in a blink.
         self.home.write_text(self.record_file, json.dumps(record), "sync state")
         point("state:record-saved")
-        if links is not None:
-            self._links_read = (record["links_file"], links)
         self._remove_stray_links(record.get("links_file"))
 
-    def _write_links(self, links: set[str]) -> str:
+    def _unchanged_links_file(self, links: set[str] | LinkChanges) -> str | None:
+        """The name of the links file last read if it holds `links` as the current format writes them."""
+        if self._links_read is None or self._links_read[1].rewrite:
+            return None
+        name, known = self._links_read
+        if isinstance(links, LinkChanges):
+            same = links.old is known and not links.added and not links.removed
+        else:
+            same = len(links) == len(known) and set(known) == links
+        return name if same else None
+
+    def _write_links(self, links: set[str] | LinkChanges) -> str:
         """A new links file (never a rename: no record names it until the record's rename)."""
         path = self.home.check(self.directory / f"{self.name}.links.{os.urandom(8).hex()}", "sync state")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        paths = list(links)  # in no order: it is read as a set
         with os.fdopen(fd, "wb") as f:
-            f.write(f"{LINKS_FORMAT} {len(paths)}\n".encode())
-            for start in range(0, len(paths), 4096):  # a slice at a time: 131k paths at once took 35 MB
-                f.write(os.fsencode(("\0" if start else "") + "\0".join(paths[start : start + 4096])))
+            linksfile.write(f, links)
         point("state:links-written")
         return path.name
 
@@ -206,32 +217,24 @@ class SyncState:
                 point("state:stray-links-removed")
 
 
-LINKS_FORMAT = "osl-hooks-links 1"
-
-
 def read_links(directory: Path, name: str, record: dict | None) -> set[str] | None:
-    """The paths a linked copy's record says are links into the image; None for a copy that has none listed.
+    """The paths a linked copy's record says are links into the image; None for a copy that has none listed
+    (or whose links file is damaged: see `linksfile`)."""
+    links = read_sorted_links(directory, name, record)
+    return None if links is None else set(links)
 
-    The links file is one header line (its format and the number of paths), then the paths, NUL-separated
-    (the one byte no path holds): no quoting to parse, so 131k paths read in milliseconds. A file that does
-    not hold what its header says (damaged) gives None, as a missing one does. Records written before the
-    links file list them in `links` (read until the next commit rewrites them)."""
+
+def read_sorted_links(directory: Path, name: str, record: dict | None) -> SortedLinks | None:
+    """As `read_links`, sorted for lookups (`linksfile.SortedLinks`). Records written before the links file list
+    them in `links` (read until the next commit rewrites them)."""
     if record is None:
         return None
     if isinstance(record.get("links"), list):
-        return {p for p in record["links"] if isinstance(p, str)}
+        return SortedLinks.of((p for p in record["links"] if isinstance(p, str)), rewrite=True)
     file = record.get("links_file")
     if not isinstance(file, str) or not _links_name(name, file) or not _is_regular_file(directory / file):
         return None
-    try:
-        with open(directory / file, "rb") as f:
-            header, _, body = f.read().partition(b"\n")
-    except OSError:
-        return None
-    paths = os.fsdecode(body).split("\0") if body else []
-    if header != f"{LINKS_FORMAT} {len(paths)}".encode():
-        return None
-    return set(paths)
+    return linksfile.read(directory / file)
 
 
 def names_links(record: dict | None) -> bool:
