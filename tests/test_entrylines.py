@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from osl_hooks.engine.entrylines import Entry, SortedBody
+from osl_hooks.engine.entrylines import Entry
 from osl_hooks.engine.manifest import Manifest, load
+from osl_hooks.engine.sortedbytes import SortedRecords
 
 # Names that sort next to each other, or start like another, or that JSON escapes.
 NAMES = [
@@ -26,11 +27,9 @@ NAMES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "sample_bytes", [1, 300, SortedBody.SAMPLE_BYTES]
-)  # every line a sample, a few, the real spacing
+@pytest.mark.parametrize("sample_bytes", [1, 300, SortedRecords.SAMPLE_BYTES])  # every line sampled, some, as used
 def test_every_path_is_found_and_no_other(tmp_path, monkeypatch, sample_bytes):
-    monkeypatch.setattr(SortedBody, "SAMPLE_BYTES", sample_bytes)
+    monkeypatch.setattr(SortedRecords, "SAMPLE_BYTES", sample_bytes)
     entries = {name: Entry("f", i, 0o644, i, f"{i:064x}") for i, name in enumerate(NAMES)}
     entries.update({f"lib/pkg{i:03d}/mod.py": Entry("f", i, 0o644, i, f"{i:064x}") for i in range(300)})
     path = tmp_path / "manifest.jsonl"

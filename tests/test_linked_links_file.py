@@ -11,9 +11,9 @@ import random
 
 import pytest
 
-from osl_hooks.engine import linksfile
 from osl_hooks.engine.linkform import drop_dir_links
 from osl_hooks.engine.linksfile import LinkChanges, SortedLinks, read, write
+from osl_hooks.engine.sortedbytes import SortedRecords
 
 # Neighbours in every order Python and the bytes could disagree on: a prefix, '-' and '.' (below '/'), '0' (above
 # it), non-ASCII, and a name that is not UTF-8 (os.fsdecode keeps its byte as a lone surrogate).
@@ -37,7 +37,7 @@ def written(links: set[str] | LinkChanges, tmp_path) -> SortedLinks | None:
 @pytest.mark.parametrize("sample_bytes", [1, 40, 8192])
 def test_the_links_file_answers_as_the_set_it_was_written_from(tmp_path, monkeypatch, sample_bytes):
     """(Searches bisect a sample of the paths first: sampled every few bytes, or never, as well.)"""
-    monkeypatch.setattr(linksfile, "SAMPLE_BYTES", sample_bytes)
+    monkeypatch.setattr(SortedRecords, "SAMPLE_BYTES", sample_bytes)
     rng = random.Random(33)
     universe = some_paths(rng, 600)
     for _ in range(20):

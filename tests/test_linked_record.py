@@ -34,6 +34,18 @@ def links_files(home: Path) -> list[str]:
     return sorted(p.name for p in (home / ENVS).glob("py.links.*"))
 
 
+def linked_copy_of_an_image_of_its_own(two_images: Images, run_start, tmp_path: Path) -> tuple[Path, dict]:
+    """A linked copy of version 1 made from a copy of the image (which the test then changes), and its plan."""
+    two_images.use("1")
+    source = tmp_path / "image/envs/py"
+    source.parent.mkdir(parents=True)
+    subprocess.run(["cp", "-a", two_images.source, source], check=True)
+    bake(source)
+    plan = linked_plan(source, kernel=False)
+    assert run_start(plan).outcome == Outcome.OK
+    return source, plan
+
+
 def test_the_record_names_its_links_file_and_a_restart_never_reads_it(two_images, home, run_start):
     two_images.use("1")
     plan = linked_plan(two_images.source, kernel=False)
@@ -54,13 +66,7 @@ def test_the_record_names_its_links_file_and_a_restart_never_reads_it(two_images
 def test_an_update_behind_links_keeps_the_links_file(two_images, home, run_start, tmp_path):
     """An image update that changes only files behind links: the links are the same, so the record keeps naming
     the same links file (nothing rewritten), and the copy shows the new content."""
-    two_images.use("1")
-    source = tmp_path / "image/envs/py"
-    source.parent.mkdir(parents=True)
-    subprocess.run(["cp", "-a", two_images.source, source], check=True)
-    bake(source)
-    plan = linked_plan(source, kernel=False)
-    assert run_start(plan).outcome == Outcome.OK
+    source, plan = linked_copy_of_an_image_of_its_own(two_images, run_start, tmp_path)
     target = home / ".local/envs/py"
     before = record(home)
     changed = next(p for p in sorted(own_links(target, source)) if p.endswith(".py"))
@@ -151,13 +157,7 @@ def test_a_damaged_links_file_makes_the_update_a_safe_comparison(two_images, hom
 def test_a_links_file_of_before_is_read_and_written_anew(two_images, home, run_start, tmp_path):
     """A links file of the format before (paths in no order, no checksum), left by an older osl-hooks: an update
     reads it (no false conflict, the new content shows) and commits the same links in the current format."""
-    two_images.use("1")
-    source = tmp_path / "image/envs/py"
-    source.parent.mkdir(parents=True)
-    subprocess.run(["cp", "-a", two_images.source, source], check=True)
-    bake(source)
-    plan = linked_plan(source, kernel=False)
-    assert run_start(plan).outcome == Outcome.OK
+    source, plan = linked_copy_of_an_image_of_its_own(two_images, run_start, tmp_path)
     target = home / ".local/envs/py"
     before = record(home)
     links = sorted(read_links(home / ENVS, "py", before) or (), reverse=True)

@@ -3,7 +3,7 @@
 Kept apart from `manifest` (which reads, writes and compares whole manifests): these are the classes every
 lookup of an update goes through, and the one place that knows the lines' order. A manifest file's entry
 lines are sorted as bytes (`Manifest.dump` has written them so since the format's version 2), so a path's line
-is found by bisection, in the file's bytes as read (`SortedBody`) or in its lines once they are split.
+is found by bisection, in the file's bytes as read (`sortedbytes`) or in its lines once they are split.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import NamedTuple
+
+from .sortedbytes import SortedRecords
 
 
 class Entry(NamedTuple):
@@ -63,7 +65,7 @@ class EntryLines(Mapping[str, Entry]):
 
     def __init__(self, lines: list[bytes] | Callable[[], list[bytes]], body: bytes | None = None):
         self._source = lines
-        self._body = SortedBody(body) if body is not None else None
+        self._body = SortedRecords(body, b"\n") if body is not None else None
         self._parsed: dict[str, tuple[Entry, str | None]] = {}
         self._differing: tuple[EntryLines, list[str]] | None = None
 
@@ -84,7 +86,8 @@ class EntryLines(Mapping[str, Entry]):
     def _line(self, path: str) -> bytes | None:
         key = f"[{json.dumps(path, ensure_ascii=False)},".encode()
         if self._body is not None:
-            return self._body.find(key)
+            at = self._body.find(key)
+            return self._body.record(at) if at >= 0 else None
         i = bisect.bisect_left(self.lines, key)
         return self.lines[i] if i < len(self.lines) and self.lines[i].startswith(key) else None
 
@@ -123,7 +126,7 @@ class EntryLines(Mapping[str, Entry]):
         return iter(self._parse_all())
 
     def __len__(self) -> int:
-        return len(self._body) if self._body is not None else len(self.lines)
+        return self._body.data.count(b"\n") if self._body is not None else len(self.lines)
 
     def owner(self, path: str) -> str | None:
         found = self._lookup(path)
@@ -171,45 +174,3 @@ class LineOwners(Mapping[str, str]):
 def line_path(line: bytes) -> str:
     """The path of one entry line of a manifest file."""
     return json.loads(line)[0]
-
-
-class SortedBody:
-    """A manifest's entry lines as the file holds them (sorted, each ending in a newline), searched in place.
-
-    A lookup bisects a sample of the lines (one every `SAMPLE_BYTES`, taken once) and then finds the line in the
-    few kilobytes between two samples with one substring search: in C, and without making an object of each of
-    the 33k lines (splitting them was 7 of a 1% update's 12 ms of loading). The samples are whole lines, so
-    the first line not below a key is the only one that can start with it (a key is a path's JSON string and the
-    comma after it: no other path's line shares it), and it lies after the last sample below the key, at most
-    as far as the next sample."""
-
-    SAMPLE_BYTES = 8192
-
-    def __init__(self, body: bytes):
-        self.body = body
-        self._starts: list[int] = []
-        self._lines: list[bytes] = []
-        start = 0
-        while start < len(body):
-            end = body.find(b"\n", start)
-            end = end if end >= 0 else len(body)
-            self._starts.append(start)
-            self._lines.append(body[start:end])
-            start = body.find(b"\n", start + self.SAMPLE_BYTES) + 1 or len(body)
-
-    def __len__(self) -> int:
-        return self.body.count(b"\n")
-
-    def find(self, key: bytes) -> bytes | None:
-        """The line that starts with `key`, or None."""
-        i = bisect.bisect_right(self._lines, key) - 1  # the last sample below the key (none can start with it)
-        if i + 1 < len(self._starts) and self._lines[i + 1].startswith(key):
-            return self._lines[i + 1]
-        if i < 0:
-            return None
-        end = self._starts[i + 1] if i + 1 < len(self._starts) else len(self.body)
-        found = self.body.find(b"\n" + key, self._starts[i], end)
-        if found < 0:
-            return None
-        line_end = self.body.find(b"\n", found + 1)
-        return self.body[found + 1 : line_end if line_end >= 0 else len(self.body)]

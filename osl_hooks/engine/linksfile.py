@@ -4,7 +4,7 @@ link into the image is a binary search in the file's bytes.
 Format 2: a header line `osl-hooks-links 2 COUNT CRC32` (the number of paths, zero-padded to ten digits, and the
 body's CRC-32 as eight hex digits: fixed widths, so a writer streams the body and fills the header in after it),
 then every path followed by a NUL (the one byte no path holds), sorted as bytes. An update asks about the few
-hundred paths the image changed: it reads the file, checks its CRC-32 (in C), and searches it, never splitting,
+hundred paths the image changed: it reads the file, checks its CRC-32 (in C), and searches it in place (`sortedbytes`), never splitting,
 decoding or hashing the tens of thousands of others (as a set, the 4x env's 149k links took 17 MB and 32 ms to
 build; 450 searches take 2-5 ms). Damage (a CRC-32 not the header's) reads as no file. Format 1 (paths in no
 order, after `osl-hooks-links 1 COUNT`) is still read, sorted in memory, and written as format 2 at the next
@@ -13,7 +13,6 @@ commit.
 
 from __future__ import annotations
 
-import bisect
 import os
 import sys
 import zlib
@@ -21,10 +20,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .sortedbytes import SortedRecords
+
 FORMAT = b"osl-hooks-links"
 _HEADER = "osl-hooks-links 2 {:010d} {:08x}\n"
 _SLICE = 4096  # paths joined and written at once
-SAMPLE_BYTES = 8192  # a sample path every so many bytes: a search bisects them first
 
 
 class SortedLinks:
@@ -33,8 +33,8 @@ class SortedLinks:
     def __init__(self, data: bytes, start: int, count: int, rewrite: bool = False):
         """`rewrite`: the file holds another format (the next commit writes it anew, even unchanged)."""
         self._data, self._start, self._count, self.rewrite = data, start, count, rewrite
+        self._records = SortedRecords(data, b"\0", start)
         self._known: dict[str, bool] = {}  # the answers so far: an update asks about a path several times
-        self._samples: tuple[list[bytes], list[int]] | None = None  # see `_window`
 
     @classmethod
     def of(cls, paths: Iterable[str], rewrite: bool = False) -> SortedLinks:
@@ -53,58 +53,28 @@ class SortedLinks:
             return False
         found = self._known.get(path)
         if found is None:
-            key = os.fsencode(path)
-            lo, hi = self._window(key)  # the key is the path at `hi` (a sample), or one after a NUL before it
-            data, record = self._data, key + b"\0"
-            found = data.startswith(record, lo) or data.startswith(record, hi) or data.find(b"\0" + record, lo, hi) >= 0
-            self._known[path] = found
+            found = self._known[path] = self._records.find(os.fsencode(path), whole=True) >= 0
         return found
 
     def under(self, directory: str) -> Iterator[str]:
         """The paths inside `directory` ('' is the root: all), in order: a range of the sorted paths."""
         data, prefix = self._data, os.fsencode(f"{directory}/" if directory else "")
-        at = self._bisect(prefix) if self._count else len(data)
+        at = self._records.first_not_below(prefix) if self._count else len(data)
         while at < len(data) and data.startswith(prefix, at):
             end = data.find(b"\0", at)
             yield os.fsdecode(data[at:end])
             at = end + 1
 
-    def _window(self, key: bytes) -> tuple[int, int]:
-        """Offsets where paths start (or the end), `lo` and `hi`, such that every path before `lo` is below `key`
-        and none from `hi` on is: a bisection of a sample of the paths (one every `SAMPLE_BYTES`, taken once), so
-        that the rest of a search is within a few kilobytes (one substring search, or a few steps of `_bisect`)."""
-        if self._samples is None:
-            data, paths, starts = self._data, [], []
-            at = self._start
-            while at < len(data):
-                starts.append(at)
-                paths.append(data[at : data.find(b"\0", at)])
-                at = data.find(b"\0", at + SAMPLE_BYTES) + 1 or len(data)
-            self._samples = (paths, starts)
-        paths, starts = self._samples
-        i = bisect.bisect_left(paths, key)  # the first sample not below the key
-        return (starts[i - 1] if i else self._start), (starts[i] if i < len(starts) else len(self._data))
-
-    def _bisect(self, key: bytes) -> int:
-        """The offset of the first path not below `key` (the end of the data if there is none): a binary search
-        of `_window`'s few kilobytes, the path around the middle found by the NUL before it."""
-        data = self._data
-        lo, hi = self._window(key)
-        while lo < hi:
-            start = data.rfind(b"\0", lo, (lo + hi) // 2) + 1 or lo
-            end = data.find(b"\0", start)
-            if data[start:end] < key:
-                lo = end + 1
-            else:
-                hi = start
-        return lo
-
     def merged(self, added: Iterable[str], removed: Iterable[str]) -> Iterator[bytes | memoryview]:
         """The body of these paths with `added` (none of them here) put in and `removed` (all here) taken out,
         in pieces: the unchanged runs are slices of the data, never copied path by path."""
         data, view = self._data, memoryview(self._data)
-        edits = [(self._bisect(p), 0, p) for p in map(os.fsencode, added)]  # put in before the path there
-        edits += [(self._bisect(p), 1, p) for p in map(os.fsencode, removed)]  # cut out, up to the next path
+        edits = [
+            (self._records.first_not_below(p), 0, p) for p in map(os.fsencode, added)
+        ]  # put in before the path there
+        edits += [
+            (self._records.first_not_below(p), 1, p) for p in map(os.fsencode, removed)
+        ]  # cut out, up to the next path
         at = self._start
         for offset, cut, path in sorted(edits):
             yield view[at:offset]
