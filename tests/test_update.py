@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -217,11 +218,13 @@ def test_corrupt_stored_manifest_loses_nothing(scenario):
     assert (scenario.target / "share/geodemo/VERSION").read_text().strip() == "2.0"
 
 
-def test_update_killed_halfway_completes_on_the_next_start(scenario, tmp_path):
+def test_update_killed_halfway_completes_on_the_next_start(scenario, tmp_path, hold):
+    """SIGKILL while the update's files are being written (held where a file is begun beside its place, not
+    raced): the next start removes what was begun, completes the update, and sees no conflict."""
     big = scenario.source / "share/bigdata"
     big.mkdir()
     for i in range(40):
-        (big / f"part{i:02}.bin").write_bytes(os.urandom(4 << 20))
+        (big / f"part{i:02}.bin").write_bytes(os.urandom(1 << 20))
     scenario.image_update("install", scenario.wheel("oslprobe", "1.1"))
     plan = tmp_path / "plan.json"
     plan.write_text(
@@ -234,18 +237,20 @@ def test_update_killed_halfway_completes_on_the_next_start(scenario, tmp_path):
         )
     )
     command = [sys.executable, "-m", "osl_hooks.cli", "start", "--allow-root", "--plan", str(plan)]
+    hold.at("filecopy:file-begun")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     pending = scenario.home / ".local/state/osl-hooks/envs/py.pending.json"
 
-    def half_written() -> list[Path]:  # rsync's `.NAME.XXXXXX`, beside the file it is writing
-        return list((scenario.target / "share/bigdata").glob(".part*.bin.*"))
+    def begun() -> list[Path]:  # `.NAME.XXXXXX` (rsync's form), beside the file being written
+        return [p for p in scenario.target.rglob(".*") if re.fullmatch(r"\..+\.[0-9a-f]{6}", p.name)]
 
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (pending.exists() and half_written()):
+    while time.monotonic() < deadline and not (pending.exists() and begun()) and process.poll() is None:
         time.sleep(0.01)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert pending.exists() and half_written(), "the kill came too late to interrupt rsync in the middle of a file"
+    hold.release()
+    assert pending.exists() and begun(), "the update was not held with a file begun"
 
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
