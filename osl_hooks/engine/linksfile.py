@@ -32,8 +32,8 @@ class SortedLinks:
 
     def __init__(self, data: bytes, start: int, count: int, rewrite: bool = False):
         """`rewrite`: the file holds another format (the next commit writes it anew, even unchanged)."""
-        self._data, self._start, self._count, self.rewrite = data, start, count, rewrite
         self._records = SortedRecords(data, b"\0", start)
+        self._count, self.rewrite = count, rewrite
         self._known: dict[str, bool] = {}  # the answers so far: an update asks about a path several times
 
     @classmethod
@@ -46,7 +46,8 @@ class SortedLinks:
 
     def __iter__(self) -> Iterator[str]:
         """Every path, in order (decodes them all: for the rare starts that look at every link)."""
-        return iter(os.fsdecode(self._data[self._start : -1]).split("\0") if self._count else ())
+        records = self._records
+        return iter(os.fsdecode(records.data[records.start : -1]).split("\0") if self._count else ())
 
     def __contains__(self, path: object) -> bool:
         if not isinstance(path, str) or not self._count:
@@ -58,7 +59,7 @@ class SortedLinks:
 
     def under(self, directory: str) -> Iterator[str]:
         """The paths inside `directory` ('' is the root: all), in order: a range of the sorted paths."""
-        data, prefix = self._data, os.fsencode(f"{directory}/" if directory else "")
+        data, prefix = self._records.data, os.fsencode(f"{directory}/" if directory else "")
         at = self._records.first_not_below(prefix) if self._count else len(data)
         while at < len(data) and data.startswith(prefix, at):
             end = data.find(b"\0", at)
@@ -68,14 +69,12 @@ class SortedLinks:
     def merged(self, added: Iterable[str], removed: Iterable[str]) -> Iterator[bytes | memoryview]:
         """The body of these paths with `added` (none of them here) put in and `removed` (all here) taken out,
         in pieces: the unchanged runs are slices of the data, never copied path by path."""
-        data, view = self._data, memoryview(self._data)
-        edits = [
-            (self._records.first_not_below(p), 0, p) for p in map(os.fsencode, added)
-        ]  # put in before the path there
-        edits += [
-            (self._records.first_not_below(p), 1, p) for p in map(os.fsencode, removed)
-        ]  # cut out, up to the next path
-        at = self._start
+        records = self._records
+        data, view = records.data, memoryview(records.data)
+        # (offset, 0, path): put in before the path at offset; (offset, 1, path): cut out, up to the next path
+        edits = [(records.first_not_below(p), 0, p) for p in map(os.fsencode, added)]
+        edits += [(records.first_not_below(p), 1, p) for p in map(os.fsencode, removed)]
+        at = records.start
         for offset, cut, path in sorted(edits):
             yield view[at:offset]
             if cut:
