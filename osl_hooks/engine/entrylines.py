@@ -84,7 +84,7 @@ class EntryLines(Mapping[str, Entry]):
         return [row[0] for row in rows]
 
     def _line(self, path: str) -> bytes | None:
-        key = f"[{json.dumps(path, ensure_ascii=False)},".encode()
+        key = _line_key(path).encode()
         if self._body is not None:
             at = self._body.find(key)
             return self._body.record(at) if at >= 0 else None
@@ -169,6 +169,14 @@ class LineOwners(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._entries.owners())
+
+
+def _line_key(path: str) -> str:
+    """How an entry line for `path` begins: its path as `json.dumps` writes it (a path with no quote, backslash or
+    control character is written as it is: most are, and an update looks up a thousand of them)."""
+    if path.isprintable() and '"' not in path and "\\" not in path:
+        return f'["{path}",'
+    return f"[{json.dumps(path, ensure_ascii=False)},"
 
 
 def line_path(line: bytes) -> str:

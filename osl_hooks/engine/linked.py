@@ -264,7 +264,7 @@ class LinkedDecision:
         """The changes for rsync (real files), the paths to (re)link, and the links the copy will have (those of
         its links file, changed where the image changed a path: the others are never read)."""
         base, theirs, target = self.base, self.theirs, self.sync.target
-        changes = update.Changes(user_packages=update.user_packages(base, self.overrides, target, trusted))
+        changes = update.Changes(user_packages=update.UserPackages(base, self.overrides, target, trusted))
         links = LinkChanges(self.old_links)
         relink: list[str] = []
         classify = linkplan.Classifier(theirs, self.sync.source, self.sync.threshold, self.pip_resolves)

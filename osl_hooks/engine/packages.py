@@ -67,14 +67,31 @@ def record_paths(root: Path) -> list[str]:
 
     Lists two kinds of directory only: cheap, whatever the size of the env.
     """
-    found = []
-    meta = root / "conda-meta"
-    if meta.is_dir():
-        found += [f"conda-meta/{p.name}" for p in meta.iterdir() if _CONDA_RECORD.match(p.name)]
+    named = records_by_name(root)
+    return sorted(p for paths in named.values() for p in paths if (root / p).is_file())
+
+
+def records_by_name(root: Path) -> dict[str, list[str]]:
+    """The paths where the env's records would be, by package, from the listings of its conda-meta and
+    site-packages directories alone (whether each is a file is left to the caller: an update asks about a few
+    packages, not every one)."""
+    paths = [f"conda-meta/{name}" for name in _listing(root / "conda-meta")]
     for site in site_packages_dirs(root):
         rel = site.relative_to(root).as_posix()
-        found += [f"{rel}/{d.name}/RECORD" for d in site.iterdir() if _DIST_INFO.match(d.name)]
-    return sorted(p for p in found if (root / p).is_file())
+        paths += [f"{rel}/{name}/RECORD" for name in _listing(site) if name.endswith(".dist-info")]
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        name = record_name(path)
+        if name:
+            found.setdefault(name, []).append(path)
+    return found
+
+
+def _listing(directory: Path) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def index_packages(root: str | os.PathLike[str]) -> PackageIndex:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
 from .._records import field, record
 from .faultpoints import point
 from .manifest import Entry, Manifest, changed_paths, entry_on_disk
-from .packages import record_name, record_paths
+from .packages import records_by_name
 from .relocate import relocate
 
 Stat = tuple[int, int] | None  # (size, mtime_ns) osl-hooks left at a path, or None: it left nothing there
@@ -39,7 +39,7 @@ class Changes:
     delete: list[str] = field(default_factory=list)
     remove_dirs: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
-    user_packages: set[str] = field(default_factory=set)
+    user_packages: Collection[str] = field(default_factory=set)  # a set, or `UserPackages` (asked as needed)
     kept_for_packages: list[str] = field(default_factory=list)
 
 
@@ -54,27 +54,54 @@ def left_entry(base: Manifest, overrides: dict[str, Stat], path: str) -> Entry |
     return entry
 
 
-def user_packages(base: Manifest, overrides: dict[str, Stat], target: Path, trusted: set[str]) -> set[str]:
-    """Packages the user upgraded, removed or installed: their records differ from what osl-hooks left."""
-    touched = set()
-    on_disk = record_paths(target)
-    base.prefetch([rel for records in base.packages.records.values() for rel in records] + on_disk)
-    for name, records in base.packages.records.items():
-        for rel in records:
-            if rel not in trusted and not _looks_as_left(base, overrides, target, rel):
-                touched.add(name)
-    for rel in on_disk:
-        if rel not in base.entries and rel not in trusted:
-            name = record_name(rel)
-            if name:
-                touched.add(name)
-    return touched
+class UserPackages:
+    """The packages the user upgraded, removed or installed (their records differ from what osl-hooks left),
+    found package by package as an update asks: it asks only about the owners of the paths the image changed,
+    so a 1% update reads the records of the packages it touches, not those of every package in the env.
+
+    Iterating gives the packages found to be the user's so far (what the update kept for them)."""
+
+    def __init__(self, base: Manifest, overrides: dict[str, Stat], target: Path, trusted: set[str]):
+        self._base, self._overrides, self._target, self._trusted = base, overrides, target, trusted
+        self._answers: dict[str, bool] = {}
+        self._on_disk: dict[str, list[str]] | None = None  # where records are on disk, by package
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        if name not in self._answers:
+            self.ask([name])
+        return self._answers[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(name for name, user in self._answers.items() if user))
+
+    def __len__(self) -> int:
+        return sum(self._answers.values())
+
+    def ask(self, names: Iterable[str]) -> None:
+        """Find out about `names` at once: their records' entries are read together."""
+        names = [n for n in set(names) if n not in self._answers]
+        if self._on_disk is None:
+            self._on_disk = records_by_name(self._target)
+        left = {name: self._base.packages.records.get(name, []) for name in names}
+        on_disk = {name: self._on_disk.get(name, []) for name in names}
+        self._base.prefetch([rel for name in names for rel in (*left[name], *on_disk[name])])
+        for name in names:
+            self._answers[name] = self._changed_by_user(left[name], on_disk[name])
+
+    def _changed_by_user(self, left: list[str], on_disk: list[str]) -> bool:
+        """A record osl-hooks left is not as it left it, or the copy has a record the base lacks."""
+        base, trusted, target = self._base, self._trusted, self._target
+        if any(rel not in trusted and not _looks_as_left(base, self._overrides, target, rel) for rel in left):
+            return True
+        return any(rel not in base.entries and rel not in trusted and (target / rel).is_file() for rel in on_disk)
 
 
 def decide(base: Manifest, theirs: Manifest, overrides: dict[str, Stat], target: Path, trusted: set[str]) -> Changes:
     """The three-way decision for every path the image changed. `trusted`: paths osl-hooks itself was
     writing when a start was interrupted (they are not user changes)."""
-    changes = Changes(user_packages=user_packages(base, overrides, target, trusted))
+    changes = Changes(user_packages=UserPackages(base, overrides, target, trusted))
 
     def as_left(path: str, now: Entry | None) -> bool:
         return is_as_left(base, overrides, path, now)
@@ -97,8 +124,11 @@ def untouched_paths(
     """The head of every three-way decision (synced and linked): of the paths the image changed, record in
     `changes` those of packages the user owns and those the user changed (conflicts), and yield the rest, the
     paths still as osl-hooks left them (`as_left`), with what is on disk there now."""
-    for path in paths:
-        owner = theirs.packages.owners.get(path) or base.packages.owners.get(path)
+    paths = list(paths)
+    owners = [theirs.packages.owners.get(path) or base.packages.owners.get(path) for path in paths]
+    if isinstance(changes.user_packages, UserPackages):
+        changes.user_packages.ask(owner for owner in owners if owner)
+    for path, owner in zip(paths, owners, strict=True):
         if owner in changes.user_packages:
             changes.kept_for_packages.append(path)
             continue
