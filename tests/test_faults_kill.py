@@ -133,7 +133,8 @@ class Lab:
 
     def expected_state_files(self) -> set[str]:
         record = json.loads((self.state / "envs/geo.json").read_text())
-        return {"geo.json", record["base"], *([record["links_file"]] if "links_file" in record else [])}
+        named = [record["base"], record.get("base_delta"), record.get("links_file")]
+        return {"geo.json", *(name for name in named if name)}
 
     def check_finished(self, result: subprocess.CompletedProcess, version: str | None) -> None:
         """A finished run, no warnings (no false conflicts), no leftovers, and the tree of `version` if given."""

@@ -373,6 +373,61 @@ def test_an_image_baked_with_its_diff_updates_without_reading_the_kept_base(scen
     assert scenario.start().env("py")["action"] == "unchanged"
 
 
+def sync_record(scenario) -> dict:
+    return json.loads((scenario.home / ".local/state/osl-hooks/envs/py.json").read_text())
+
+
+def test_an_update_keeps_its_base_as_a_delta_that_the_next_update_reads(scenario, tmp_path):
+    """An update writes the image's changes on the base it kept, not the whole manifest again; the next update,
+    made without a baked diff (so from the kept base), finds there what the first brought: oslnew, which only the
+    delta has, is removed by the image and goes (were the delta not read, its files would look like the user's)."""
+    first_base = sync_record(scenario)["base"]
+    previous = tmp_path / "previous-manifest.jsonl"
+    previous.write_bytes((scenario.source / ".osl-hooks-manifest.jsonl").read_bytes())
+    scenario.pip(scenario.source, "install", scenario.wheel("oslnew", "1.0"))
+    bake(scenario.source, since=previous)
+    scenario.start()
+    record = sync_record(scenario)
+    assert record["base"] == first_base and record["base_delta"]  # the full base is kept, the delta lies on it
+    envs_state = kept_base(scenario).parent
+    delta, full = envs_state / record["base_delta"], envs_state / record["base"]
+    assert delta.stat().st_size * 4 < full.stat().st_size
+    assert sorted(p.name for p in envs_state.glob("py.base.*")) == sorted([record["base"], record["base_delta"]])
+
+    edited = scenario.target / "share/geodemo/geodemo.ini"
+    edited.write_text("edited\n")
+    scenario.pip(scenario.target, "install", scenario.wheel("oslmine", "1.0"))
+    scenario.pip(scenario.source, "uninstall", "oslnew")
+    scenario.image_update("install", scenario.wheel("oslprobe", "1.1"))  # baked without a diff
+    result = scenario.start()
+    assert result.env("py")["action"] == "update" and not result.env("py")["warnings"], result.output
+    assert not scenario.package_files(scenario.target, "oslnew")
+    assert scenario.files(scenario.target) == scenario.image_files() | scenario.package_files(
+        scenario.target, "oslmine"
+    )
+    assert edited.read_text() == "edited\n" and scenario.version_in_copy("oslprobe") == "1.1"
+    assert sync_record(scenario)["base"] == first_base
+    assert scenario.start().env("py")["action"] == "unchanged"
+
+
+def test_a_damaged_base_delta_falls_back_to_the_full_comparison(scenario):
+    """A delta whose lines do not match its checksum is no usable base: the update compares the whole copy with
+    the image and says so; nothing of the user's is lost."""
+    scenario.image_update("install", scenario.wheel("oslnew", "1.0"))
+    scenario.start()
+    delta = kept_base(scenario).parent / sync_record(scenario)["base_delta"]
+    data = delta.read_bytes()
+    at = data.rindex(b"oslnew")
+    delta.write_bytes(data[:at] + b"oslnev" + data[at + 6 :])
+    mine = scenario.target / "my-notes.txt"
+    mine.write_text("keep me")
+    scenario.image_update("install", scenario.wheel("oslprobe", "1.1"))
+    result = scenario.start()
+    assert any("no usable record" in m for m in result.messages()), result.output
+    assert result.env("py")["action"] == "compare" and mine.read_text() == "keep me"
+    assert "base_delta" not in sync_record(scenario)  # the comparison keeps the image's manifest whole
+
+
 def test_a_baked_diff_from_another_version_or_a_damaged_one_is_not_used(scenario, tmp_path):
     """The diff is used only when it starts from the user's recorded copy: here the copy is two versions behind
     (the diff from the version between would miss oslnew), then the diff is damaged; each time the update

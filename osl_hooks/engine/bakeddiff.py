@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Iterator
 
-from .entrylines import Entry, EntryLines, LineOwners, line_path
+from .entrylines import EntryLines, LineOwners, OverlaidEntries
 from .manifest import Manifest
 from .packages import PackageIndex
 
@@ -50,37 +49,11 @@ def previous_version(theirs: Manifest, base_id: str | None) -> tuple[Manifest | 
     return previous, None
 
 
-class PreviousEntries(EntryLines):
+class PreviousEntries(OverlaidEntries):
     """The previous version's entries: the diff's own lines for the paths it names (no line: the path is new),
     the current manifest's for every other path. Only what an update asks for is parsed."""
 
-    def __init__(self, current: EntryLines, paths: list[str], old_lines: list[bytes]):
-        super().__init__(lambda: self._all_lines())
-        self._current = current
-        self._paths = paths
-        self._named = frozenset(paths)
-        self._old = EntryLines(old_lines)
-
-    def _lookup(self, path: str) -> tuple[Entry, str | None] | None:
-        if path in self._named:
-            return self._old._lookup(path)
-        return self._current._lookup(path)
-
-    def prefetch(self, paths: Iterable[str]) -> None:
-        """As `EntryLines.prefetch`, each path from where its lookup reads it (never building every line)."""
-        paths = list(paths)
-        self._old.prefetch(path for path in paths if path in self._named)
-        self._current.prefetch(path for path in paths if path not in self._named)
-
     def differing(self, other: EntryLines) -> list[str]:
-        if other is self._current:
-            return self._paths  # sorted by `manifest.since_section`
+        if other is self.under:
+            return self.paths  # exactly the paths whose lines differ, sorted (`manifest.since_section`)
         return super().differing(other)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(p for p in {*self._current, *self._old} if self._lookup(p) is not None))
-
-    def _all_lines(self) -> list[bytes]:
-        """Every line of the previous version (a full comparison, never an update's path)."""
-        kept = [line for line in self._current.lines if line_path(line) not in self._named]
-        return sorted(kept + self._old.lines)

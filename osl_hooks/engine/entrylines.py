@@ -83,7 +83,8 @@ class EntryLines(Mapping[str, Entry]):
             self._parsed[row[0]] = (Entry._make(row[1:7]), row[7])
         return [row[0] for row in rows]
 
-    def _line(self, path: str) -> bytes | None:
+    def line(self, path: str) -> bytes | None:
+        """The entry line of `path` as the file has it, or None."""
         key = _line_key(path).encode()
         if self._body is not None:
             at = self._body.find(key)
@@ -94,7 +95,7 @@ class EntryLines(Mapping[str, Entry]):
     def _lookup(self, path: str) -> tuple[Entry, str | None] | None:
         found = self._parsed.get(path)
         if found is None:
-            line = self._line(path)
+            line = self.line(path)
             if line is None:
                 return None
             self.parse([line])
@@ -104,7 +105,7 @@ class EntryLines(Mapping[str, Entry]):
     def prefetch(self, paths: Iterable[str]) -> None:
         """Parse the lines of `paths` at once, for a caller about to look up each (an update checks every
         package record): one `json.loads` of them all, not one each."""
-        lines = [line for path in paths if path not in self._parsed and (line := self._line(path)) is not None]
+        lines = [line for path in paths if path not in self._parsed and (line := self.line(path)) is not None]
         if lines:
             self.parse(lines)
 
@@ -147,6 +148,42 @@ class EntryLines(Mapping[str, Entry]):
             paths = {*self.parse(mine - theirs), *other.parse(theirs - mine)}
             self._differing = (other, sorted(paths))
         return self._differing[1]
+
+
+class OverlaidEntries(EntryLines):
+    """The entries of `under`, but for `paths`, whose lines are `lines` (a path of `paths` with no line there is
+    absent): a version known by how it differs from another, such as the previous version an image's baked diff
+    gives, or a sync's base kept as a full base and a delta (`osl_hooks.engine.basedelta`). Only what is asked
+    for is parsed."""
+
+    def __init__(self, under: EntryLines, paths: list[str], lines: list[bytes]):
+        super().__init__(lambda: self._all_lines())
+        self.under = under
+        self.paths = paths
+        self._named = frozenset(paths)
+        self._over = EntryLines(lines)
+
+    def line(self, path: str) -> bytes | None:
+        return self._over.line(path) if path in self._named else self.under.line(path)
+
+    def _lookup(self, path: str) -> tuple[Entry, str | None] | None:
+        if path in self._named:
+            return self._over._lookup(path)
+        return self.under._lookup(path)
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """As `EntryLines.prefetch`, each path from where its lookup reads it (never building every line)."""
+        paths = list(paths)
+        self._over.prefetch(path for path in paths if path in self._named)
+        self.under.prefetch(path for path in paths if path not in self._named)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(p for p in {*self.under, *self._over} if self._lookup(p) is not None))
+
+    def _all_lines(self) -> list[bytes]:
+        """Every line of this version (a full comparison, never an update's path)."""
+        kept = [line for line in self.under.lines if line_path(line) not in self._named]
+        return sorted(kept + self._over.lines)
 
 
 class LineOwners(Mapping[str, str]):

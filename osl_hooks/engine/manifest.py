@@ -89,6 +89,35 @@ class Manifest:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def header_fields(self) -> dict:
+        """What a manifest file's header says of the env (besides the file's format and checksums)."""
+        return {
+            "id": self.id,
+            "baked": self.baked,
+            "files": self.files,
+            "bytes": self.bytes,
+            "disk_bytes": self.disk_bytes,
+            "built_prefix": self.built_prefix,
+            "prefix_files": [[f.path, f.mode, f.placeholder_length] for f in self.prefix_files],
+            "packages": self.packages.records,
+        }
+
+    @classmethod
+    def from_header(cls, header: dict, entries: Mapping[str, Entry], owners: Mapping[str, str]) -> Manifest:
+        """The manifest a header (`header_fields`) describes, with its entries (checked by the caller)."""
+        manifest = cls(
+            entries,
+            header["bytes"],
+            header["disk_bytes"],
+            header["built_prefix"],
+            [PrefixFile(p, m, n) for p, m, n in header["prefix_files"]],
+            PackageIndex(header["packages"], owners),
+            header["baked"],
+        )
+        # Checked through the entries' checksum, not recomputed (the id's definition is the same in both versions).
+        manifest.__dict__.update(id=str(header["id"]), files=int(header["files"]))
+        return manifest
+
     def dump(self, path: str | os.PathLike[str], since: Manifest | None = None) -> None:
         """Write the manifest atomically: a header line, then one line per entry, sorted (see `EntryLines`),
         and with `since` (the previous version's manifest) a last line, the diff from it (`bakeddiff`).
@@ -109,14 +138,7 @@ class Manifest:
         header = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
-            "id": self.id,
-            "baked": self.baked,
-            "files": self.files,
-            "bytes": self.bytes,
-            "disk_bytes": self.disk_bytes,
-            "built_prefix": self.built_prefix,
-            "prefix_files": [[f.path, f.mode, f.placeholder_length] for f in self.prefix_files],
-            "packages": self.packages.records,
+            **self.header_fields(),
             "entries_crc32": zlib.crc32(body),
             **({"since_bytes": len(diff), "since_crc32": zlib.crc32(diff)} if diff else {}),
         }
@@ -201,17 +223,7 @@ def load(path: str | os.PathLike[str], defer_entries: bool = False) -> Manifest:
             entries, owners = _version_1_entries(path, header, body)
         else:
             raise ManifestError(f"{path}: not an osl-hooks manifest of version {FORMAT_VERSION} (or 1)")
-        manifest = Manifest(
-            entries,
-            header["bytes"],
-            header["disk_bytes"],
-            header["built_prefix"],
-            [PrefixFile(p, m, n) for p, m, n in header["prefix_files"]],
-            PackageIndex(header["packages"], owners),
-            header["baked"],
-        )
-        # Checked through the entries' checksum, not recomputed (the id's definition is the same in both versions).
-        manifest.__dict__.update(id=str(header["id"]), files=int(header["files"]))
+        manifest = Manifest.from_header(header, entries, owners)
         manifest.file = Path(path)
         manifest.baked_diff = baked_diff
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:

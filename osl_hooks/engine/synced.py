@@ -449,7 +449,7 @@ class EnvSync:
             overrides = update.stat_overrides(theirs, left, set(changes.copy), rewritten, candidates)
             conflicts = sorted(set(old_conflicts) | set(changes.conflicts))
             self.state.extra.update(self._footprint(theirs))
-            self.state.save(self.env, self.target, theirs, overrides, conflicts)
+            self.state.save(self.env, self.target, theirs, overrides, conflicts, differs_at=candidates)
         except _transfer_errors() as e:
             if is_out_of_space(e):
                 e = f"your home ran out of space (free at least {human_bytes(needed)} in it)"

@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from .._records import field, record
@@ -22,7 +23,7 @@ from . import linksfile
 from .faultpoints import point
 from .homepaths import Home
 from .linksfile import LinkChanges, SortedLinks
-from .manifest import Manifest, ManifestError, load
+from .manifest import Manifest, ManifestError, load, read_id
 from .trees import remove_tree
 
 
@@ -46,6 +47,8 @@ class SyncState:
     # An update's are the links file's with its changes (`LinkChanges`), a first copy's or a comparison's a set.
     links: set[str] | LinkChanges | None = None
     _links_read: tuple[str, SortedLinks] | None = field(default=None, repr=False)  # (file name, its links)
+    # The full base and the delta on it (or None) that the record read last names: a new delta lies on that base.
+    _kept_base: tuple[Path, Path | None] | None = field(default=None, repr=False)
 
     @property
     def record_file(self) -> Path:
@@ -65,9 +68,8 @@ class SyncState:
         return self.directory / "conflicts" / self.name
 
     def base_files(self) -> list[Path]:
-        """Every base manifest of this env on disk, current or stray."""
-        pattern = re.compile(rf"^{re.escape(self.name)}\.base\.[0-9a-f]{{16}}\.jsonl$")
-        found = [p for p in self.directory.glob(f"{self.name}.base.*.jsonl") if pattern.match(p.name)]
+        """Every base manifest (or delta on one) of this env on disk, current or stray."""
+        found = [p for p in self.directory.glob(f"{self.name}.base.*") if _base_name(self.name, p.name)]
         return found + [self.legacy_base_file] if self.legacy_base_file.exists() else found
 
     def links_files(self) -> list[Path]:
@@ -109,16 +111,30 @@ class SyncState:
             pending = _read_json(self.pending_file)
             if pending is not None and pending.get("source_id") == record.get("source_id"):
                 self.pending_file.unlink(missing_ok=True)  # the update it describes was recorded
-            self._remove_stray_bases(self.base_file(record))
+            base = self.base_file(record)
+            delta = record.get("base_delta")
+            delta = self.directory / delta if isinstance(delta, str) and _base_name(self.name, delta) else None
+            self._remove_stray_bases(base, delta)
             self._remove_stray_links(record.get("links_file"))
+            self._kept_base = (base, delta) if base != self.legacy_base_file else None
         return record
 
     def base(self, record: dict) -> Manifest | None:
+        """The version the copy was last synced from, as kept (a full base, and the delta on it if the record
+        names one: see `basedelta`); None if it is missing or damaged."""
         path = self.base_file(record)
+        delta = record.get("base_delta")
         if not _is_regular_file(path):
             return None
         try:
-            return load(path)
+            full = load(path)
+            if delta is None:
+                return full
+            from . import basedelta  # a base kept with a delta: an update without a usable baked diff
+
+            if not isinstance(delta, str) or not _base_name(self.name, delta):
+                return None
+            return basedelta.apply(self.directory / delta, full) if _is_regular_file(self.directory / delta) else None
         except ManifestError:
             return None
 
@@ -130,21 +146,30 @@ class SyncState:
         self.home.write_text(self.pending_file, json.dumps({"source_id": theirs.id, "paths": paths}), "sync state")
         point("update:pending-written")
 
-    def save(self, env: Environment, target: Path, theirs: Manifest, overrides: dict, conflicts: list[str]) -> None:
-        """Record a completed sync: a new base manifest first, then the record that names it (the commit)."""
+    def save(
+        self,
+        env: Environment,
+        target: Path,
+        theirs: Manifest,
+        overrides: dict,
+        conflicts: list[str],
+        differs_at: Iterable[str] | None = None,
+    ) -> None:
+        """Record a completed sync: its base first, then the record that names it (the commit).
+
+        `differs_at`: every path where `theirs` may differ from the version last recorded, when the sync knows
+        them (an update's compared paths): the base is then kept as a delta on the full base the record names
+        (`basedelta`), else `theirs` is written whole."""
         self.home.makedirs(self.directory, "state_dir")
-        base = self.home.check(self.directory / f"{self.name}.base.{os.urandom(8).hex()}.jsonl", "sync state")
-        saving = base.with_name(f".{base.name}.saving.tmp")
+        written: list[Path] = []
         try:
-            theirs.save_as(saving)
-            point("state:base-temp-written")
-            os.replace(saving, base)
+            base = self._delta_base(theirs, differs_at, written) or self._full_base(theirs, written)
             point("state:base-saved")
             record = {
                 "source": env.source,
                 "source_id": theirs.id,
                 "target": str(target),
-                "base": base.name,
+                **base,
                 "built_prefix": theirs.built_prefix,
                 "synced_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "files": theirs.files,
@@ -155,12 +180,51 @@ class SyncState:
             }
             self.commit(record, self.links)
         except BaseException:
-            saving.unlink(missing_ok=True)
-            base.unlink(missing_ok=True)
+            for path in written:
+                path.unlink(missing_ok=True)
             raise
         self.pending_file.unlink(missing_ok=True)
         point("state:pending-removed")
-        self._remove_stray_bases(base)
+        self._remove_stray_bases(*(self.directory / name for name in base.values()))
+        self._kept_base = None
+
+    def _full_base(self, theirs: Manifest, written: list[Path]) -> dict[str, str]:
+        """`theirs` written whole as the new base, under a new name."""
+        base = self.home.check(self.directory / f"{self.name}.base.{os.urandom(8).hex()}.jsonl", "sync state")
+        saving = base.with_name(f".{base.name}.saving.tmp")
+        written += [saving, base]
+        theirs.save_as(saving)
+        point("state:base-temp-written")
+        os.replace(saving, base)
+        return {"base": base.name}
+
+    def _delta_base(self, theirs: Manifest, differs_at: Iterable[str] | None, written: list[Path]) -> dict | None:
+        """`theirs` as a delta on the full base the record names, if it can be one (see `basedelta`)."""
+        if differs_at is None or self._kept_base is None:
+            return None
+        from . import basedelta
+
+        full, delta = self._kept_base
+        full_id = read_id(full) if _is_regular_file(full) else None
+        if full_id is None or not basedelta.can_lie_on(theirs, None):
+            return None
+        paths = set(differs_at)
+        if delta is not None:
+            try:
+                header, _ = basedelta.read(delta)
+            except ManifestError:
+                return None
+            if header["of"] != full_id:
+                return None
+            paths.update(header["paths"])
+        covered = basedelta.covered(paths, theirs)
+        if covered is None:
+            return None
+        new = self.home.check(self.directory / f"{self.name}.base.{os.urandom(8).hex()}.delta", "sync state")
+        written.append(new)
+        basedelta.write(new, theirs, full_id, covered)
+        point("state:base-delta-written")
+        return {"base": full.name, "base_delta": new.name}
 
     def commit(self, record: dict, links: set[str] | LinkChanges | None) -> None:
         """Write `record` in one rename, with `links` (None: the copy has none) in the links file it names.
@@ -204,9 +268,9 @@ class SyncState:
         point("state:links-written")
         return path.name
 
-    def _remove_stray_bases(self, current: Path) -> None:
+    def _remove_stray_bases(self, *current: Path | None) -> None:
         for path in self.base_files():
-            if path != current:
+            if path not in current:
                 path.unlink(missing_ok=True)
                 point("state:stray-base-removed")
 
@@ -240,6 +304,11 @@ def read_sorted_links(directory: Path, name: str, record: dict | None) -> Sorted
 def names_links(record: dict | None) -> bool:
     """Whether the record is of a linked copy (it names a links file, or lists links), without reading them."""
     return record is not None and (isinstance(record.get("links"), list) or isinstance(record.get("links_file"), str))
+
+
+def _base_name(name: str, file_name: str) -> bool:
+    """Whether `file_name` is one of this env's base files: a full base, or a delta on one."""
+    return re.fullmatch(rf"{re.escape(name)}\.base\.[0-9a-f]{{16}}\.(jsonl|delta)", file_name) is not None
 
 
 def _links_name(name: str, file_name: str) -> bool:
