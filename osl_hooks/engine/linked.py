@@ -27,6 +27,7 @@ from .linkform import LinkForm, drop_dir_links, parent_dirs, replace_link
 from .linksfile import LinkChanges, SortedLinks
 from .manifest import Entry, Manifest, changed_paths, differing_paths, entry_on_disk
 from .materialize import recorded_links, settle_interrupted
+from .notlinked import DEBIAN_PIP
 from .synced import CopyLater, EnvProblem, EnvSync
 from .syncstate import names_links
 
@@ -167,12 +168,12 @@ class LinkedSync(EnvSync):
             return
         self.state.extra["pip_probe"] = {"key": key, "resolves": resolves}
         if resolves:
-            self.status.not_linked(linkplan.DEBIAN_PIP)
+            self.status.not_linked(DEBIAN_PIP)
 
     def _up_to_date(self, record: dict) -> Path:
         probe = record.get("pip_probe")
         if isinstance(probe, dict) and probe.get("resolves"):
-            self.status.not_linked(linkplan.DEBIAN_PIP)
+            self.status.not_linked(DEBIAN_PIP)
         return super()._up_to_date(record)
 
     # -- updates -------------------------------------------------------------------------------------

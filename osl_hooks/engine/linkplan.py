@@ -42,11 +42,8 @@ from pathlib import Path
 
 from .linkform import LinkForm
 from .manifest import Entry, EntryLines, Manifest
+from .notlinked import user_can_write
 from .packages import record_name
-
-# Why a `linked` env is not (all) linked, as data (the start's summary, `osl-hooks status`):
-WRITABLE_IMAGE = "writable_image"  # the notebook user can write the image's env: no link at all
-DEBIAN_PIP = "debian_pip"  # the env's pip resolves links: every file of a package pip manages is real
 
 ELF_MAGIC = b"\x7fELF"
 _PT_INTERP = 3
@@ -167,11 +164,6 @@ def pip_probe_key(theirs: Manifest, source: Path) -> str | None:
     path = f"lib/python{version[1]}.{version[2]}/site-packages/pip/_internal/utils/misc.py" if version else ""
     entry = theirs.entries.get(path)
     return None if entry is None else f"{path} {entry.size} {entry.mtime_ns} {entry.digest}"
-
-
-def user_can_write(path: Path | str) -> bool:
-    """Whether the user the start runs as can write `path` (root, in throwaway containers, is not asked)."""
-    return os.geteuid() != 0 and os.access(path, os.W_OK)
 
 
 class Classifier:
