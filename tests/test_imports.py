@@ -102,11 +102,13 @@ def test_restart_with_nothing_new_imports_nothing_heavy(image, tmp_path, mode):
     assert heavy == [], f"a start with nothing new imported {heavy}"
 
 
-def test_an_image_update_copies_in_the_start_s_own_process(image, tmp_path):
+@pytest.mark.parametrize("mode", ["synced", "linked"])
+def test_an_image_update_copies_in_the_start_s_own_process(image, tmp_path, mode):
     """A small update costs what changed: its files are copied by the start itself, without the rsync driver or
     any process (starting rsync cost more than copying a 1% update's files), and its decision is a record, not a
-    dataclass (importing dataclasses and inspect was 5 ms of a 1% update's 0.15 s)."""
-    source, home, plan = baked_copy_of_geo(image, tmp_path)
+    dataclass (importing dataclasses and inspect was 5 ms of a 1% update's 0.15 s); a linked env's too (the
+    classification of the paths it changed is no dataclass either)."""
+    source, home, plan = baked_copy_of_geo(image, tmp_path, mode)
     code, _, output = start_in_fresh_process(plan)
     assert code == 0, output
     tile = next(source.glob("share/geodemo-data/tiles/*.txt"))

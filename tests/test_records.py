@@ -39,6 +39,7 @@ SAMPLES = {
     },
     "osl_hooks.engine.copykind.CopyKind": {"mode": "linked", "first_copy": "now", "not_linked_because": ("x",)},
     "osl_hooks.engine.background.CopyPlaces": {"directory": Path("/s/background"), "name": "geo", "target": Path("/t")},
+    "osl_hooks.engine.linkplan.FirstCopy": {"links": {"lib/libgeo.so"}, "dirs": [("lib", 0o755)], "volume": 8192},
     "osl_hooks.engine.relocate.PrefixFile": {"path": "bin/pip", "mode": "text"},
     "osl_hooks.engine.packages.PackageIndex": {"records": {"numpy": ["conda-meta/numpy-2.0-0.json"]}},
     "osl_hooks.engine.manifest.Manifest": {"entries": {}, "bytes": 10, "baked": True},

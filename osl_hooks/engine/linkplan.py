@@ -37,9 +37,9 @@ import os
 import re
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._records import field, record
 from .linkform import LinkForm
 from .manifest import Entry, EntryLines, Manifest
 from .notlinked import user_can_write
@@ -194,7 +194,7 @@ class Classifier:
         return not (entry.mode & 0o111 and is_program(image_file))
 
 
-@dataclass
+@record
 class FirstCopy:
     """What a linked first copy makes: its links, its directories with their modes, the rest of the image's
     paths (real files and the image's own symlinks) with their sizes, and its figures (`volume_bytes`, and the
