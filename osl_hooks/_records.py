@@ -7,7 +7,8 @@ start defines a dozen of them (the plan, the events, the status). And importing 
 (with `ast`, `dis`, `tokenize`): 5 ms, the largest import a restart with nothing new had left. `record` reads the
 class's fields itself and gives it the same methods, written once here; `dataclasses` is imported only when
 something asks for the class's dataclass fields (`dataclasses.fields`, `replace`, `asdict`, `is_dataclass`: the
-hub's plan checks, tests), and then they are the fields `dataclass` makes of the same definition. Within
+hub's plan checks, tests), and then they are the fields `dataclass` makes of the same definition; its
+`__signature__` (`inspect.signature`, `help()`) is that class's too, made when asked for. Within
 osl-hooks, `replace` and `as_dict` below do what `dataclasses.replace` and `asdict` do, without that import.
 Type checkers see `dataclasses.dataclass` and `dataclasses.field` themselves (under `TYPE_CHECKING`).
 tests/test_records.py checks every record class against the class `dataclass` makes of the same definition, and
@@ -68,6 +69,7 @@ def _record(cls: type[T] | None = None, /, *, frozen: bool = False) -> Any:
         cls.__record_fields__ = fields  # type: ignore[attr-defined]
         cls.__record_frozen__ = frozen  # type: ignore[attr-defined]
         cls.__dataclass_fields__ = _DataclassFields()  # type: ignore[attr-defined]
+        cls.__signature__ = _Signature()  # type: ignore[attr-defined]
         cls.__match_args__ = tuple(f.name for f in fields if f.init)  # type: ignore[attr-defined]
         _add_methods(cls, fields, frozen)
         return cls
@@ -145,21 +147,38 @@ class _DataclassFields:
     `dataclass` makes of the same definition, so `dataclasses.fields`, `replace` and `asdict` take records."""
 
     def __get__(self, instance: Any, owner: type) -> Any:
-        import dataclasses
-
-        namespace: dict[str, Any] = {"__annotations__": {f.name: f.annotation for f in owner.__record_fields__}}  # type: ignore[attr-defined]
-        for f in owner.__record_fields__:  # type: ignore[attr-defined]
-            options = {"init": f.init, "repr": f.repr, "hash": f.hash, "compare": f.compare}
-            if f.default is not MISSING:
-                options["default"] = f.default
-            if f.default_factory is not MISSING:
-                options["default_factory"] = f.default_factory
-            namespace[f.name] = dataclasses.field(**options)  # type: ignore[call-overload]
-        frozen = owner.__record_frozen__  # type: ignore[attr-defined]
-        twin = dataclasses.dataclass(frozen=frozen)(type(owner.__name__, (), namespace))
+        twin = _dataclass_of(owner)
         owner.__dataclass_params__ = twin.__dataclass_params__  # type: ignore[attr-defined]
         owner.__dataclass_fields__ = twin.__dataclass_fields__  # type: ignore[attr-defined]
         return twin.__dataclass_fields__
+
+
+class _Signature:
+    """A record class's `__signature__`, made at the first look (which imports `dataclasses` and `inspect`): the
+    signature of the class `dataclass` makes of the same definition, so `inspect.signature` and `help()` show the
+    fields a record takes, not its `__init__`'s `*args, **kwargs`."""
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        import inspect
+
+        signature = inspect.signature(_dataclass_of(owner))
+        owner.__signature__ = signature  # type: ignore[attr-defined]
+        return signature
+
+
+def _dataclass_of(owner: type) -> Any:
+    """The class `dataclasses.dataclass` makes of a record class's fields (with their options), frozen as it is."""
+    import dataclasses
+
+    namespace: dict[str, Any] = {"__annotations__": {f.name: f.annotation for f in owner.__record_fields__}}  # type: ignore[attr-defined]
+    for f in owner.__record_fields__:  # type: ignore[attr-defined]
+        options = {"init": f.init, "repr": f.repr, "hash": f.hash, "compare": f.compare}
+        if f.default is not MISSING:
+            options["default"] = f.default
+        if f.default_factory is not MISSING:
+            options["default_factory"] = f.default_factory
+        namespace[f.name] = dataclasses.field(**options)  # type: ignore[call-overload]
+    return dataclasses.dataclass(frozen=owner.__record_frozen__)(type(owner.__name__, (), namespace))  # type: ignore[attr-defined]
 
 
 def _add_methods(cls: type, fields: tuple[Field, ...], frozen: bool) -> None:

@@ -4,7 +4,7 @@ made real from the panel, and an env that fell back to the image because the hom
 Make real: the user picks Make real on a linked env, gives a directory (then nothing: the whole env), confirms;
 the task runs (202, polled) and the home's env and its record end exactly as `osl-hooks materialize` leaves them
 on the same home; the panel shows how many files are links into the image before and after. (A root start links:
-`linkplan.user_can_write` does not ask root, so the servers here run as root on a root start's home.)
+`notlinked.user_can_write` does not ask root, so the servers here run as root on a root start's home.)
 
 Full disk: a home on its own small filesystem (tmpfs) that another writer fills while the first copy is made
 (the start held right after it made its staging directory), so rsync runs out of space for real; the engine's

@@ -7,7 +7,7 @@ again. It settles:
   the user can write (Jupyter Docker Stacks give `/opt/conda` to the notebook user), the user's writes
   through links would go into the image and be lost at a restart, so the env gets real files (`synced`), and
   the start says why (`not_linked_because`) and what fixes it (root, in throwaway containers, is not asked:
-  `linkplan.user_can_write`);
+  `notlinked.user_can_write`);
 - **when a first copy is made** (`first_copy`): now, before the server is ready; later, by the background
   copy process (`first_copy: background` with a start that runs the server command); or not by this start,
   because a background copy is running already (never doubled). It applies to every copy of real files, so
@@ -22,7 +22,6 @@ again. It settles:
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Literal
 
@@ -33,34 +32,11 @@ from .background import CopyPlaces, drop_staging, remove_placeholder
 from .homepaths import Home
 from .materialize import MaterializeError, is_linked_copy, make_real, recorded_links
 from .notices import Notices
+from .notlinked import TEXTS, WRITABLE_IMAGE, user_can_write
 from .reporter import EnvStatus, Reporter
 from .summary import linked_share
 from .synced import EnvProblem, EnvSync, FirstCopyAt
 from .syncstate import SyncState
-
-
-@functools.cache
-def _not_linked_texts() -> dict[str, tuple[str, str, str]]:
-    """Why a `linked` env is not (all) linked, by `linkplan`'s causes: the sentence said in full once, the line
-    said afterwards, the fix. A function: `linkplan` is imported when a linked env is told about, not at every
-    restart of synced envs."""
-    from .linkplan import DEBIAN_PIP, WRITABLE_IMAGE
-
-    return {
-        WRITABLE_IMAGE: (
-            "{name} is a full copy in your home, not linked to the image: you can write the image's {source}, so your "
-            "writes through links would go into the image and be lost at a restart",
-            "{name} is a full copy: you can write the image's {source}",
-            "make it read-only for the notebook user in the image, see `osl-hooks bake`",
-        ),
-        DEBIAN_PIP: (
-            "{name} is linked only in part ({share} of its bytes through links): its pip, Debian's or Ubuntu's patched "
-            "pip, resolves links before it decides what an uninstall may remove, so every file of a package pip "
-            "manages is a real file in your home",
-            "{name} is linked only in part ({share} of its bytes through links): its pip resolves links",
-            "install pip from the package index in the image's env: `{source}/bin/python -m pip install -U pip`",
-        ),
-    }
 
 
 @record(frozen=True)
@@ -84,8 +60,6 @@ def decide(env: Environment, home: Home, state_dir: Path, background: bool) -> C
     mode: Literal["synced", "linked"] = "synced"
     stays_full = False
     if env.mode == "linked":
-        from .linkplan import WRITABLE_IMAGE, user_can_write
-
         if user_can_write(Path(env.source or "")):
             because = (WRITABLE_IMAGE,)
         elif record is not None and not was_linked and home.check(env.target or "", env.name).exists():
@@ -108,8 +82,6 @@ def tell(kind: CopyKind, env: Environment, report: Reporter, notices: Notices) -
     for cause in kind.not_linked_because:
         status.not_linked(cause)
     if env.mode == "linked":
-        from .linkplan import WRITABLE_IMAGE
-
         tell_not_linked(env, {WRITABLE_IMAGE}, status, report, notices)
     if kind.stays_full:
         report.info(
@@ -128,9 +100,7 @@ def tell_not_linked(env: Environment, causes: set[str], status: EnvStatus, repor
             notices.resolved(key)
             continue
         share = linked_share(status.linked_bytes, status.volume_bytes) or 0.0
-        sentence, line, fix = (
-            s.format(name=env.name, source=env.source, share=f"{share:.0%}") for s in _not_linked_texts()[cause]
-        )
+        sentence, line, fix = (s.format(name=env.name, source=env.source, share=f"{share:.0%}") for s in TEXTS[cause])
         if notices.already_said(key, str(env.source)):
             report.info(line, env.name)
         else:
@@ -141,9 +111,9 @@ def tell_not_linked(env: Environment, causes: set[str], status: EnvStatus, repor
 def not_linked_reason(cause: str, source: str) -> str:
     """A cause of `not_linked_because` for `osl-hooks status`: what it is (the sentence after its first colon),
     and the fix."""
-    if cause not in _not_linked_texts():
+    if cause not in TEXTS:
         return cause
-    sentence, _line, fix = (s.format(name="it", source=source, share="") for s in _not_linked_texts()[cause])
+    sentence, _line, fix = (s.format(name="it", source=source, share="") for s in TEXTS[cause])
     return f"{sentence.split(': ', 1)[-1]} (admins: {fix})"
 
 

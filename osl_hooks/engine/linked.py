@@ -17,18 +17,39 @@ like any other change. A start with nothing new reads the same one manifest line
 
 from __future__ import annotations
 
+import importlib
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import linkplan, update
 from .linkform import LinkForm, drop_dir_links, parent_dirs, replace_link
 from .linksfile import LinkChanges, SortedLinks
 from .manifest import Entry, Manifest, changed_paths, differing_paths, entry_on_disk
 from .materialize import recorded_links, settle_interrupted
+from .notlinked import DEBIAN_PIP
 from .synced import CopyLater, EnvProblem, EnvSync
 from .syncstate import names_links
+
+
+class _ImportedAtFirstUse:
+    """An engine module imported when one of its names is first used, then bound in its place. A linked restart
+    with nothing new uses neither `linkplan` (a first copy's classification) nor `update` (an update's decision),
+    and imported at the top they cost it `dataclasses` and `inspect`; the code below names them as modules."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        module = importlib.import_module(f"{__package__}.{self.name}")
+        globals()[self.name] = module
+        return getattr(module, attribute)
+
+
+if TYPE_CHECKING:
+    from . import linkplan, update
+else:
+    linkplan, update = _ImportedAtFirstUse("linkplan"), _ImportedAtFirstUse("update")
 
 
 class ImageLacksEnv(EnvProblem):
@@ -167,12 +188,12 @@ class LinkedSync(EnvSync):
             return
         self.state.extra["pip_probe"] = {"key": key, "resolves": resolves}
         if resolves:
-            self.status.not_linked(linkplan.DEBIAN_PIP)
+            self.status.not_linked(DEBIAN_PIP)
 
     def _up_to_date(self, record: dict) -> Path:
         probe = record.get("pip_probe")
         if isinstance(probe, dict) and probe.get("resolves"):
-            self.status.not_linked(linkplan.DEBIAN_PIP)
+            self.status.not_linked(DEBIAN_PIP)
         return super()._up_to_date(record)
 
     # -- updates -------------------------------------------------------------------------------------

@@ -37,16 +37,13 @@ import os
 import re
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._records import field, record
 from .linkform import LinkForm
 from .manifest import Entry, EntryLines, Manifest
+from .notlinked import user_can_write
 from .packages import record_name
-
-# Why a `linked` env is not (all) linked, as data (the start's summary, `osl-hooks status`):
-WRITABLE_IMAGE = "writable_image"  # the notebook user can write the image's env: no link at all
-DEBIAN_PIP = "debian_pip"  # the env's pip resolves links: every file of a package pip manages is real
 
 ELF_MAGIC = b"\x7fELF"
 _PT_INTERP = 3
@@ -169,11 +166,6 @@ def pip_probe_key(theirs: Manifest, source: Path) -> str | None:
     return None if entry is None else f"{path} {entry.size} {entry.mtime_ns} {entry.digest}"
 
 
-def user_can_write(path: Path | str) -> bool:
-    """Whether the user the start runs as can write `path` (root, in throwaway containers, is not asked)."""
-    return os.geteuid() != 0 and os.access(path, os.W_OK)
-
-
 class Classifier:
     """Decides, one path at a time, whether a linked copy makes the image's file a link."""
 
@@ -202,7 +194,7 @@ class Classifier:
         return not (entry.mode & 0o111 and is_program(image_file))
 
 
-@dataclass
+@record
 class FirstCopy:
     """What a linked first copy makes: its links, its directories with their modes, the rest of the image's
     paths (real files and the image's own symlinks) with their sizes, and its figures (`volume_bytes`, and the

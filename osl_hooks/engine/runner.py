@@ -30,6 +30,7 @@ from .homepaths import Home, UnsafePath
 from .kernels import KernelSteps
 from .lock import LockTimeout, StartLock
 from .notices import Notices
+from .notlinked import DEBIAN_PIP
 from .outofspace import is_out_of_space
 from .planrecord import record_plan
 from .redact import secret_values
@@ -292,8 +293,6 @@ class Start:
         if isinstance(prefix, CopyLater):
             return self.copy_later(env, prefix)
         if kind.mode == "linked":
-            from .linkplan import DEBIAN_PIP
-
             tell_not_linked(env, {DEBIAN_PIP}, self.report.envs[env.name], self.report, self.notices)
         self.notices.resolved(f"fallback:{env.name}")
         return prefix, kind.mode
