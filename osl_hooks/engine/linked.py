@@ -17,7 +17,6 @@ like any other change. A start with nothing new reads the same one manifest line
 
 from __future__ import annotations
 
-import importlib
 import os
 import stat
 from pathlib import Path
@@ -25,31 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from .linkform import LinkForm, drop_dir_links, parent_dirs, replace_link
 from .linksfile import LinkChanges, SortedLinks
-from .manifest import Entry, Manifest, changed_paths, differing_paths, entry_on_disk
+from .manifest import Entry, Manifest, differing_paths, entry_on_disk
 from .materialize import recorded_links, settle_interrupted
 from .notlinked import DEBIAN_PIP
 from .synced import CopyLater, EnvProblem, EnvSync
 from .syncstate import names_links
 
-
-class _ImportedAtFirstUse:
-    """An engine module imported when one of its names is first used, then bound in its place. A linked restart
-    with nothing new uses neither `linkplan` (a first copy's classification) nor `update` (an update's decision),
-    and imported at the top they cost it `dataclasses` and `inspect`; the code below names them as modules."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __getattr__(self, attribute: str) -> Any:
-        module = importlib.import_module(f"{__package__}.{self.name}")
-        globals()[self.name] = module
-        return getattr(module, attribute)
-
-
 if TYPE_CHECKING:
-    from . import linkplan, update
-else:
-    linkplan, update = _ImportedAtFirstUse("linkplan"), _ImportedAtFirstUse("update")
+    pass
 
 
 class ImageLacksEnv(EnvProblem):
@@ -97,6 +79,8 @@ class LinkedSync(EnvSync):
     def _first_copy_size(self, theirs: Manifest) -> tuple[int, int]:
         """Classify every path; the env's pip, when it must be asked, is asked meanwhile, as if it kept links (so
         upstream's pip costs no wait), and the env classified again when it resolves them (Debian's)."""
+        from . import linkplan  # which files a linked copy links: a first copy's, an update's
+
         key = linkplan.pip_probe_key(theirs, self.source)
         probe = linkplan.PipProbe(self.source) if key is not None else None
         try:
@@ -118,6 +102,8 @@ class LinkedSync(EnvSync):
         An update changes the last sync's figures by the paths it looked at (the image's changes and the
         paths that became or stopped being links), so it reads neither every entry of the manifest nor every
         link."""
+        from . import linkplan  # (a sync with work to do)
+
         links = self.state.links or set()  # the links this sync commits
         last = self._update
         if self._planned is not None:  # a first copy: counted when it was planned
@@ -171,6 +157,8 @@ class LinkedSync(EnvSync):
 
     def _pip_resolves(self, theirs: Manifest, record: dict) -> bool:
         """Whether the image's pip resolves links (see linkplan), asked once per version of that pip."""
+        from . import linkplan
+
         key = linkplan.pip_probe_key(theirs, self.source)
         if key is None:
             return False
@@ -199,13 +187,18 @@ class LinkedSync(EnvSync):
     # -- updates -------------------------------------------------------------------------------------
 
     def three_way_update(self, base: Manifest, theirs: Manifest, record: dict) -> None:
+        from . import update
+        from .linkdecision import LinkedDecision  # the decision's modules: for a start with an update
+
         overrides = {p: tuple(s) if s else None for p, s in record.get("overrides", {}).items()}
         old_links = self.state.read_links(record)
         if old_links is None:  # a record of before links were committed with it (base_manifest checked the rest)
             old_links = SortedLinks.of(recorded_links(self.state.directory, self.env.name, record) or (), rewrite=True)
         old_source = Path(record.get("source") or self.source)
         pip_resolves = self._pip_resolves(theirs, record)
-        decision = LinkedDecision(self, base, theirs, overrides, old_links, old_source, pip_resolves)
+        decision = LinkedDecision(
+            self.form, self.target, self.threshold, base, theirs, overrides, old_links, old_source, pip_resolves
+        )
         changes, relink, links = decision.decide(self.state.pending())
         self._check_space_for_update(sum(theirs.entries[p].size for p in changes.copy))  # before any link changes
         self._save_links(links)
@@ -261,58 +254,6 @@ def _umask() -> int:
     except (OSError, ValueError):
         pass
     return 0o777  # unknown: every directory gets its mode set
-
-
-class LinkedDecision:
-    """The three-way decision of `osl_hooks.engine.update`, with links to the image as one more 'as left'."""
-
-    def __init__(
-        self,
-        sync: LinkedSync,
-        base: Manifest,
-        theirs: Manifest,
-        overrides: dict[str, update.Stat],
-        old_links: SortedLinks,
-        old_source: Path,
-        pip_resolves: bool,
-    ):
-        self.sync = sync
-        self.base, self.theirs, self.overrides = base, theirs, overrides
-        self.old_links, self.old_source = old_links, old_source
-        self.pip_resolves = pip_resolves  # the env's pip probe's answer (see linkplan)
-
-    def decide(self, trusted: set[str]) -> tuple[update.Changes, list[str], LinkChanges]:
-        """The changes for rsync (real files), the paths to (re)link, and the links the copy will have (those of
-        its links file, changed where the image changed a path: the others are never read)."""
-        base, theirs, target = self.base, self.theirs, self.sync.target
-        changes = update.Changes(user_packages=update.UserPackages(base, self.overrides, target, trusted))
-        links = LinkChanges(self.old_links)
-        relink: list[str] = []
-        classify = linkplan.Classifier(theirs, self.sync.source, self.sync.threshold, self.pip_resolves)
-        changed = changed_paths(base, theirs)  # sorted; only the manifests' differing lines are parsed
-        for path, now in update.untouched_paths(changes, changed, base, theirs, target, trusted, self._as_left):
-            links.discard(path)
-            if path in theirs.entries and classify.is_link(path):
-                links.add(path)
-                if now is None or now.kind != "l" or now.link != self.sync.form.file_target(path):
-                    relink.append(path)
-            else:
-                update.take_image_side(changes, path, now, theirs)
-        if self.old_source != self.sync.source:  # the image moved the env: links naming its old path follow it
-            image_changed = set(changed)
-            old = f"{self.old_source}/"
-            for path in [p for p in links if p not in image_changed]:
-                now = entry_on_disk(target / path)
-                if now is not None and now.kind == "l" and now.link == old + path:
-                    relink.append(path)
-        return changes, relink, links
-
-    def _as_left(self, path: str, now: Entry | None) -> bool:
-        if self.sync._is_own_link(now, path, self.old_source):
-            return True
-        # Otherwise, a path osl-hooks left as a link is its own only as a materialized copy (the image's size
-        # and mtime, which is what the base says); a file the user wrote there is theirs.
-        return update.is_as_left(self.base, self.overrides, path, now)
 
 
 def own_links(target: Path, source: Path) -> dict[str, str]:
