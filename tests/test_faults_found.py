@@ -132,7 +132,7 @@ def test_no_leftovers_after_kills_and_updates(scenario):
     assert not list(state_dir(scenario).rglob("*.tmp"))
     assert not (envs_state / "transfer").exists()
     record = json.loads((envs_state / "py.json").read_text())
-    named = {record["base"], record.get("base_delta")} - {None}  # the full base, and the delta on it if any
+    named = {record["base"], record.get("base_full")} - {None}  # the full base, and the delta on it if any
     assert sorted(p.name for p in envs_state.iterdir()) == sorted({"py.json", *named})
 
 

@@ -133,7 +133,7 @@ class Lab:
 
     def expected_state_files(self) -> set[str]:
         record = json.loads((self.state / "envs/geo.json").read_text())
-        named = [record["base"], record.get("base_delta"), record.get("links_file")]
+        named = [record["base"], record.get("base_full"), record.get("links_file")]
         return {"geo.json", *(name for name in named if name)}
 
     def check_finished(self, result: subprocess.CompletedProcess, version: str | None) -> None:

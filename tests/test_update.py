@@ -381,18 +381,18 @@ def test_an_update_keeps_its_base_as_a_delta_that_the_next_update_reads(scenario
     """An update writes the image's changes on the base it kept, not the whole manifest again; the next update,
     made without a baked diff (so from the kept base), finds there what the first brought: oslnew, which only the
     delta has, is removed by the image and goes (were the delta not read, its files would look like the user's)."""
-    first_base = sync_record(scenario)["base"]
+    first_base = sync_record(scenario)["base"]  # a full base: the first copy's
     previous = tmp_path / "previous-manifest.jsonl"
     previous.write_bytes((scenario.source / ".osl-hooks-manifest.jsonl").read_bytes())
     scenario.pip(scenario.source, "install", scenario.wheel("oslnew", "1.0"))
     bake(scenario.source, since=previous)
     scenario.start()
     record = sync_record(scenario)
-    assert record["base"] == first_base and record["base_delta"]  # the full base is kept, the delta lies on it
+    assert record["base_full"] == first_base and record["base"].endswith(".delta")  # the delta lies on it
     envs_state = kept_base(scenario).parent
-    delta, full = envs_state / record["base_delta"], envs_state / record["base"]
+    delta, full = envs_state / record["base"], envs_state / record["base_full"]
     assert delta.stat().st_size * 4 < full.stat().st_size
-    assert sorted(p.name for p in envs_state.glob("py.base.*")) == sorted([record["base"], record["base_delta"]])
+    assert sorted(p.name for p in envs_state.glob("py.base.*")) == sorted([record["base"], record["base_full"]])
 
     edited = scenario.target / "share/geodemo/geodemo.ini"
     edited.write_text("edited\n")
@@ -406,7 +406,7 @@ def test_an_update_keeps_its_base_as_a_delta_that_the_next_update_reads(scenario
         scenario.target, "oslmine"
     )
     assert edited.read_text() == "edited\n" and scenario.version_in_copy("oslprobe") == "1.1"
-    assert sync_record(scenario)["base"] == first_base
+    assert sync_record(scenario)["base_full"] == first_base
     assert scenario.start().env("py")["action"] == "unchanged"
 
 
@@ -415,7 +415,8 @@ def test_a_damaged_base_delta_falls_back_to_the_full_comparison(scenario):
     the image and says so; nothing of the user's is lost."""
     scenario.image_update("install", scenario.wheel("oslnew", "1.0"))
     scenario.start()
-    delta = kept_base(scenario).parent / sync_record(scenario)["base_delta"]
+    delta = kept_base(scenario)
+    assert delta.name.endswith(".delta")
     data = delta.read_bytes()
     at = data.rindex(b"oslnew")
     delta.write_bytes(data[:at] + b"oslnev" + data[at + 6 :])
@@ -425,7 +426,7 @@ def test_a_damaged_base_delta_falls_back_to_the_full_comparison(scenario):
     result = scenario.start()
     assert any("no usable record" in m for m in result.messages()), result.output
     assert result.env("py")["action"] == "compare" and mine.read_text() == "keep me"
-    assert "base_delta" not in sync_record(scenario)  # the comparison keeps the image's manifest whole
+    assert "base_full" not in sync_record(scenario)  # the comparison keeps the image's manifest whole
 
 
 def test_a_baked_diff_from_another_version_or_a_damaged_one_is_not_used(scenario, tmp_path):

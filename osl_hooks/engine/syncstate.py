@@ -87,11 +87,20 @@ class SyncState:
             self._links_read = (name, links)
         return links
 
-    def base_file(self, record: dict | None) -> Path:
-        name = record.get("base") if record else None
-        if isinstance(name, str) and any(p.name == name for p in self.base_files()):
-            return self.directory / name
-        return self.legacy_base_file
+    def _named_bases(self, record: dict) -> tuple[Path | None, Path | None]:
+        """The full base the record names, and the delta on it if any (see `basedelta`); no full base: unusable.
+
+        A record names a delta as its `base` and the full base under it as `base_full`: an older osl-hooks, which
+        knows no deltas, finds no base it can read there and makes the safe full comparison, never an update from
+        the older version the full base alone is."""
+        name = record.get("base")
+        if not isinstance(name, str) or not _base_name(self.name, name):
+            return self.legacy_base_file, None
+        if not name.endswith(".delta"):
+            return self.directory / name, None
+        full = record.get("base_full")
+        usable = isinstance(full, str) and full.endswith(".jsonl") and _base_name(self.name, full)
+        return (self.directory / full if usable else None), self.directory / name
 
     def forget(self) -> None:
         """Drop everything remembered about this env's syncs (its next sync is a first copy)."""
@@ -111,30 +120,24 @@ class SyncState:
             pending = _read_json(self.pending_file)
             if pending is not None and pending.get("source_id") == record.get("source_id"):
                 self.pending_file.unlink(missing_ok=True)  # the update it describes was recorded
-            base = self.base_file(record)
-            delta = record.get("base_delta")
-            delta = self.directory / delta if isinstance(delta, str) and _base_name(self.name, delta) else None
-            self._remove_stray_bases(base, delta)
+            full, delta = self._named_bases(record)
+            self._remove_stray_bases(full, delta)
             self._remove_stray_links(record.get("links_file"))
-            self._kept_base = (base, delta) if base != self.legacy_base_file else None
+            self._kept_base = (full, delta) if full is not None and full != self.legacy_base_file else None
         return record
 
     def base(self, record: dict) -> Manifest | None:
         """The version the copy was last synced from, as kept (a full base, and the delta on it if the record
         names one: see `basedelta`); None if it is missing or damaged."""
-        path = self.base_file(record)
-        delta = record.get("base_delta")
-        if not _is_regular_file(path):
+        full, delta = self._named_bases(record)
+        if full is None or not _is_regular_file(full) or (delta is not None and not _is_regular_file(delta)):
             return None
         try:
-            full = load(path)
             if delta is None:
-                return full
+                return load(full)
             from . import basedelta  # a base kept with a delta: an update without a usable baked diff
 
-            if not isinstance(delta, str) or not _base_name(self.name, delta):
-                return None
-            return basedelta.apply(self.directory / delta, full) if _is_regular_file(self.directory / delta) else None
+            return basedelta.apply(delta, load(full))
         except ManifestError:
             return None
 
@@ -224,7 +227,7 @@ class SyncState:
         written.append(new)
         basedelta.write(new, theirs, full_id, covered)
         point("state:base-delta-written")
-        return {"base": full.name, "base_delta": new.name}
+        return {"base": new.name, "base_full": full.name}
 
     def commit(self, record: dict, links: set[str] | LinkChanges | None) -> None:
         """Write `record` in one rename, with `links` (None: the copy has none) in the links file it names.
