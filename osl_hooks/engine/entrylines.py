@@ -67,6 +67,7 @@ class EntryLines(Mapping[str, Entry]):
         self._source = lines
         self._body = SortedRecords(body, b"\n") if body is not None else None
         self._parsed: dict[str, tuple[Entry, str | None]] = {}
+        self._found: dict[str, bytes | None] = {}  # the lines `line` found, by path
         self._differing: tuple[EntryLines, list[str]] | None = None
 
     @cached_property
@@ -84,13 +85,19 @@ class EntryLines(Mapping[str, Entry]):
         return [row[0] for row in rows]
 
     def line(self, path: str) -> bytes | None:
-        """The entry line of `path` as the file has it, or None."""
+        """The entry line of `path` as the file has it, or None; each path's searched for once (an update asks
+        for the lines of the paths it changed to parse them, then again to keep them in its base's delta)."""
+        if path in self._found:
+            return self._found[path]
         key = _line_key(path).encode()
         if self._body is not None:
             at = self._body.find(key)
-            return self._body.record(at) if at >= 0 else None
-        i = bisect.bisect_left(self.lines, key)
-        return self.lines[i] if i < len(self.lines) and self.lines[i].startswith(key) else None
+            found = self._body.record(at) if at >= 0 else None
+        else:
+            i = bisect.bisect_left(self.lines, key)
+            found = self.lines[i] if i < len(self.lines) and self.lines[i].startswith(key) else None
+        self._found[path] = found
+        return found
 
     def _lookup(self, path: str) -> tuple[Entry, str | None] | None:
         found = self._parsed.get(path)
