@@ -407,6 +407,15 @@ def test_an_update_keeps_its_base_as_a_delta_that_the_next_update_reads(scenario
     )
     assert edited.read_text() == "edited\n" and scenario.version_in_copy("oslprobe") == "1.1"
     assert sync_record(scenario)["base_full"] == first_base
+
+    # The second delta lies on the same full base and covers the first's paths too: oslprobe 1.1, which only it
+    # has, is the image's, and goes when the image drops it (not kept as the user's, not a conflict).
+    scenario.image_update("uninstall", "oslprobe")
+    result = scenario.start()
+    assert result.env("py")["action"] == "update" and not result.env("py")["warnings"], result.output
+    assert not scenario.package_files(scenario.target, "oslprobe")
+    assert edited.read_text() == "edited\n" and scenario.package_files(scenario.target, "oslmine")
+    assert sync_record(scenario)["base_full"] == first_base
     assert scenario.start().env("py")["action"] == "unchanged"
 
 
