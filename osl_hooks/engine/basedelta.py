@@ -35,9 +35,9 @@ FORMAT_VERSION = 1
 FOLD_SHARE = 8
 
 
-def can_lie_on(theirs: Manifest, full: Manifest | None) -> bool:
-    """Whether `theirs` can be kept as a delta (its lines are read from its file) on a full base of lines."""
-    return isinstance(theirs.entries, EntryLines) and (full is None or isinstance(full.entries, EntryLines))
+def can_lie_on(theirs: Manifest) -> bool:
+    """Whether `theirs` can be kept as a delta: its lines are read from its file (`apply` checks the full base's)."""
+    return isinstance(theirs.entries, EntryLines)
 
 
 def covered(paths: Iterable[str], theirs: Manifest) -> list[str] | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .linkform import LinkForm, drop_dir_links, parent_dirs, replace_link
 from .linksfile import LinkChanges, SortedLinks
@@ -29,9 +29,6 @@ from .materialize import recorded_links, settle_interrupted
 from .notlinked import DEBIAN_PIP
 from .synced import CopyLater, EnvProblem, EnvSync
 from .syncstate import names_links
-
-if TYPE_CHECKING:
-    pass
 
 
 class ImageLacksEnv(EnvProblem):

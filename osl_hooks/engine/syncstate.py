@@ -209,7 +209,7 @@ class SyncState:
 
         full, delta = self._kept_base
         full_id = read_id(full) if _is_regular_file(full) else None
-        if full_id is None or not basedelta.can_lie_on(theirs, None):
+        if full_id is None or not basedelta.can_lie_on(theirs):
             return None
         paths = set(differs_at)
         if delta is not None:
